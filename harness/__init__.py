@@ -1,0 +1,1 @@
+"""The memreplay engine: cluster configurations, clusters, probes, runner, records and CLI."""

@@ -1,0 +1,57 @@
+"""Run one workload on one cluster configuration: timed, answer checked, recorded."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from corpora import Corpus
+from harness.cluster import local_cluster
+from harness.config import ClusterConfig
+from workloads import AnswerMismatch, Workload
+
+__all__ = ["case_id", "run_case"]
+
+
+def case_id(workload: Workload, config: ClusterConfig) -> str:
+    return f"{workload.name.replace(':', '.')}-{config.label}"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def run_case(workload: Workload, config: ClusterConfig, corpus: Corpus, case_dir: Path) -> dict[str, Any]:
+    """Start a fresh cluster, compute the workload, check its answer; never raises for a
+    failure of the workload itself: that is the case's outcome."""
+    case: dict[str, Any] = {
+        "id": case_dir.name,
+        "workload": workload.describe(),
+        "corpus": corpus.describe(),
+        "config": config.describe(),
+        "directory": str(case_dir),
+        "outcome": None,
+        "error": None,
+        "wall_time_s": None,
+        "answer_check": "not checked",
+    }
+    with local_cluster(config) as (_cluster, client):
+        collection = workload.build(corpus)
+        started = time.perf_counter()
+        try:
+            answer = client.compute(collection).result()
+        except Exception as error:  # the workload failed: record it, the caller goes on
+            case.update(outcome="error", error=_one_line(error))
+            answer = None
+        case["wall_time_s"] = round(time.perf_counter() - started, 4)
+    if case["outcome"] is None:
+        case["outcome"] = "ok"
+        if workload.check is not None:
+            try:
+                workload.check(answer, corpus)
+                case["answer_check"] = "passed"
+            except AnswerMismatch as mismatch:
+                case.update(outcome="error", answer_check="failed", error=f"answer mismatch: {mismatch}")
+    return case

@@ -1,0 +1,27 @@
+"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install memreplay with its test extras and run the test suite (real clusters, small scale)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: every workload on the default configuration; results under results/."""
+    session.install(".")
+    session.run("memreplay", "bench", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.17")
+    session.run("ruff", "check", ".")

@@ -1,0 +1,126 @@
+"""Workload metadata, the built-in registry, and resolution of ``package.module:function``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpora import Corpus
+
+__all__ = [
+    "AnswerMismatch",
+    "Workload",
+    "WorkloadError",
+    "define_workload",
+    "register_per_file_workload",
+    "registered_workloads",
+    "resolve_workload",
+]
+
+
+class WorkloadError(ValueError):
+    """A workload name or ``module:function`` reference that cannot be used."""
+
+
+class AnswerMismatch(AssertionError):
+    """A workload computed an answer that disagrees with the corpus' ground truth."""
+
+
+def _file_sizes(corpus: Corpus) -> list[int]:
+    return [f.size for f in corpus.files]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A pipeline to replay.
+
+    ``build`` turns a corpus into a Dask collection with one output partition per corpus file;
+    ``task_function`` is what one task runs on one file (profiled alone, outside the cluster);
+    ``input_bytes`` gives each partition's input size; ``check`` raises AnswerMismatch.
+    ``version`` is bumped whenever the workload's meaning or memory behaviour changes.
+    """
+
+    name: str
+    version: int
+    description: str
+    corpus_kind: str
+    build: Callable[[Corpus], Any]
+    task_function: Callable[[Path], Any] | None = None
+    check: Callable[[Any, Corpus], None] | None = None
+    input_bytes: Callable[[Corpus], list[int]] = field(default=_file_sizes)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "corpus": self.corpus_kind}
+
+
+_REGISTRY: dict[str, Workload] = {}
+
+
+def define_workload(
+    *, name: str, version: int, description: str, corpus_kind: str,
+    task_function: Callable[[Path], Any] | None = None,
+    check: Callable[[Any, Corpus], None] | None = None,
+    register: bool = False,
+) -> Callable[[Callable[[Corpus], Any]], Workload]:
+    """Decorate a ``build(corpus)`` function into a Workload (and register it if asked)."""
+
+    def decorate(build: Callable[[Corpus], Any]) -> Workload:
+        workload = Workload(name, version, description, corpus_kind, build, task_function, check)
+        if register:
+            _REGISTRY[name] = workload
+        return workload
+
+    return decorate
+
+
+def register_per_file_workload(
+    *, name: str, version: int, description: str, corpus_kind: str,
+    task_function: Callable[[Path], Any], check: Callable[[Any, Corpus], None] | None = None,
+) -> Workload:
+    """Register the common shape: one task per corpus file, ``task_function(path)`` each."""
+
+    def build(corpus: Corpus) -> Any:
+        import dask.bag as db
+
+        return db.from_sequence(corpus.paths, npartitions=len(corpus.files)).map(task_function)
+
+    workload = Workload(name, version, description, corpus_kind, build, task_function, check)
+    _REGISTRY[name] = workload
+    return workload
+
+
+def registered_workloads() -> dict[str, Workload]:
+    _load_builtins()
+    return dict(_REGISTRY)
+
+
+def resolve_workload(reference: str) -> Workload:
+    """A registered name, or ``package.module:function`` naming a Workload or a plain
+    ``build(corpus)`` function (then run on the text corpus, its answer unchecked)."""
+    builtins = registered_workloads()
+    if reference in builtins:
+        return builtins[reference]
+    if ":" not in reference:
+        raise WorkloadError(
+            f"unknown workload {reference!r} (known: {', '.join(sorted(builtins))};"
+            " or give package.module:function)"
+        )
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # any import-time failure is the user's module, not ours
+        raise WorkloadError(f"cannot import {module_name!r} for workload {reference!r}: {error}") from None
+    target = getattr(module, attribute, None)
+    if isinstance(target, Workload):
+        return target
+    if callable(target):
+        return Workload(reference, 0, f"user workload {reference}", "text", target)
+    raise WorkloadError(f"{reference!r}: module {module_name!r} has no function {attribute!r}")
+
+
+def _load_builtins() -> None:
+    # Importing the modules registers their workloads.
+    from workloads import wordcount, imagechunks  # noqa: F401,I001

@@ -21,6 +21,13 @@ def bench(session: nox.Session) -> None:
     session.run("memreplay", "bench", *session.posargs)
 
 
+@nox.session(name="bench-probe")
+def bench_probe(session: nox.Session) -> None:
+    """Per-task probe: accuracy on a ground-truth graph and overhead, beside dask-memusage."""
+    session.install(".[test]")
+    session.run("memreplay", "bench-probe", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.17")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -100,6 +101,28 @@ def _command_bench(args: argparse.Namespace) -> int:
     return 0 if all(c["outcome"] == "ok" for c in record.cases) else 1
 
 
+def _command_bench_probe(args: argparse.Namespace) -> int:
+    from corpora.atomic import atomic_write_json, atomic_write_text
+    from harness.environment import collect_environment
+    from harness.probe_comparison import compare_accuracy, compare_overhead, render
+
+    results = prepare_results_directory(args.results)
+    directory = results / "probe-bench" / time.strftime("%Y%m%dT%H%M%S")
+    directory.mkdir(parents=True)
+    print("ground-truth graph: dask-memusage and memreplay, threads 1 and 2 ...", file=sys.stderr)
+    accuracy = compare_accuracy(directory, count=args.truth_tasks)
+    print(f"overhead: {args.tiny_tasks:,} tiny tasks x {args.repeats} repeats x 3 probes ...", file=sys.stderr)
+    overhead = compare_overhead(directory, tasks=args.tiny_tasks, repeats=args.repeats)
+    table = render(accuracy, overhead)
+    atomic_write_json(directory / "comparison.json", {
+        "schema_version": 1, "environment": collect_environment(), "accuracy": accuracy, "overhead": overhead,
+    })
+    atomic_write_text(directory / "comparison.txt", table + "\n")
+    print(table)
+    print(f"\nresults: {directory}")
+    return 0
+
+
 def summary_table(cases: Sequence[dict]) -> str:
     rows = [
         (c["workload"]["name"], c["config"]["n_workers"], c["config"]["threads_per_worker"],
@@ -136,6 +159,13 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="the main job: every workload on the default configuration")
     _add_results_options(bench)
     bench.set_defaults(handler=_command_bench)
+
+    probe = commands.add_parser("bench-probe", help="per-task probe accuracy and overhead against dask-memusage")
+    probe.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
+    probe.add_argument("--truth-tasks", type=int, default=40, help="tasks in the ground-truth graph")
+    probe.add_argument("--tiny-tasks", type=int, default=10_000, help="tasks in the overhead graph")
+    probe.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
+    probe.set_defaults(handler=_command_bench_probe)
     return parser
 
 

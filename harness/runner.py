@@ -9,9 +9,11 @@ from typing import Any
 from corpora import Corpus
 from harness.cluster import local_cluster
 from harness.config import ClusterConfig
+from harness.probes.base import Probe, ProbeContext
+from harness.probes.task_memory import TaskMemoryProbe
 from workloads import AnswerMismatch, Workload
 
-__all__ = ["case_id", "run_case"]
+__all__ = ["case_id", "default_probes", "run_case"]
 
 
 def case_id(workload: Workload, config: ClusterConfig) -> str:
@@ -23,9 +25,18 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def run_case(workload: Workload, config: ClusterConfig, corpus: Corpus, case_dir: Path) -> dict[str, Any]:
-    """Start a fresh cluster, compute the workload, check its answer; never raises for a
-    failure of the workload itself: that is the case's outcome."""
+def default_probes() -> list[Probe]:
+    return [TaskMemoryProbe()]
+
+
+def run_case(
+    workload: Workload, config: ClusterConfig, corpus: Corpus, case_dir: Path,
+    probes: list[Probe] | None = None,
+) -> dict[str, Any]:
+    """Start a fresh cluster, attach the probes, compute the workload, check its answer.
+    Never raises for a failure of the workload itself: that is the case's outcome."""
+    probes = default_probes() if probes is None else probes
+    context = ProbeContext(case_dir, workload.input_bytes(corpus))
     case: dict[str, Any] = {
         "id": case_dir.name,
         "workload": workload.describe(),
@@ -37,7 +48,9 @@ def run_case(workload: Workload, config: ClusterConfig, corpus: Corpus, case_dir
         "wall_time_s": None,
         "answer_check": "not checked",
     }
-    with local_cluster(config) as (_cluster, client):
+    with local_cluster(config) as (cluster, client):
+        for probe in probes:
+            probe.start(cluster, context)
         collection = workload.build(corpus)
         started = time.perf_counter()
         try:
@@ -46,6 +59,8 @@ def run_case(workload: Workload, config: ClusterConfig, corpus: Corpus, case_dir
             case.update(outcome="error", error=_one_line(error))
             answer = None
         case["wall_time_s"] = round(time.perf_counter() - started, 4)
+        for probe in probes:
+            case[probe.name] = probe.stop()
     if case["outcome"] is None:
         case["outcome"] = "ok"
         if workload.check is not None:

@@ -1,0 +1,1 @@
+"""Probes measure while a case runs. Nothing here knows about a particular workload."""

@@ -1,0 +1,181 @@
+"""Scheduler side of the per-task memory probe: installs the worker plugin on every worker
+(current and future), receives one message per task boundary, writes the CSV line by line.
+
+Rows are written as they arrive (line-buffered), so a crash keeps every row measured before it.
+If a worker dies, the tasks it was executing get a row with state ``worker-died``, their
+baseline as measured at start and, as peak, the worker's last reported RSS (method ``heartbeat``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import threading
+from pathlib import Path
+from typing import Any
+
+from dask.utils import key_split
+from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed.protocol.pickle import dumps
+from distributed.utils import sync
+
+from harness.probes.base import ProbeContext
+from harness.probes.task_memory_csv import COLUMNS, MIB, read_task_rows, summarise_by_prefix
+from harness.probes.task_memory_worker import (
+    OP_TASK_START,
+    OP_TASK_STOP,
+    PLUGIN_NAME,
+    TaskMemoryWorkerPlugin,
+    key_name,
+)
+
+__all__ = ["TaskMemoryCollector", "TaskMemoryProbe", "install_collector"]
+
+
+class TaskMemoryCollector(SchedulerPlugin):
+    name = PLUGIN_NAME
+
+    def __init__(self, csv_path: str | Path) -> None:
+        self.csv_path = Path(csv_path)
+        self._file = open(self.csv_path, "w", newline="", buffering=1)  # noqa: SIM115 (lives with the plugin)
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(COLUMNS)
+        self._lock = threading.Lock()
+        self._executing: dict[str, dict[str, dict[str, Any]]] = {}  # worker → key → start message
+        self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
+        self._known_names: set[str] = set()
+        self.input_hints: dict[int, int] = {}  # partition index → bytes, for tasks without inputs
+        self.rows_written = 0
+
+    # --- scheduler hooks -------------------------------------------------------------------
+
+    def update_graph(self, scheduler: Any, *, tasks: list[Any] = (), **kwargs: Any) -> None:
+        """Learn un-fused prefixes: dask names a fused task ``<other prefixes>-<output key name>``,
+        and the output key name is itself a key of the graph."""
+        names = {key_name(key) for key in tasks}
+        self._known_names |= names
+        for name in names:
+            if name in self._prefixes:
+                continue
+            prefix = key_split(name)
+            parts = name.split("-")
+            for cut in range(1, len(parts)):
+                suffix = "-".join(parts[cut:])
+                if suffix in self._known_names:
+                    prefix = key_split(suffix)
+                    break
+            self._prefixes[name] = prefix
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        running = self._executing.pop(worker, {})
+        state = scheduler.workers.get(worker)
+        last_rss = int(state.metrics.get("memory", 0)) if state is not None else 0
+        for start in running.values():
+            self._write(
+                worker, start, stop=None, peak=last_rss or None, increase=None, input_bytes=None,
+                output_bytes=None, concurrent=None, method="heartbeat", state="worker-died",
+            )
+
+    async def close(self) -> None:
+        self.close_file()
+
+    # --- worker messages -------------------------------------------------------------------
+
+    def handle_start(self, worker: str, key: str, name: str, start: float, baseline: int, **_: Any) -> None:
+        self._executing.setdefault(worker, {})[key] = {"key": key, "name": name, "start": start, "baseline": baseline}
+
+    def handle_stop(self, worker: str, **row: Any) -> None:
+        self._executing.get(worker, {}).pop(row["key"], None)
+        input_bytes = row["input_bytes"]
+        if not input_bytes and row.get("index") is not None:
+            input_bytes = self.input_hints.get(row["index"], input_bytes)
+        self._write(
+            worker, row, stop=row["stop"], peak=row["peak"], increase=row["increase"], input_bytes=input_bytes,
+            output_bytes=row["output_bytes"], concurrent=row["concurrent"], method=row["method"], state=row["state"],
+        )
+
+    def _write(self, worker: str, start: dict[str, Any], *, stop: float | None, peak: int | None,
+               increase: int | None, input_bytes: int | None, output_bytes: int | None,
+               concurrent: int | None, method: str, state: str) -> None:
+        baseline = start["baseline"]
+        with self._lock:
+            if self._file.closed:
+                return
+            self._writer.writerow((
+                start["key"], _mb(baseline), _mb(peak), self.prefix_of(start["name"]), worker,
+                _seconds(start["start"]), _seconds(stop), _seconds(stop - start["start"]) if stop else "",
+                baseline, _cell(peak), _cell(increase), _cell(input_bytes), _cell(output_bytes),
+                _cell(concurrent), method, state,
+            ))
+            self.rows_written += 1
+
+    def prefix_of(self, name: str) -> str:
+        return self._prefixes.get(name) or key_split(name)
+
+    def close_file(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+
+def _mb(value: int | None) -> str:
+    return "" if value is None else f"{value / MIB:.6f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def _cell(value: int | None) -> str | int:
+    return "" if value is None else value
+
+
+def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto") -> TaskMemoryCollector:
+    """Attach a collector to ``scheduler`` and the worker plugin to all its workers, now and
+    later. Callable from the scheduler's event loop (a preload) or from any other thread."""
+    collector = TaskMemoryCollector(csv_path)
+    scheduler.stream_handlers[OP_TASK_START] = collector.handle_start
+    scheduler.stream_handlers[OP_TASK_STOP] = collector.handle_stop
+    scheduler.add_plugin(collector, name=PLUGIN_NAME)
+
+    payload = dumps(TaskMemoryWorkerPlugin(method))
+
+    async def register() -> None:
+        await scheduler.register_worker_plugin(None, payload, PLUGIN_NAME, idempotent=False)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is not None and running is scheduler.loop.asyncio_loop:
+        scheduler.worker_plugins[PLUGIN_NAME] = payload  # workers that join from now on get it
+        running.create_task(register())  # and those already connected, shortly
+    else:
+        sync(scheduler.loop, register)  # from another thread: wait until every worker has it
+    return collector
+
+
+class TaskMemoryProbe:
+    """Per-task peak memory for a runner case: ``tasks.csv`` plus a per-prefix summary."""
+
+    name = "task_memory"
+    csv_name = "tasks.csv"
+
+    def __init__(self, method: str = "auto") -> None:
+        self.method = method
+        self._collector: TaskMemoryCollector | None = None
+
+    def start(self, cluster: Any, context: ProbeContext) -> None:
+        self._collector = install_collector(cluster.scheduler, context.case_dir / self.csv_name, self.method)
+        self._collector.input_hints = dict(enumerate(context.input_bytes))
+
+    def stop(self) -> dict[str, Any]:
+        assert self._collector is not None, "stop() before start()"
+        self._collector.close_file()
+        rows = read_task_rows(self._collector.csv_path)
+        return {
+            "csv": self.csv_name,
+            "rows": len(rows),
+            "methods": sorted({row["method"] for row in rows}),
+            "by_prefix": summarise_by_prefix(rows),
+        }

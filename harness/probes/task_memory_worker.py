@@ -1,0 +1,114 @@
+"""Worker side of the per-task memory probe: measures around every task execution.
+
+When a task starts executing, the process's peak is read (and folded into every task still
+running), then reset; when it stops, the peak is read again. Each boundary sends one small
+message to the scheduler on the worker's batched stream, where the collector writes the CSV.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from harness.probes.meter import PeakMeter, open_meter
+
+__all__ = ["OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
+
+PLUGIN_NAME = "memreplay-task-memory"
+OP_TASK_START = "memreplay-task-start"
+OP_TASK_STOP = "memreplay-task-stop"
+_EXECUTING = ("executing", "long-running")
+
+
+def key_name(key: Any) -> str:
+    """The name part of a dask key: ``('sum-abc', 0)`` → ``'sum-abc'``."""
+    return str(key[0]) if isinstance(key, tuple) and key else str(key)
+
+
+@dataclass
+class _Running:
+    start: float
+    baseline: int  # RSS when the task started
+    lowest: int  # lowest RSS seen at any boundary while it ran
+    peak: int
+    concurrent: int  # most tasks executing at once in this process during this task
+    input_bytes: int
+
+
+class TaskMemoryWorkerPlugin(WorkerPlugin):
+    name = PLUGIN_NAME
+    idempotent = True
+
+    def __init__(self, method: str = "auto") -> None:
+        self.method = method
+
+    def setup(self, worker: Any) -> None:
+        self._worker = worker
+        self._meter: PeakMeter = open_meter(self.method)
+        self._running: dict[Any, _Running] = {}
+
+    def teardown(self, worker: Any) -> None:
+        self._meter.close()
+
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        if finish in _EXECUTING and start not in _EXECUTING:
+            self._started(key)
+        elif start in _EXECUTING and finish not in _EXECUTING:
+            self._stopped(key, finish)
+
+    def _fold(self) -> int:
+        """Read the peak since the last reset into every running task; return current RSS."""
+        rss, peak = self._meter.read()
+        for task in self._running.values():
+            task.peak = max(task.peak, peak)
+            task.lowest = min(task.lowest, rss)
+        return rss
+
+    def _started(self, key: Any) -> None:
+        rss = self._fold()
+        self._meter.reset()
+        # Tasks already running hold memory they may free while this one runs: measure this
+        # one from the lowest point any of them has seen, so its row stays an upper bound.
+        lowest = min([rss, *(task.lowest for task in self._running.values())])
+        concurrent = len(self._running) + 1
+        for task in self._running.values():
+            task.concurrent = max(task.concurrent, concurrent)
+        state = self._worker.state.tasks.get(key)
+        input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
+        now = time.time()
+        self._running[key] = _Running(now, rss, lowest, rss, concurrent, input_bytes)
+        self._worker.batched_send(
+            {"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": now, "baseline": rss}
+        )
+
+    def _stopped(self, key: Any, finish: str) -> None:
+        stop = time.time()
+        self._fold()
+        task = self._running.pop(key, None)
+        if task is None:  # the probe arrived while this task was already running
+            return
+        state = self._worker.state.tasks.get(key)
+        output_bytes = state.nbytes if state is not None and finish == "memory" and state.nbytes else 0
+        # Measured from the lowest RSS seen at its boundaries and those of overlapping tasks:
+        # memory freed while it ran (by the event loop or another task) may have been reused by it.
+        self._worker.batched_send(
+            {
+                "op": OP_TASK_STOP,
+                "key": str(key),
+                "name": key_name(key),
+                "index": key[-1] if isinstance(key, tuple) and len(key) > 1 and isinstance(key[-1], int) else None,
+                "start": task.start,
+                "stop": stop,
+                "baseline": task.baseline,
+                "peak": task.peak,
+                "increase": max(0, task.peak - task.lowest),
+                "input_bytes": task.input_bytes,
+                "output_bytes": int(output_bytes),
+                "concurrent": task.concurrent,
+                "method": self._meter.method,
+                "state": "erred" if finish == "error" else finish,
+            }
+        )

@@ -1,0 +1,150 @@
+"""The per-task probe on real clusters: accuracy against ground truth, CSV compatibility,
+erred tasks, dead workers, the preload path with real `dask scheduler`/`dask worker` processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+from harness.groundtruth import MIB, allocate_and_hold
+from harness.memusage import install
+from harness.probe_comparison import install_dask_memusage, tolerance_bytes
+from harness.probes.task_memory_csv import COLUMNS, MEMUSAGE_COLUMNS, read_memusage_csv, read_task_rows
+from tests.probe_tasks import exit_worker, fail
+
+# /proc counters are per-CPU batched by the kernel; a peak can read up to this much low.
+KERNEL_COUNTER_SLACK = 0.75 * MIB
+
+TRUTH = [(1, 0.001), (5, 0.001), (50, 0.001), (200, 0.001), (1, 0.05), (20, 0.05), (120, 0.2), (300, 0.02)]
+
+
+def _cluster(threads: int = 1, workers: int = 1) -> LocalCluster:
+    return LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit="4GiB",
+                        dashboard_address=None, silence_logs=logging.ERROR)
+
+
+def _run_truth(csv: Path, threads: int) -> dict[str, dict]:
+    with _cluster(threads) as cluster, Client(cluster) as client:
+        install(cluster.scheduler, csv)
+        futures = [client.submit(allocate_and_hold, mib, s, key=f"truth-{i}") for i, (mib, s) in enumerate(TRUTH)]
+        client.gather(futures)
+    return {row["task_key"]: row for row in read_task_rows(csv)}
+
+
+def test_every_task_within_tolerance_single_thread(tmp_path: Path) -> None:
+    rows = _run_truth(tmp_path / "t1.csv", threads=1)
+    for i, (mib, _) in enumerate(TRUTH):
+        row = rows[f"truth-{i}"]
+        truth = mib * MIB
+        assert abs(row["peak_increase_bytes"] - truth) <= tolerance_bytes(truth), (row, truth)
+        assert row["method"] == "clear_refs" and row["state"] == "memory" and row["concurrent_tasks"] == 1
+        assert row["task_prefix"] == "truth"
+
+
+def test_two_threads_rows_cover_their_own_task_and_record_overlap(tmp_path: Path) -> None:
+    rows = _run_truth(tmp_path / "t2.csv", threads=2)
+    assert len(rows) == len(TRUTH)
+    for i, (mib, _) in enumerate(TRUTH):
+        assert rows[f"truth-{i}"]["peak_increase_bytes"] >= mib * MIB - KERNEL_COUNTER_SLACK
+    assert any(row["concurrent_tasks"] == 2 for row in rows.values())
+
+
+def test_sampling_fallback_says_so(tmp_path: Path) -> None:
+    with _cluster() as cluster, Client(cluster) as client:
+        install(cluster.scheduler, tmp_path / "s.csv", method="sampling")
+        client.submit(allocate_and_hold, 100, 0.2, key="slow-big").result()
+    (row,) = read_task_rows(tmp_path / "s.csv")
+    assert row["method"] == "sampling"
+    assert abs(row["peak_increase_bytes"] - 100 * MIB) <= 2 * MIB
+
+
+def test_first_three_columns_read_like_dask_memusage(tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+    with _cluster() as cluster, Client(cluster) as client:
+        install(cluster.scheduler, ours)
+        install_dask_memusage(cluster.scheduler, theirs)
+        time.sleep(0.5)
+        client.gather([client.submit(allocate_and_hold, 30, 0.1, key=f"k-{i}") for i in range(3)])
+        time.sleep(0.2)
+    assert ours.read_text().splitlines()[0] == ",".join(COLUMNS)
+    assert theirs.read_text().splitlines()[0] == ",".join(MEMUSAGE_COLUMNS)
+    mine = {key: (low, high) for key, low, high in read_memusage_csv(ours)}
+    assert set(mine) == {"k-0", "k-1", "k-2"}
+    for low, high in mine.values():
+        assert 25 <= high - low <= 35  # MiB, as dask-memusage writes them
+    assert {key for key, _, _ in read_memusage_csv(theirs)} <= set(mine)
+    with pytest.raises(ValueError, match="not a dask-memusage CSV"):
+        read_memusage_csv(Path(__file__))
+
+
+def test_erred_and_dead_tasks_have_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "errors.csv"
+    with _cluster(workers=2) as cluster, Client(cluster) as client:
+        install(cluster.scheduler, csv)
+        client.gather([client.submit(allocate_and_hold, 5, 0.01, key=f"before-{i}") for i in range(4)])
+        with pytest.raises(ValueError):
+            client.submit(fail, key="fails").result()
+        with pytest.raises(Exception):  # noqa: B017 (KilledWorker: allowed-failures defaults vary)
+            client.submit(exit_worker, key="kills-worker").result(timeout=60)
+    rows = {row["task_key"]: row for row in read_task_rows(csv)}
+    assert all(rows[f"before-{i}"]["state"] == "memory" for i in range(4))
+    assert rows["fails"]["state"] == "erred"
+    assert rows["kills-worker"]["state"] == "worker-died"
+    assert rows["kills-worker"]["stop"] is None and rows["kills-worker"]["baseline_bytes"] > 0
+
+
+def test_many_tasks_all_get_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "many.csv"
+    count = 10_000
+    with _cluster(workers=2) as cluster, Client(cluster) as client:
+        install(cluster.scheduler, csv)
+        client.gather(client.map(abs, range(count), key=[f"tiny-{i}" for i in range(count)]))
+    keys = [key for key, _, _ in read_memusage_csv(csv)]
+    assert len(keys) == len(set(keys)) == count
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_preload_with_real_scheduler_and_late_worker(tmp_path: Path) -> None:
+    csv = tmp_path / "preload.csv"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    scheduler = subprocess.Popen(
+        [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+         "--no-dashboard", "--preload", "harness.memusage", "--memusage-csv", str(csv)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    worker = None
+    try:
+        with Client(address, timeout=60) as client:
+            # the worker joins after the probe was installed: it must be probed too
+            worker = subprocess.Popen(
+                [str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+                 "--memory-limit", "2GiB"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            client.wait_for_workers(1, timeout=60)
+            client.gather([client.submit(allocate_and_hold, 40, 0.05, key=f"pre-{i}") for i in range(3)])
+            time.sleep(0.3)
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    rows = {row["task_key"]: row for row in read_task_rows(csv)}
+    assert {"pre-0", "pre-1", "pre-2"} <= set(rows)
+    for i in range(3):
+        assert abs(rows[f"pre-{i}"]["peak_increase_bytes"] - 40 * MIB) <= MIB

@@ -104,7 +104,7 @@ def _command_bench(args: argparse.Namespace) -> int:
 def _command_bench_probe(args: argparse.Namespace) -> int:
     from corpora.atomic import atomic_write_json, atomic_write_text
     from harness.environment import collect_environment
-    from harness.probe_comparison import compare_accuracy, compare_overhead, render
+    from harness.probe_comparison import check_rows, compare_accuracy, compare_overhead, render
 
     results = prepare_results_directory(args.results)
     directory = results / "probe-bench" / time.strftime("%Y%m%dT%H%M%S")
@@ -113,9 +113,12 @@ def _command_bench_probe(args: argparse.Namespace) -> int:
     accuracy = compare_accuracy(directory, count=args.truth_tasks)
     print(f"overhead: {args.tiny_tasks:,} tiny tasks x {args.repeats} repeats x 3 probes ...", file=sys.stderr)
     overhead = compare_overhead(directory, tasks=args.tiny_tasks, repeats=args.repeats)
-    table = render(accuracy, overhead)
+    print(f"rows: {args.rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
+    rows = check_rows(directory, tasks=args.rows_tasks) if args.rows_tasks else None
+    table = render(accuracy, overhead, rows)
     atomic_write_json(directory / "comparison.json", {
         "schema_version": 1, "environment": collect_environment(), "accuracy": accuracy, "overhead": overhead,
+        "rows": rows,
     })
     atomic_write_text(directory / "comparison.txt", table + "\n")
     print(table)
@@ -127,10 +130,23 @@ def summary_table(cases: Sequence[dict]) -> str:
     rows = [
         (c["workload"]["name"], c["config"]["n_workers"], c["config"]["threads_per_worker"],
          format_bytes(c["config"]["memory_limit"]), c["outcome"],
-         f"{c['wall_time_s']:.2f}" if c["wall_time_s"] is not None else "-", c["answer_check"])
+         f"{c['wall_time_s']:.2f}" if c["wall_time_s"] is not None else "-", c["answer_check"],
+         *_largest_task(c))
         for c in cases
     ]
-    return format_table(("workload", "workers", "threads", "memory limit", "outcome", "wall s", "answer"), rows)
+    headers = ("workload", "workers", "threads", "memory limit", "outcome", "wall s", "answer",
+               "largest task", "its peak increase")
+    return format_table(headers, rows)
+
+
+def _largest_task(case: dict) -> tuple[str, str]:
+    """The prefix and peak increase of the task that needed the most memory in a case."""
+    by_prefix = (case.get("task_memory") or {}).get("by_prefix", {})
+    measured = [(p, s["peak_increase_max_bytes"]) for p, s in by_prefix.items() if s["peak_increase_max_bytes"]]
+    if not measured:
+        return "-", "-"
+    prefix, peak = max(measured, key=lambda item: item[1])
+    return prefix, format_bytes(peak)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -165,6 +181,7 @@ def _build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--truth-tasks", type=int, default=40, help="tasks in the ground-truth graph")
     probe.add_argument("--tiny-tasks", type=int, default=10_000, help="tasks in the overhead graph")
     probe.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
+    probe.add_argument("--rows-tasks", type=int, default=100_000, help="tasks in the every-row check (0: skip)")
     probe.set_defaults(handler=_command_bench_probe)
     return parser
 

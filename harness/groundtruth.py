@@ -7,6 +7,7 @@ RSS rises by exactly that many bytes, whatever the allocator would have reused.
 
 from __future__ import annotations
 
+import math
 import mmap
 import random
 import time
@@ -44,20 +45,17 @@ class GroundTruthTask:
     seconds: float
 
 
-def ground_truth_tasks(count: int, seed: int = 0, max_mib: float = 500, max_seconds: float = 1.0) -> list[GroundTruthTask]:
+def ground_truth_tasks(
+    count: int, seed: int = 0, max_mib: float = 500, max_seconds: float = 1.0
+) -> list[GroundTruthTask]:
     """``count`` tasks, sizes log-uniform in 1..max_mib MiB and durations log-uniform in
     1 ms..max_seconds, the extremes always included."""
     rng = random.Random(seed)
     tasks = [GroundTruthTask("truth-0", 1, 0.001), GroundTruthTask("truth-1", max_mib, max_seconds),
              GroundTruthTask("truth-2", max_mib, 0.001), GroundTruthTask("truth-3", 1, max_seconds)]
     for i in range(len(tasks), count):
-        mib = round(10 ** rng.uniform(0, _log10(max_mib)), 1)
-        seconds = round(10 ** rng.uniform(-3, _log10(max_seconds)), 4)
+        mib = round(10 ** rng.uniform(0, math.log10(max_mib)), 1)
+        seconds = round(10 ** rng.uniform(-3, math.log10(max_seconds)), 4)
         tasks.append(GroundTruthTask(f"truth-{i}", mib, seconds))
     return tasks[:count]
 
-
-def _log10(value: float) -> float:
-    import math
-
-    return math.log10(value)

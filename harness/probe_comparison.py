@@ -24,8 +24,10 @@ from harness.memusage import install as install_memreplay
 from harness.probes.task_memory_csv import read_memusage_csv
 from harness.table import format_table
 
-__all__ = ["DURATION_BUCKETS", "PROBES", "compare_accuracy", "install_dask_memusage", "compare_overhead", "render", "summarise_accuracy",
-           "tolerance_bytes"]
+__all__ = [
+    "DURATION_BUCKETS", "PROBES", "check_rows", "compare_accuracy", "compare_overhead", "install_dask_memusage",
+    "render", "summarise_accuracy", "tolerance_bytes",
+]
 
 DURATION_BUCKETS = ((0.002, "<=2 ms"), (0.02, "<=20 ms"), (0.2, "<=200 ms"), (float("inf"), "> 200 ms"))
 
@@ -40,6 +42,8 @@ def install_dask_memusage(scheduler: Any, path: Path) -> None:
     import dask_memusage
 
     threading.excepthook = _quiet_dask_memusage_thread
+    for name in ("distributed.utils", "distributed.client"):  # its client's reconnect noise at shutdown
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its polling thread uses a deprecated Thread API
@@ -177,7 +181,20 @@ def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> 
     }
 
 
-def render(accuracy: list[dict[str, Any]], overhead: dict[str, Any]) -> str:
+def check_rows(directory: Path, tasks: int = 100_000) -> dict[str, Any]:
+    """Run ``tasks`` tiny tasks with memreplay's probe and count the rows that arrived."""
+    path = directory / "rows-check.csv"
+    with _cluster(2, 1) as cluster, Client(cluster) as client:
+        install_memreplay(cluster.scheduler, path)
+        started = time.perf_counter()
+        client.gather(client.map(_tiny, range(tasks), key=[f"row-{i}" for i in range(tasks)]))
+        seconds = time.perf_counter() - started
+    keys = {key for key, _, _ in read_memusage_csv(path)}
+    missing = sum(f"row-{i}" not in keys for i in range(tasks))
+    return {"tasks": tasks, "rows": len(keys), "missing": missing, "seconds": seconds}
+
+
+def render(accuracy: list[dict[str, Any]], overhead: dict[str, Any], rows: dict[str, Any] | None = None) -> str:
     """The comparison as plain-text tables."""
     summaries = [summarise_accuracy(run) for run in accuracy]
     lines = ["Accuracy on the ground-truth graph (goal: within max(1 MiB, 1%) of the truth)", ""]
@@ -199,6 +216,9 @@ def render(accuracy: list[dict[str, Any]], overhead: dict[str, Any]) -> str:
         [(probe, f"{overhead['median_seconds'][probe]:.3f}", f"{overhead['overhead_ratio'][probe]:.3f}",
           f"{overhead['paired_ratio_median'][probe]:.3f}") for probe in PROBES],
     ))
+    if rows is not None:
+        lines += ["", f"Rows: {rows['rows']:,} of {rows['tasks']:,} tasks have a row ({rows['missing']} missing), "
+                  f"{rows['seconds']:.1f} s"]
     return "\n".join(lines)
 
 

@@ -41,6 +41,14 @@ def test_run_on_a_real_local_cluster_writes_a_valid_record(tmp_path: Path, corpu
     assert case["outcome"] == "ok" and case["answer_check"] == "passed"
     assert case["wall_time_s"] > 0
     assert not list(record_path.parent.glob(".*.tmp"))  # atomic writes leave no temporaries
+    # the per-task CSV sits beside the record, summarised by un-fused prefix
+    tasks = case["task_memory"]
+    assert (Path(case["directory"]) / tasks["csv"]).exists() and tasks["methods"] == ["clear_refs"]
+    words = tasks["by_prefix"]["count_words_naive"]
+    assert words["tasks"] >= 9 and words["measured"] == words["tasks"]
+    assert words["peak_increase_p50_bytes"] <= words["peak_increase_p95_bytes"] <= words["peak_increase_max_bytes"]
+    largest = words["largest_task"]
+    assert "count_words_naive" in largest["task_key"] and largest["input_bytes"] > 0
 
 
 def test_record_of_another_schema_is_refused(tmp_path: Path) -> None:

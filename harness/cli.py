@@ -126,6 +126,42 @@ def _command_bench_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_profile(args: argparse.Namespace) -> int:
+    from harness.filprofile import profile_task
+
+    results = prepare_results_directory(args.results)
+    cache = _corpus_cache(results, args.corpora)
+    workloads = [resolve_workload(name) for name in args.workloads]
+    record = RunRecord.create(results, "profile", "profile", {"scale": args.scale})
+    for workload in workloads:
+        corpus = _corpus_for(workload, args.scale, cache)
+        largest = max(corpus.files, key=lambda f: f.size)
+        print(f"profiling {workload.name} on {largest.name} under Fil ...", file=sys.stderr)
+        directory = record.case_directory(f"profile-{workload.name.replace(':', '.')}")
+        record.add_case(profile_task(workload.name, corpus.path(largest), directory, timeout=args.timeout))
+    print(profile_table(record.cases))
+    print(f"\nresults: {record.path}")
+    return 0 if all(c["status"] == "ok" for c in record.cases) else 1
+
+
+def profile_table(profiles: Sequence[dict]) -> str:
+    """Fil profiles side by side: the peak, then each workload's top lines."""
+    def peak(p: dict) -> str:
+        return format_bytes(p["peak_tracked_bytes"]) if p["status"] == "ok" else f"{p['status']}: {p['reason']}"
+
+    def line(p: dict, rank: int) -> str:
+        lines = p.get("top_lines") or []
+        if rank >= len(lines):
+            return ""
+        top = lines[rank]
+        where = f"{Path(top['file']).name}:{top['line']} {top['function']}"
+        return f"{where} {format_bytes(top['bytes'])} ({top['percent']}%)"
+
+    rows = [("peak (Fil: tracked allocations)", *(peak(p) for p in profiles))]
+    rows += [(f"line #{rank + 1}", *(line(p, rank) for p in profiles)) for rank in range(5)]
+    return format_table(("", *(p["workload"] for p in profiles)), rows)
+
+
 def summary_table(cases: Sequence[dict]) -> str:
     rows = [
         (c["workload"]["name"], c["config"]["n_workers"], c["config"]["threads_per_worker"],
@@ -175,6 +211,12 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="the main job: every workload on the default configuration")
     _add_results_options(bench)
     bench.set_defaults(handler=_command_bench)
+
+    profile = commands.add_parser("profile", help="Fil peak-memory profile of each workload's largest task")
+    profile.add_argument("workloads", nargs="+", metavar="WORKLOAD", help="one or more workloads, side by side")
+    profile.add_argument("--timeout", type=float, default=600, help="seconds before a profile is stopped")
+    _add_results_options(profile)
+    profile.set_defaults(handler=_command_profile)
 
     probe = commands.add_parser("bench-probe", help="per-task probe accuracy and overhead against dask-memusage")
     probe.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")

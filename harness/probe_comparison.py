@@ -21,7 +21,7 @@ from distributed import Client, LocalCluster
 
 from harness.groundtruth import MIB, GroundTruthTask, allocate_and_hold, ground_truth_tasks
 from harness.memusage import install as install_memreplay
-from harness.probes.task_memory_csv import read_memusage_csv
+from harness.probes.task_memory_csv import read_memusage_csv, read_task_rows
 from harness.table import format_table
 
 __all__ = [
@@ -71,16 +71,9 @@ def _cluster(workers: int, threads: int) -> LocalCluster:
 
 def _measured_increase(probe: str, path: Path) -> dict[str, int]:
     """Bytes of peak increase per task key, as each probe reports it."""
-    return {
-        key: round((high - low) * MIB)
-        for key, low, high in read_memusage_csv(path)
-        if low is not None and high is not None
-    } if probe == "dask-memusage" else _memreplay_increase(path)
-
-
-def _memreplay_increase(path: Path) -> dict[str, int]:
-    from harness.probes.task_memory_csv import read_task_rows
-
+    if probe == "dask-memusage":
+        return {key: round((high - low) * MIB) for key, low, high in read_memusage_csv(path)
+                if low is not None and high is not None}
     return {row["task_key"]: row["peak_increase_bytes"] for row in read_task_rows(path)
             if row["peak_increase_bytes"] is not None}
 
@@ -115,8 +108,6 @@ def _run_ground_truth(probe: str, threads: int, tasks: list[GroundTruthTask], di
 
 
 def _concurrency(path: Path) -> dict[str, int]:
-    from harness.probes.task_memory_csv import read_task_rows
-
     return {row["task_key"]: row["concurrent_tasks"] for row in read_task_rows(path)}
 
 

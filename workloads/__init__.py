@@ -8,7 +8,6 @@ from workloads.registry import (
     AnswerMismatch,
     Workload,
     WorkloadError,
-    define_workload,
     registered_workloads,
     resolve_workload,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "AnswerMismatch",
     "Workload",
     "WorkloadError",
-    "define_workload",
     "registered_workloads",
     "resolve_workload",
 ]

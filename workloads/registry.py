@@ -14,7 +14,6 @@ __all__ = [
     "AnswerMismatch",
     "Workload",
     "WorkloadError",
-    "define_workload",
     "register_per_file_workload",
     "registered_workloads",
     "resolve_workload",
@@ -57,23 +56,6 @@ class Workload:
 
 
 _REGISTRY: dict[str, Workload] = {}
-
-
-def define_workload(
-    *, name: str, version: int, description: str, corpus_kind: str,
-    task_function: Callable[[Path], Any] | None = None,
-    check: Callable[[Any, Corpus], None] | None = None,
-    register: bool = False,
-) -> Callable[[Callable[[Corpus], Any]], Workload]:
-    """Decorate a ``build(corpus)`` function into a Workload (and register it if asked)."""
-
-    def decorate(build: Callable[[Corpus], Any]) -> Workload:
-        workload = Workload(name, version, description, corpus_kind, build, task_function, check)
-        if register:
-            _REGISTRY[name] = workload
-        return workload
-
-    return decorate
 
 
 def register_per_file_workload(

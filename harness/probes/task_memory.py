@@ -45,7 +45,6 @@ class TaskMemoryCollector(SchedulerPlugin):
         self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
         self._known_names: set[str] = set()
         self.input_hints: dict[int, int] = {}  # partition index → bytes, for tasks without inputs
-        self.rows_written = 0
 
     # --- scheduler hooks -------------------------------------------------------------------
 
@@ -107,7 +106,6 @@ class TaskMemoryCollector(SchedulerPlugin):
                 baseline, _cell(peak), _cell(increase), _cell(input_bytes), _cell(output_bytes),
                 _cell(concurrent), method, state,
             ))
-            self.rows_written += 1
 
     def prefix_of(self, name: str) -> str:
         return self._prefixes.get(name) or key_split(name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -102,27 +101,29 @@ def _command_bench(args: argparse.Namespace) -> int:
 
 
 def _command_bench_probe(args: argparse.Namespace) -> int:
-    from corpora.atomic import atomic_write_json, atomic_write_text
-    from harness.environment import collect_environment
+    from corpora.atomic import atomic_write_text
     from harness.probe_comparison import check_rows, compare_accuracy, compare_overhead, render
 
     results = prepare_results_directory(args.results)
-    directory = results / "probe-bench" / time.strftime("%Y%m%dT%H%M%S")
-    directory.mkdir(parents=True)
+    settings = {"truth_tasks": args.truth_tasks, "tiny_tasks": args.tiny_tasks, "repeats": args.repeats,
+                "rows_tasks": args.rows_tasks}
+    record = RunRecord.create(results, "probe-bench", "probe-bench", settings)
+    directory = record.case_directory("csv")
     print("ground-truth graph: dask-memusage and memreplay, threads 1 and 2 ...", file=sys.stderr)
     accuracy = compare_accuracy(directory, count=args.truth_tasks)
+    record.add_case({"id": "accuracy", "runs": accuracy})
     print(f"overhead: {args.tiny_tasks:,} tiny tasks x {args.repeats} repeats x 3 probes ...", file=sys.stderr)
     overhead = compare_overhead(directory, tasks=args.tiny_tasks, repeats=args.repeats)
-    print(f"rows: {args.rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
-    rows = check_rows(directory, tasks=args.rows_tasks) if args.rows_tasks else None
+    record.add_case({"id": "overhead", **overhead})
+    rows = None
+    if args.rows_tasks:
+        print(f"rows: {args.rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
+        rows = check_rows(directory, tasks=args.rows_tasks)
+        record.add_case({"id": "rows", **rows})
     table = render(accuracy, overhead, rows)
-    atomic_write_json(directory / "comparison.json", {
-        "schema_version": 1, "environment": collect_environment(), "accuracy": accuracy, "overhead": overhead,
-        "rows": rows,
-    })
-    atomic_write_text(directory / "comparison.txt", table + "\n")
+    atomic_write_text(record.directory / "comparison.txt", table + "\n")
     print(table)
-    print(f"\nresults: {directory}")
+    print(f"\nresults: {record.path}")
     return 0
 
 
@@ -137,7 +138,7 @@ def _command_profile(args: argparse.Namespace) -> int:
         corpus = _corpus_for(workload, args.scale, cache)
         largest = max(corpus.files, key=lambda f: f.size)
         print(f"profiling {workload.name} on {largest.name} under Fil ...", file=sys.stderr)
-        directory = record.case_directory(f"profile-{workload.name.replace(':', '.')}")
+        directory = record.case_directory(f"profile-{workload.slug}")
         record.add_case(profile_task(workload.name, corpus.path(largest), directory, timeout=args.timeout))
     print(profile_table(record.cases))
     print(f"\nresults: {record.path}")

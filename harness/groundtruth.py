@@ -19,7 +19,7 @@ MIB = 1024 * 1024
 PAGE = mmap.PAGESIZE
 
 
-def allocate_and_hold(mib: float, seconds: float, fail: bool = False) -> int:
+def allocate_and_hold(mib: float, seconds: float) -> int:
     """Allocate and touch ``mib`` MiB, hold it ``seconds``, release it; return the bytes."""
     size = int(mib * MIB)
     region = mmap.mmap(-1, size) if size else None
@@ -30,8 +30,6 @@ def allocate_and_hold(mib: float, seconds: float, fail: bool = False) -> int:
         while (remaining := deadline - time.perf_counter()) > 0:
             if remaining > 0.002:  # sleep in slices; spin the last 2 ms for 1 ms accuracy
                 time.sleep(min(remaining - 0.001, 0.01))
-        if fail:
-            raise RuntimeError(f"ground-truth task failed on purpose after {mib} MiB")
     finally:
         if region is not None:
             region.close()

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster
-
+from harness.cluster import local_cluster
+from harness.config import ClusterConfig
 from harness.groundtruth import MIB, GroundTruthTask, allocate_and_hold, ground_truth_tasks
 from harness.memusage import install as install_memreplay
 from harness.probes.task_memory_csv import read_memusage_csv, read_task_rows
@@ -62,19 +62,16 @@ def tolerance_bytes(truth: int) -> float:
     return max(MIB, 0.01 * truth)
 
 
-def _cluster(workers: int, threads: int) -> LocalCluster:
-    return LocalCluster(
-        n_workers=workers, threads_per_worker=threads, memory_limit="6GiB",
-        dashboard_address=None, silence_logs=logging.CRITICAL,
-    )
+def _cluster(workers: int, threads: int) -> Any:
+    return local_cluster(ClusterConfig(n_workers=workers, threads_per_worker=threads, memory_limit=6 * 2**30))
 
 
-def _measured_increase(probe: str, path: Path) -> dict[str, int]:
-    """Bytes of peak increase per task key, as each probe reports it."""
+def _measured(probe: str, path: Path) -> dict[str, tuple[int, int | None]]:
+    """(peak increase in bytes, concurrent tasks) per task key, as each probe reports them."""
     if probe == "dask-memusage":
-        return {key: round((high - low) * MIB) for key, low, high in read_memusage_csv(path)
+        return {key: (round((high - low) * MIB), None) for key, low, high in read_memusage_csv(path)
                 if low is not None and high is not None}
-    return {row["task_key"]: row["peak_increase_bytes"] for row in read_task_rows(path)
+    return {row["task_key"]: (row["peak_increase_bytes"], row["concurrent_tasks"]) for row in read_task_rows(path)
             if row["peak_increase_bytes"] is not None}
 
 
@@ -84,31 +81,26 @@ def _bucket(seconds: float) -> str:
 
 def _run_ground_truth(probe: str, threads: int, tasks: list[GroundTruthTask], directory: Path) -> dict[str, Any]:
     path = directory / f"truth-{probe}-threads{threads}.csv"
-    with _cluster(1, threads) as cluster, Client(cluster) as client:
+    with _cluster(1, threads) as (cluster, client):
         PROBES[probe](cluster.scheduler, path)
         if probe == "dask-memusage":
             time.sleep(1.0)  # its polling thread connects its own client first
         futures = [client.submit(allocate_and_hold, t.mib, t.seconds, key=t.key) for t in tasks]
         client.gather(futures)
         time.sleep(0.5)  # let the last rows reach the scheduler before the cluster closes
-    measured = _measured_increase(probe, path)
-    concurrent = _concurrency(path) if probe == "memreplay" else {}
+    measured = _measured(probe, path)
     rows = []
     for task in tasks:
         truth = int(task.mib * MIB)
-        value = measured.get(task.key)
+        value, concurrent = measured.get(task.key, (None, None))
         rows.append({
             "key": task.key, "truth_bytes": truth, "seconds": task.seconds, "bucket": _bucket(task.seconds),
             "measured_bytes": value, "error_bytes": None if value is None else value - truth,
             "within_tolerance": value is not None and abs(value - truth) <= tolerance_bytes(truth),
             "at_least_truth": value is not None and value >= truth,
-            "concurrent_tasks": concurrent.get(task.key),
+            "concurrent_tasks": concurrent,
         })
     return {"probe": probe, "threads": threads, "rows": rows}
-
-
-def _concurrency(path: Path) -> dict[str, int]:
-    return {row["task_key"]: row["concurrent_tasks"] for row in read_task_rows(path)}
 
 
 def compare_accuracy(directory: Path, count: int = 40, max_mib: float = 500) -> list[dict[str, Any]]:
@@ -152,7 +144,7 @@ def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> 
     times: dict[str, list[float]] = {probe: [] for probe in PROBES}
     for repeat in range(repeats):
         for probe, install in PROBES.items():
-            with _cluster(2, 1) as cluster, Client(cluster) as client:
+            with _cluster(2, 1) as (cluster, client):
                 if install is not None:
                     install(cluster.scheduler, directory / f"overhead-{probe}-{repeat}.csv")
                     time.sleep(1.0)  # both probes settle (dask-memusage connects its own client)
@@ -175,7 +167,7 @@ def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> 
 def check_rows(directory: Path, tasks: int = 100_000) -> dict[str, Any]:
     """Run ``tasks`` tiny tasks with memreplay's probe and count the rows that arrived."""
     path = directory / "rows-check.csv"
-    with _cluster(2, 1) as cluster, Client(cluster) as client:
+    with _cluster(2, 1) as (cluster, client):
         install_memreplay(cluster.scheduler, path)
         started = time.perf_counter()
         client.gather(client.map(_tiny, range(tasks), key=[f"row-{i}" for i in range(tasks)]))

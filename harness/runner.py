@@ -17,7 +17,7 @@ __all__ = ["case_id", "default_probes", "run_case"]
 
 
 def case_id(workload: Workload, config: ClusterConfig) -> str:
-    return f"{workload.name.replace(':', '.')}-{config.label}"
+    return f"{workload.slug}-{config.label}"
 
 
 def _one_line(error: BaseException) -> str:

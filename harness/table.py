@@ -22,7 +22,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 def _is_number(text: str) -> bool:
     try:
-        float(text.replace(" MiB", "").replace(" s", "").replace("%", ""))
+        float(text)
     except ValueError:
         return text in ("", "-")
     return True

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def exit_worker(_: int = 0) -> None:
-    os._exit(1)  # the worker process dies mid-task, as under an OOM kill
+    """Hold 50 MiB for a moment, then die mid-task, as a worker killed for memory does."""
+    held = bytearray(50 * 2**20)
+    time.sleep(0.3)
+    os._exit(len(held) and 1)
 
 
 def fail(_: int = 0) -> None:

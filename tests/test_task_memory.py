@@ -3,7 +3,6 @@ erred tasks, dead workers, the preload path with real `dask scheduler`/`dask wor
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -12,8 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
+from harness.cluster import local_cluster
+from harness.config import ClusterConfig
 from harness.groundtruth import MIB, allocate_and_hold
 from harness.memusage import install
 from harness.probe_comparison import install_dask_memusage, tolerance_bytes
@@ -26,13 +27,12 @@ KERNEL_COUNTER_SLACK = 0.75 * MIB
 TRUTH = [(1, 0.001), (5, 0.001), (50, 0.001), (200, 0.001), (1, 0.05), (20, 0.05), (120, 0.2), (300, 0.02)]
 
 
-def _cluster(threads: int = 1, workers: int = 1) -> LocalCluster:
-    return LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit="4GiB",
-                        dashboard_address=None, silence_logs=logging.ERROR)
+def _cluster(threads: int = 1, workers: int = 1):
+    return local_cluster(ClusterConfig(n_workers=workers, threads_per_worker=threads, memory_limit=4 * 2**30))
 
 
 def _run_truth(csv: Path, threads: int) -> dict[str, dict]:
-    with _cluster(threads) as cluster, Client(cluster) as client:
+    with _cluster(threads) as (cluster, client):
         install(cluster.scheduler, csv)
         futures = [client.submit(allocate_and_hold, mib, s, key=f"truth-{i}") for i, (mib, s) in enumerate(TRUTH)]
         client.gather(futures)
@@ -58,7 +58,7 @@ def test_two_threads_rows_cover_their_own_task_and_record_overlap(tmp_path: Path
 
 
 def test_sampling_fallback_says_so(tmp_path: Path) -> None:
-    with _cluster() as cluster, Client(cluster) as client:
+    with _cluster() as (cluster, client):
         install(cluster.scheduler, tmp_path / "s.csv", method="sampling")
         client.submit(allocate_and_hold, 100, 0.2, key="slow-big").result()
     (row,) = read_task_rows(tmp_path / "s.csv")
@@ -68,7 +68,7 @@ def test_sampling_fallback_says_so(tmp_path: Path) -> None:
 
 def test_first_three_columns_read_like_dask_memusage(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
-    with _cluster() as cluster, Client(cluster) as client:
+    with _cluster() as (cluster, client):
         install(cluster.scheduler, ours)
         install_dask_memusage(cluster.scheduler, theirs)
         time.sleep(0.5)
@@ -87,24 +87,25 @@ def test_first_three_columns_read_like_dask_memusage(tmp_path: Path) -> None:
 
 def test_erred_and_dead_tasks_have_rows(tmp_path: Path) -> None:
     csv = tmp_path / "errors.csv"
-    with _cluster(workers=2) as cluster, Client(cluster) as client:
+    with _cluster(workers=2) as (cluster, client):
         install(cluster.scheduler, csv)
         client.gather([client.submit(allocate_and_hold, 5, 0.01, key=f"before-{i}") for i in range(4)])
         with pytest.raises(ValueError):
             client.submit(fail, key="fails").result()
-        with pytest.raises(Exception):  # noqa: B017 (KilledWorker: allowed-failures defaults vary)
+        with pytest.raises(Exception):  # noqa: B017 (KilledWorker: the task is not retried)
             client.submit(exit_worker, key="kills-worker").result(timeout=60)
     rows = {row["task_key"]: row for row in read_task_rows(csv)}
     assert all(rows[f"before-{i}"]["state"] == "memory" for i in range(4))
     assert rows["fails"]["state"] == "erred"
     assert rows["kills-worker"]["state"] == "worker-died"
     assert rows["kills-worker"]["stop"] is None and rows["kills-worker"]["baseline_bytes"] > 0
+    assert rows["kills-worker"]["peak_bytes"] > 0 and rows["kills-worker"]["method"] == "heartbeat"
 
 
 def test_many_tasks_all_get_rows(tmp_path: Path) -> None:
     csv = tmp_path / "many.csv"
     count = 10_000
-    with _cluster(workers=2) as cluster, Client(cluster) as client:
+    with _cluster(workers=2) as (cluster, client):
         install(cluster.scheduler, csv)
         client.gather(client.map(abs, range(count), key=[f"tiny-{i}" for i in range(count)]))
     keys = [key for key, _, _ in read_memusage_csv(csv)]

@@ -51,6 +51,11 @@ class Workload:
     check: Callable[[Any, Corpus], None] | None = None
     input_bytes: Callable[[Corpus], list[int]] = field(default=_file_sizes)
 
+    @property
+    def slug(self) -> str:
+        """The name, safe in a file name (``pkg.mod:fn`` → ``pkg.mod.fn``)."""
+        return self.name.replace(":", ".")
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "corpus": self.corpus_kind}
 

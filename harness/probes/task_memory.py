@@ -45,6 +45,9 @@ class TaskMemoryCollector(SchedulerPlugin):
         self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
         self._known_names: set[str] = set()
         self.input_hints: dict[int, int] = {}  # partition index → bytes, for tasks without inputs
+        # The scheduler forgets a worker before telling plugins it left; keep its state to read
+        # the last RSS it reported.
+        self._worker_states: dict[str, Any] = {}
 
     # --- scheduler hooks -------------------------------------------------------------------
 
@@ -65,46 +68,41 @@ class TaskMemoryCollector(SchedulerPlugin):
                     break
             self._prefixes[name] = prefix
 
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        self._worker_states[worker] = scheduler.workers[worker]
+
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        running = self._executing.pop(worker, {})
-        state = scheduler.workers.get(worker)
+        state = self._worker_states.pop(worker, None)
         last_rss = int(state.metrics.get("memory", 0)) if state is not None else 0
-        for start in running.values():
-            self._write(
-                worker, start, stop=None, peak=last_rss or None, increase=None, input_bytes=None,
-                output_bytes=None, concurrent=None, method="heartbeat", state="worker-died",
-            )
+        for start in self._executing.pop(worker, {}).values():
+            self._write(worker, {**start, "peak": last_rss or None, "method": "heartbeat", "state": "worker-died"})
 
     async def close(self) -> None:
         self.close_file()
 
-    # --- worker messages -------------------------------------------------------------------
+    # --- worker messages (see task_memory_worker for their fields) ---------------------------
 
-    def handle_start(self, worker: str, key: str, name: str, start: float, baseline: int, **_: Any) -> None:
-        self._executing.setdefault(worker, {})[key] = {"key": key, "name": name, "start": start, "baseline": baseline}
+    def handle_start(self, worker: str, **start: Any) -> None:
+        self._executing.setdefault(worker, {})[start["key"]] = start
 
-    def handle_stop(self, worker: str, **row: Any) -> None:
-        self._executing.get(worker, {}).pop(row["key"], None)
-        input_bytes = row["input_bytes"]
-        if not input_bytes and row.get("index") is not None:
-            input_bytes = self.input_hints.get(row["index"], input_bytes)
-        self._write(
-            worker, row, stop=row["stop"], peak=row["peak"], increase=row["increase"], input_bytes=input_bytes,
-            output_bytes=row["output_bytes"], concurrent=row["concurrent"], method=row["method"], state=row["state"],
-        )
+    def handle_stop(self, worker: str, **stop: Any) -> None:
+        self._executing.get(worker, {}).pop(stop["key"], None)
+        if not stop["input_bytes"] and stop.get("index") is not None:
+            stop["input_bytes"] = self.input_hints.get(stop["index"], stop["input_bytes"])
+        self._write(worker, stop)
 
-    def _write(self, worker: str, start: dict[str, Any], *, stop: float | None, peak: int | None,
-               increase: int | None, input_bytes: int | None, output_bytes: int | None,
-               concurrent: int | None, method: str, state: str) -> None:
-        baseline = start["baseline"]
+    def _write(self, worker: str, message: dict[str, Any]) -> None:
+        """One CSV row from a stop message, or from a start message whose stop never came."""
+        get = message.get
+        stop = get("stop")
         with self._lock:
             if self._file.closed:
                 return
             self._writer.writerow((
-                start["key"], _mb(baseline), _mb(peak), self.prefix_of(start["name"]), worker,
-                _seconds(start["start"]), _seconds(stop), _seconds(stop - start["start"]) if stop else "",
-                baseline, _cell(peak), _cell(increase), _cell(input_bytes), _cell(output_bytes),
-                _cell(concurrent), method, state,
+                message["key"], _mb(message["baseline"]), _mb(get("peak")), self.prefix_of(message["name"]), worker,
+                _seconds(message["start"]), _seconds(stop), _seconds(None if stop is None else stop - message["start"]),
+                message["baseline"], _cell(get("peak")), _cell(get("increase")), _cell(get("input_bytes")),
+                _cell(get("output_bytes")), _cell(get("concurrent")), message["method"], message["state"],
             ))
 
     def prefix_of(self, name: str) -> str:
@@ -132,6 +130,8 @@ def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto"
     """Attach a collector to ``scheduler`` and the worker plugin to all its workers, now and
     later. Callable from the scheduler's event loop (a preload) or from any other thread."""
     collector = TaskMemoryCollector(csv_path)
+    for address in list(scheduler.workers):
+        collector.add_worker(scheduler, address)
     scheduler.stream_handlers[OP_TASK_START] = collector.handle_start
     scheduler.stream_handlers[OP_TASK_STOP] = collector.handle_stop
     scheduler.add_plugin(collector, name=PLUGIN_NAME)

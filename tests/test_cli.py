@@ -93,3 +93,12 @@ def test_unwritable_results_directory(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     result = memreplay("run", "wordcount-naive", "--results", str(blocker / "results"))
     _assert_one_line_error(result, "results directory", "not writable")
+
+
+def test_failing_user_workload_is_a_recorded_error(tmp_path: Path, corpus_cache: Path) -> None:
+    (tmp_path / "broken_pipeline.py").write_text("def build(corpus):\n    raise RuntimeError('no graph today')\n")
+    result = memreplay("run", "broken_pipeline:build", "--workers", "1", "--scale", str(TEST_SCALE),
+                       "--results", str(tmp_path / "results"), "--corpora", str(corpus_cache), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (case,) = load_record(result.stdout.strip().splitlines()[-1])["cases"]
+    assert case["outcome"] == "error" and case["error"] == "RuntimeError: no graph today"

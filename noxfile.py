@@ -16,7 +16,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The main job: every workload on the default configuration; results under results/."""
+    """The main job: the default sweep (configs/default.toml); results under results/."""
     session.install(".")
     session.run("memreplay", "bench", *session.posargs)
 

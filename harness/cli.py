@@ -13,8 +13,8 @@ from dask.utils import format_bytes
 
 from corpora import CORPUS_KINDS, Corpus, ensure_corpus
 from harness.config import ClusterConfig, default_config, parse_memory_limit
-from harness.errors import USER_ERRORS
-from harness.records import RunRecord, prepare_results_directory
+from harness.errors import USER_ERRORS, UserError
+from harness.records import RunRecord, load_record, prepare_results_directory
 from harness.runner import case_id, run_case
 from harness.table import format_table
 from workloads import Workload, registered_workloads, resolve_workload
@@ -78,26 +78,76 @@ def _command_run(args: argparse.Namespace) -> int:
     results = prepare_results_directory(args.results)
     corpus = _corpus_for(workload, args.scale, _corpus_cache(results, args.corpora))
     record = RunRecord.create(results, case_id(workload, config), "run", {"scale": args.scale})
-    case = run_case(workload, config, corpus, record.case_directory(case_id(workload, config)))
+    case = run_case(workload, config, corpus, record.case_directory(case_id(workload, config)),
+                    timeout_s=args.timeout)
     record.add_case(case)
     print(record.path)
     return 0 if case["outcome"] == "ok" else 1
 
 
-def _command_bench(args: argparse.Namespace) -> int:
-    config = default_config()
+def _command_sweep(args: argparse.Namespace) -> int:
+    from harness.matrix import load_matrix
+    from harness.sweep import run_sweep
+
+    matrix = load_matrix(args.matrix, quick=args.quick)  # every matrix problem, before any cluster
     results = prepare_results_directory(args.results)
-    cache = _corpus_cache(results, args.corpora)
-    workloads = list(registered_workloads().values())
-    corpora = {w.corpus_kind: _corpus_for(w, args.scale, cache) for w in workloads}
-    record = RunRecord.create(results, "bench", "bench", {"scale": args.scale, "config": config.describe()})
-    for workload in workloads:
-        print(f"running {workload.name} on {config.label} ...", file=sys.stderr)
-        identifier = case_id(workload, config)
-        record.add_case(run_case(workload, config, corpora[workload.corpus_kind], record.case_directory(identifier)))
+    try:
+        record = run_sweep(matrix, results, _corpus_cache(results, args.corpora), resume=args.resume)
+    except KeyboardInterrupt:
+        print("\nmemreplay: interrupted; finished cases are kept; run again with --resume RUN to finish",
+              file=sys.stderr)
+        return 130
     print(summary_table(record.cases))
+    print()
+    print(model_table(record.summary.get("model", {})))
     print(f"\nresults: {record.path}")
     return 0 if all(c["outcome"] == "ok" for c in record.cases) else 1
+
+
+def _command_recommend(args: argparse.Namespace) -> int:
+    from harness.recommend import recommend
+
+    if args.cores < 1:
+        raise UserError(f"--cores must be at least 1, got {args.cores}")
+    if not 0 <= args.margin < 1:
+        raise UserError(f"--margin must be in [0, 1), got {args.margin}")
+    advice = recommend(load_record(args.run), args.cores, parse_memory_limit(args.memory, "--memory"), args.margin)
+    print(recommendation_text(advice))
+    return 0
+
+
+def recommendation_text(advice: dict) -> str:
+    lines = [f"Machine: {advice['cores']} cores, {format_bytes(advice['memory_bytes'])}; keeping "
+             f"{advice['margin']:.0%} in reserve leaves {format_bytes(advice['usable_bytes'])}. "
+             f"A worker's own footprint, measured in the run: {format_bytes(advice['worker_overhead_bytes'])}.", ""]
+    rows = []
+    for workload, a in advice["workloads"].items():
+        shape = ("does not fit" if not a["tasks_at_once"] else
+                 f"{a['n_workers']}x{a['threads_per_worker']}, {format_bytes(a['memory_limit'])} each")
+        fastest, cheapest = a["fastest"], a["cheapest"]
+        rows.append((workload, format_bytes(a["largest_task_peak_bytes"]), a["tasks_at_once"], shape,
+                     f"{fastest['shape']} {fastest['memory_limit']} ({fastest['wall_time_s']:.1f} s)"
+                     if fastest else "-",
+                     f"{cheapest['shape']} {cheapest['memory_limit']} ({cheapest['cost_gib_s']:.0f} GiB·s)"
+                     if cheapest else "-",
+                     len(a["oom_cases"])))
+    lines.append(format_table(("workload", "largest task", "tasks at once", "use", "fastest in run",
+                               "cheapest in run", "oom cases"), rows))
+    return "\n".join(lines)
+
+
+def _signed_bytes(value: int) -> str:
+    return ("-" if value < 0 else "") + format_bytes(abs(value))
+
+
+def model_table(model: dict) -> str:
+    rows = [(prefix, m["points"], f"{m['slope']:.2f}", _signed_bytes(m["intercept_bytes"]),
+             format_bytes(m["heldout"]["input_bytes"]), _signed_bytes(m["heldout"]["predicted_bytes"]),
+             format_bytes(m["heldout"]["measured_bytes"]), f"{m['heldout']['error_percent']}%")
+            for prefix, m in sorted(model.items())]
+    title = "Peak memory vs input size (linear fit; held out: the largest input, predicted from the rest)"
+    headers = ("task prefix", "tasks", "bytes/byte", "intercept", "held-out input", "predicted", "measured", "error")
+    return title + "\n\n" + format_table(headers, rows)
 
 
 def _command_bench_probe(args: argparse.Namespace) -> int:
@@ -167,11 +217,12 @@ def summary_table(cases: Sequence[dict]) -> str:
     rows = [
         (c["workload"]["name"], c["config"]["n_workers"], c["config"]["threads_per_worker"],
          format_bytes(c["config"]["memory_limit"]), c["outcome"],
-         f"{c['wall_time_s']:.2f}" if c["wall_time_s"] is not None else "-", c["answer_check"],
+         f"{c['wall_time_s']:.2f}" if c["wall_time_s"] is not None else "-",
+         f"{c['cost_gib_s']:.0f}" if c.get("cost_gib_s") is not None else "-", c["answer_check"],
          *_largest_task(c))
         for c in cases
     ]
-    headers = ("workload", "workers", "threads", "memory limit", "outcome", "wall s", "answer",
+    headers = ("workload", "workers", "threads", "memory limit", "outcome", "wall s", "GiB·s", "answer",
                "largest task", "its peak increase")
     return format_table(headers, rows)
 
@@ -206,12 +257,29 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit", help="memory limit per worker, e.g. 4GiB (default: 3/4 of RAM shared)")
     run.add_argument("--processes", action=argparse.BooleanOptionalAction, default=True,
                      help="workers in processes (default) or threads of this process")
+    run.add_argument("--timeout", type=float, help="seconds before the case is stopped as a timeout")
     _add_results_options(run)
     run.set_defaults(handler=_command_run)
 
-    bench = commands.add_parser("bench", help="the main job: every workload on the default configuration")
-    _add_results_options(bench)
-    bench.set_defaults(handler=_command_bench)
+    for name, help_text in (("sweep", "run every case of a configuration matrix (TOML)"),
+                            ("bench", "the main job: the default sweep, configs/default.toml")):
+        sweep = commands.add_parser(name, help=help_text)
+        if name == "sweep":
+            sweep.add_argument("matrix", help="a matrix TOML file, e.g. configs/default.toml")
+        else:
+            sweep.add_argument("--matrix", default="configs/default.toml", help="matrix (default configs/default.toml)")
+        sweep.add_argument("--quick", action="store_true", help="the matrix's [quick] variant: smaller, fewer cases")
+        sweep.add_argument("--resume", metavar="RUN", help="finish the cases missing from an interrupted run")
+        sweep.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
+        sweep.add_argument("--corpora", help="corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)")
+        sweep.set_defaults(handler=_command_sweep)
+
+    advise = commands.add_parser("recommend", help="the cheapest safe configuration for a machine, from a sweep")
+    advise.add_argument("run", help="a sweep's run directory or run.json")
+    advise.add_argument("--cores", type=int, required=True, help="cores of the target machine")
+    advise.add_argument("--memory", required=True, help="RAM of the target machine, e.g. 16GiB")
+    advise.add_argument("--margin", type=float, default=0.2, help="share of RAM kept in reserve (default 0.2)")
+    advise.set_defaults(handler=_command_recommend)
 
     profile = commands.add_parser("profile", help="Fil peak-memory profile of each workload's largest task")
     profile.add_argument("workloads", nargs="+", metavar="WORKLOAD", help="one or more workloads, side by side")
@@ -231,6 +299,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if os.getcwd() not in sys.path:  # `memreplay run my_pipeline:build` finds ./my_pipeline.py, as python -m would
+        sys.path.insert(0, os.getcwd())
     try:
         return args.handler(args)
     except USER_ERRORS as error:

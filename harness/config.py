@@ -22,14 +22,14 @@ def compact_bytes(value: int) -> str:
     return format_bytes(value).replace(" ", "")
 
 
-def parse_memory_limit(text: str | int) -> int:
+def parse_memory_limit(text: str | int, what: str = "memory limit") -> int:
     """``"4GiB"`` → bytes; a one-line UserError for anything that is not a positive size."""
     try:
         value = int(text) if isinstance(text, int) else parse_bytes(str(text))
     except (ValueError, TypeError):
-        raise UserError(f"memory limit {text!r} is not a size (try 4GiB or 500MiB)") from None
+        raise UserError(f"{what} {text!r} is not a size (try 4GiB or 500MiB)") from None
     if value <= 0:
-        raise UserError(f"memory limit must be greater than 0, got {text!r}")
+        raise UserError(f"{what} must be greater than 0, got {text!r}")
     return value
 
 

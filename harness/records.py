@@ -25,7 +25,9 @@ __all__ = [
 
 # Schema history:
 #   1 — environment, cases[] (workload, corpus, config, wall time, outcome, answer check).
-SCHEMA_VERSION = 1
+#   2 — summary{} (what is derived from all cases, e.g. a sweep's sizing model); cases may
+#       carry cost_gib_s and, for out-of-memory, oom{}.
+SCHEMA_VERSION = 2
 RECORD_NAME = "run.json"
 RESULTS_ENV = "MEMREPLAY_RESULTS"
 
@@ -57,6 +59,7 @@ class RunRecord:
     kind: str
     settings: dict[str, Any] = field(default_factory=dict)
     cases: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=collect_environment)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -68,6 +71,14 @@ class RunRecord:
         record = cls(directory, kind, settings or {})
         record.save()
         return record
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> RunRecord:
+        """An existing run, to add the cases it is missing (``sweep --resume``)."""
+        document = load_record(path)
+        directory = Path(path) if Path(path).is_dir() else Path(path).parent
+        return cls(directory, document["kind"], document["settings"], document["cases"], document.get("summary", {}),
+                   document["environment"], document["created"])
 
     @property
     def path(self) -> Path:
@@ -90,6 +101,7 @@ class RunRecord:
             "environment": self.environment,
             "settings": self.settings,
             "cases": self.cases,
+            "summary": self.summary,
         }
 
     def save(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from corpora import Corpus
 from harness.cluster import local_cluster
 from harness.config import ClusterConfig
+from harness.outcomes import classify_failure
 from harness.probes.base import Probe, ProbeContext
 from harness.probes.task_memory import TaskMemoryProbe
 from workloads import AnswerMismatch, Workload
@@ -20,21 +21,17 @@ def case_id(workload: Workload, config: ClusterConfig) -> str:
     return f"{workload.slug}-{config.label}"
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def default_probes() -> list[Probe]:
     return [TaskMemoryProbe()]
 
 
 def run_case(
     workload: Workload, config: ClusterConfig, corpus: Corpus, case_dir: Path,
-    probes: list[Probe] | None = None,
+    probes: list[Probe] | None = None, timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """Start a fresh cluster, attach the probes, compute the workload, check its answer.
-    Never raises for a failure of the workload itself: that is the case's outcome."""
+    Never raises for a failure of the workload itself (an error, running out of memory,
+    passing ``timeout_s``): that is the case's outcome."""
     probes = default_probes() if probes is None else probes
     context = ProbeContext(case_dir, workload.input_bytes(corpus))
     case: dict[str, Any] = {
@@ -51,14 +48,15 @@ def run_case(
     with local_cluster(config) as (cluster, client):
         for probe in probes:
             probe.start(cluster, context)
-        collection = workload.build(corpus)
         started = time.perf_counter()
         try:
-            answer = client.compute(collection).result()
-        except Exception as error:  # the workload failed: record it, the caller goes on
-            case.update(outcome="error", error=_one_line(error))
+            answer = client.compute(workload.build(corpus)).result(timeout=timeout_s)
+        except Exception as error:  # the workload (or a user's build) failed: record it, go on
+            case.update(classify_failure(error, cluster.scheduler))
             answer = None
         case["wall_time_s"] = round(time.perf_counter() - started, 4)
+        # what a cloud bill charges: memory reserved × time
+        case["cost_gib_s"] = round(case["wall_time_s"] * config.total_memory / 2**30, 3)
         for probe in probes:
             case[probe.name] = probe.stop()
     if case["outcome"] is None:

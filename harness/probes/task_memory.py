@@ -20,7 +20,7 @@ from distributed.protocol.pickle import dumps
 from distributed.utils import sync
 
 from harness.probes.base import ProbeContext
-from harness.probes.task_memory_csv import COLUMNS, MIB, read_task_rows, summarise_by_prefix
+from harness.probes.task_memory_csv import COLUMNS, MIB, read_task_rows, summarise_by_prefix, worker_baseline
 from harness.probes.task_memory_worker import (
     OP_TASK_START,
     OP_TASK_STOP,
@@ -174,6 +174,7 @@ class TaskMemoryProbe:
         return {
             "csv": self.csv_name,
             "rows": len(rows),
+            "worker_baseline_bytes": worker_baseline(rows),
             "methods": sorted({row["method"] for row in rows}),
             "by_prefix": summarise_by_prefix(rows),
         }

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COLUMNS", "MEMUSAGE_COLUMNS", "read_memusage_csv", "read_task_rows", "summarise_by_prefix"]
+__all__ = [
+    "COLUMNS", "MEMUSAGE_COLUMNS", "read_memusage_csv", "read_task_rows", "summarise_by_prefix", "worker_baseline",
+]
 
 MEMUSAGE_COLUMNS = ("task_key", "min_memory_mb", "max_memory_mb")
 COLUMNS = (
@@ -53,6 +55,15 @@ def read_task_rows(path: str | Path) -> list[dict[str, Any]]:
 
 def _float(text: str | None) -> float | None:
     return None if text in ("", None) else float(text)
+
+
+def worker_baseline(rows: Iterable[dict[str, Any]]) -> int | None:
+    """A worker's own footprint: the lowest RSS it had at any task start (median over workers)."""
+    lowest: dict[str, int] = {}
+    for row in rows:
+        if row["baseline_bytes"] is not None:
+            lowest[row["worker"]] = min(lowest.get(row["worker"], row["baseline_bytes"]), row["baseline_bytes"])
+    return int(np.median(list(lowest.values()))) if lowest else None
 
 
 def summarise_by_prefix(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

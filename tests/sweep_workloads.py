@@ -1,0 +1,47 @@
+"""Workloads for the sweep tests, resolvable as ``tests.sweep_workloads:NAME`` in workers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dask.bag as db
+
+from harness.groundtruth import MIB, allocate_and_hold
+from workloads import Workload
+
+PEAK_PER_INPUT_BYTE = 40  # the synthetic linear law the model must recover
+
+
+def _linear_task(path: Path) -> int:
+    return allocate_and_hold(PEAK_PER_INPUT_BYTE * path.stat().st_size / MIB, 0.01)
+
+
+def _hog(path: Path) -> int:
+    """Grow by 50 MiB every 50 ms up to 1.5 GiB: past any small limit, slowly enough for the
+    nanny's memory monitor to see it."""
+    held = []
+    for _ in range(30):
+        block = bytearray(50 * MIB)
+        block[:: 4096] = b"x" * len(block[:: 4096])
+        held.append(block)
+        time.sleep(0.05)
+    return len(held)
+
+
+def _per_file(task):
+    return lambda corpus: db.from_sequence(corpus.paths, npartitions=len(corpus.files)).map(task)
+
+
+linear = Workload("linear", 1, "peak = 40 x input bytes", "text", build=_per_file(_linear_task),
+                  task_function=_linear_task)
+hog = Workload("hog", 1, "one task that grows to 1.5 GiB", "text",
+               build=lambda corpus: db.from_sequence(corpus.paths[:1], npartitions=1).map(_hog), task_function=_hog)
+
+
+def _hang(path: Path) -> None:
+    time.sleep(600)
+
+
+hangs = Workload("hangs", 1, "one task that never finishes in time", "text",
+                 build=lambda corpus: db.from_sequence(corpus.paths[:1], npartitions=1).map(_hang), task_function=_hang)

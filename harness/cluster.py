@@ -30,6 +30,6 @@ def local_cluster(config: ClusterConfig) -> Iterator[tuple[LocalCluster, Client]
             memory_limit=config.memory_limit,
             processes=config.processes,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # failures are recorded as outcomes, not logged twice
         ) as cluster, Client(cluster) as client:
             yield cluster, client

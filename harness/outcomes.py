@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dask.utils import format_bytes
 from distributed import KilledWorker
 
 __all__ = ["MEMORY_KILL_TOPIC", "classify_failure", "one_line"]
@@ -36,7 +37,8 @@ def classify_failure(error: BaseException, scheduler: Any) -> dict[str, Any]:
         last = kills[-1]
         return {
             "outcome": "oom",
-            "error": one_line(error),
+            "error": f"out of memory: worker {last.get('worker')} killed by its nanny at "
+                     f"{format_bytes(last.get('rss') or 0)} RSS",
             "oom": {"task": str(getattr(error, "task", "")), "worker": last.get("worker"),
                     "peak_rss_bytes": last.get("rss"), "workers_killed": len(kills)},
         }

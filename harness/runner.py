@@ -59,6 +59,8 @@ def run_case(
         case["cost_gib_s"] = round(case["wall_time_s"] * config.total_memory / 2**30, 3)
         for probe in probes:
             case[probe.name] = probe.stop()
+    if case["outcome"] == "oom":
+        _name_the_running_task(case)
     if case["outcome"] is None:
         case["outcome"] = "ok"
         if workload.check is not None:
@@ -68,3 +70,12 @@ def run_case(
             except AnswerMismatch as mismatch:
                 case.update(outcome="error", answer_check="failed", error=f"answer mismatch: {mismatch}")
     return case
+
+
+def _name_the_running_task(case: dict[str, Any]) -> None:
+    """dask's KilledWorker names a task it lost, possibly one only queued on the worker; the
+    per-task probe knows which one was executing when the worker was killed."""
+    died = [row for row in (case.get("task_memory") or {}).get("worker_died", [])
+            if row["worker"] == case["oom"]["worker"]]
+    if died:
+        case["oom"].update(task=died[0]["task_key"], task_prefix=died[0]["task_prefix"])

@@ -62,7 +62,9 @@ def test_tiny_matrix_end_to_end(tiny_sweep: tuple[dict, str]) -> None:
 def test_out_of_memory_is_a_result_with_the_task_and_peak(tiny_sweep: tuple[dict, str]) -> None:
     record, _ = tiny_sweep
     (oom,) = [c for c in record["cases"] if c["outcome"] == "oom"]
-    assert "hog" in oom["oom"]["task"]
+    assert "hog" in oom["oom"]["task"] and oom["oom"]["task_prefix"] == "hog"
+    (died,) = oom["task_memory"]["worker_died"]
+    assert died["peak_bytes"] == oom["oom"]["peak_rss_bytes"]
     assert oom["oom"]["peak_rss_bytes"] > 0.95 * 400 * MIB
     assert oom["oom"]["workers_killed"] == 1  # not retried on a new worker
 

@@ -19,6 +19,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.protocol.pickle import dumps
 from distributed.utils import sync
 
+from harness.outcomes import MEMORY_KILL_TOPIC
 from harness.probes.base import ProbeContext
 from harness.probes.task_memory_csv import COLUMNS, MIB, read_task_rows, summarise_by_prefix, worker_baseline
 from harness.probes.task_memory_worker import (
@@ -48,6 +49,7 @@ class TaskMemoryCollector(SchedulerPlugin):
         # The scheduler forgets a worker before telling plugins it left; keep its state to read
         # the last RSS it reported.
         self._worker_states: dict[str, Any] = {}
+        self._killed_at: dict[str, int] = {}  # worker → RSS its nanny saw when killing it for memory
 
     # --- scheduler hooks -------------------------------------------------------------------
 
@@ -71,11 +73,18 @@ class TaskMemoryCollector(SchedulerPlugin):
     def add_worker(self, scheduler: Any, worker: str) -> None:
         self._worker_states[worker] = scheduler.workers[worker]
 
+    def log_event(self, topic: str, msg: Any) -> None:
+        if topic == MEMORY_KILL_TOPIC and isinstance(msg, dict) and msg.get("worker"):
+            self._killed_at[msg["worker"]] = int(msg.get("rss") or 0)
+
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         state = self._worker_states.pop(worker, None)
-        last_rss = int(state.metrics.get("memory", 0)) if state is not None else 0
+        if self._killed_at.get(worker):  # the nanny's reading at the kill: the peak reached
+            peak, method = self._killed_at.pop(worker), "nanny"
+        else:  # else the last RSS the worker reported in a heartbeat
+            peak, method = (int(state.metrics.get("memory", 0)) if state is not None else 0), "heartbeat"
         for start in self._executing.pop(worker, {}).values():
-            self._write(worker, {**start, "peak": last_rss or None, "method": "heartbeat", "state": "worker-died"})
+            self._write(worker, {**start, "peak": peak or None, "method": method, "state": "worker-died"})
 
     async def close(self) -> None:
         self.close_file()
@@ -175,6 +184,10 @@ class TaskMemoryProbe:
             "csv": self.csv_name,
             "rows": len(rows),
             "worker_baseline_bytes": worker_baseline(rows),
+            # the tasks that were executing when their worker died (e.g. killed for memory)
+            "worker_died": [{key: row[key] for key in ("task_key", "task_prefix", "worker", "baseline_bytes",
+                                                       "peak_bytes")}
+                            for row in rows if row["state"] == "worker-died"],
             "methods": sorted({row["method"] for row in rows}),
             "by_prefix": summarise_by_prefix(rows),
         }

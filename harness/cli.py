@@ -89,6 +89,8 @@ def _command_sweep(args: argparse.Namespace) -> int:
     from harness.matrix import load_matrix
     from harness.sweep import run_sweep
 
+    if args.command == "bench" and not Path(args.matrix).exists():
+        raise UserError(f"no {args.matrix} here: run from the memreplay checkout or give --matrix PATH")
     matrix = load_matrix(args.matrix, quick=args.quick)  # every matrix problem, before any cluster
     results = prepare_results_directory(args.results)
     try:
@@ -100,6 +102,9 @@ def _command_sweep(args: argparse.Namespace) -> int:
     print(summary_table(record.cases))
     print()
     print(model_table(record.summary.get("model", {})))
+    if record.summary.get("profiles"):
+        print()
+        print(profile_table(record.summary["profiles"]))
     print(f"\nresults: {record.path}")
     return 0 if all(c["outcome"] == "ok" for c in record.cases) else 1
 
@@ -205,8 +210,7 @@ def profile_table(profiles: Sequence[dict]) -> str:
         if rank >= len(lines):
             return ""
         top = lines[rank]
-        where = f"{Path(top['file']).name}:{top['line']} {top['function']}"
-        return f"{where} {format_bytes(top['bytes'])} ({top['percent']}%)"
+        return f"{Path(top['file']).name}:{top['line']} {top['function']} {top['percent']}%"
 
     rows = [("peak (Fil: tracked allocations)", *(peak(p) for p in profiles))]
     rows += [(f"line #{rank + 1}", *(line(p, rank) for p in profiles)) for rank in range(5)]

@@ -22,7 +22,7 @@ __all__ = ["MIN_WORKER_MEMORY", "Matrix", "SweepCase", "load_matrix"]
 MIN_WORKER_MEMORY = 256 * 2**20
 
 _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes"}
-_SETTINGS = {"scale", "repeats", "timeout_s"}
+_SETTINGS = {"scale", "repeats", "timeout_s", "profile"}
 _SECTIONS = {"matrix", "quick"}
 
 
@@ -46,11 +46,12 @@ class Matrix:
     scale: float
     repeats: int
     timeout_s: float
+    profile: bool  # Fil-profile each workload's hungriest task after the cases
     cases: tuple[SweepCase, ...]
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "scale": self.scale, "repeats": self.repeats, "timeout_s": self.timeout_s,
-                "cases": [case.describe() for case in self.cases]}
+                "profile": self.profile, "cases": [case.describe() for case in self.cases]}
 
 
 def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
@@ -141,6 +142,9 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     scale = _positive(path, "matrix.scale", table.get("scale", 1.0), float)
     repeats = _positive(path, "matrix.repeats", table.get("repeats", 1), int)
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
+    profile = table.get("profile", True)
+    if not isinstance(profile, bool):
+        raise UserError(f"{path}: matrix.profile: must be true or false, got {profile!r}")
     cases = tuple(
         SweepCase(workload, ClusterConfig(workers, threads, limit, process), repeat)
         for workload in workloads
@@ -150,4 +154,4 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     ids = [case.id for case in cases]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
-    return Matrix(str(path), scale, repeats, timeout, cases)
+    return Matrix(str(path), scale, repeats, timeout, profile, cases)

@@ -3,25 +3,15 @@ input (fit on the smaller inputs, predict the largest)."""
 
 from __future__ import annotations
 
-import ast
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["fit_peak_model", "key_name_of"]
+from harness.probes.task_memory_csv import parse_task_key
 
-
-def key_name_of(task_key: str) -> str:
-    """``"('sum-abc', 3)"`` → ``"sum-abc"``; a plain string key is its own name."""
-    if task_key.startswith("("):
-        try:
-            parsed = ast.literal_eval(task_key)
-            return str(parsed[0])
-        except (ValueError, SyntaxError, IndexError, TypeError):
-            pass
-    return task_key
+__all__ = ["fit_peak_model"]
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -39,7 +29,7 @@ def fit_peak_model(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     groups: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in rows:
         if row["concurrent_tasks"] == 1 and row["input_bytes"] and row["peak_increase_bytes"] is not None:
-            groups[(row["task_prefix"], key_name_of(row["task_key"]))].append(
+            groups[(row["task_prefix"], parse_task_key(row["task_key"])[0])].append(
                 (row["input_bytes"], row["peak_increase_bytes"]))
     model: dict[str, dict[str, Any]] = {}
     for (prefix, group), points in groups.items():

@@ -12,6 +12,7 @@ from harness.config import ClusterConfig
 from harness.outcomes import classify_failure
 from harness.probes.base import Probe, ProbeContext
 from harness.probes.task_memory import TaskMemoryProbe
+from harness.probes.timeline import TimelineProbe
 from workloads import AnswerMismatch, Workload
 
 __all__ = ["case_id", "default_probes", "run_case"]
@@ -22,7 +23,8 @@ def case_id(workload: Workload, config: ClusterConfig) -> str:
 
 
 def default_probes() -> list[Probe]:
-    return [TaskMemoryProbe()]
+    # The timeline stops last, so its plot can mark the peaks in the finished tasks.csv.
+    return [TaskMemoryProbe(), TimelineProbe()]
 
 
 def run_case(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.probes.task_memory_csv import read_task_rows
 from harness.records import SCHEMA_VERSION, load_record
 from tests.conftest import TEST_SCALE, memreplay
 
@@ -49,6 +50,15 @@ def test_run_on_a_real_local_cluster_writes_a_valid_record(tmp_path: Path, corpu
     assert words["peak_increase_p50_bytes"] <= words["peak_increase_p95_bytes"] <= words["peak_increase_max_bytes"]
     largest = words["largest_task"]
     assert "count_words_naive" in largest["task_key"] and largest["input_bytes"] > 0
+    # the memory timeline has samples for the scheduler and every worker, and a plot
+    from harness.probes.timeline import read_timeline
+
+    timeline = case["timeline"]
+    samples = read_timeline(Path(case["directory"]) / timeline["csv"])
+    workers = {row["worker"] for row in read_task_rows(Path(case["directory"]) / tasks["csv"])}
+    assert len(workers) == 2 and {name for _, name, _ in samples} == workers | {"scheduler"}
+    assert all(rss > 0 for _, _, rss in samples)
+    assert (Path(case["directory"]) / timeline["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_record_of_another_schema_is_refused(tmp_path: Path) -> None:

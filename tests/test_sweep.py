@@ -50,12 +50,17 @@ def test_tiny_matrix_end_to_end(tiny_sweep: tuple[dict, str]) -> None:
     outcomes = {c["id"]: c["outcome"] for c in record["cases"]}
     assert outcomes == {
         "wordcount-streaming-1x1-400MiB-r0": "ok", "wordcount-streaming-1x1-3GiB-r0": "ok",
-        "hog-1x1-400MiB-r0": "oom", "hog-1x1-3GiB-r0": "ok",
+        "tests.sweep_workloads.hog-1x1-400MiB-r0": "oom", "tests.sweep_workloads.hog-1x1-3GiB-r0": "ok",
     }
     for case in record["cases"]:
         assert case["cost_gib_s"] == pytest.approx(case["wall_time_s"] * case["config"]["memory_limit"] / 2**30,
                                                    rel=0.01)
     assert "count_words_streaming" in record["summary"]["model"]
+    # Fil, once per workload, on the input of its hungriest task
+    profiles = {p["workload"]: p for p in record["summary"]["profiles"]}
+    assert set(profiles) == {"wordcount-streaming", "tests.sweep_workloads:hog"}
+    assert profiles["wordcount-streaming"]["status"] == "ok"
+    assert profiles["wordcount-streaming"]["input"].endswith("large.txt")
     assert "oom" in stdout and "Peak memory vs input size" in stdout
 
 

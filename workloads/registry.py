@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,8 @@ def resolve_workload(reference: str) -> Workload:
         raise WorkloadError(f"cannot import {module_name!r} for workload {reference!r}: {error}") from None
     target = getattr(module, attribute, None)
     if isinstance(target, Workload):
-        return target
+        # named by its reference, so a record's name is what resolves it again (e.g. under Fil)
+        return dataclasses.replace(target, name=reference)
     if callable(target):
         return Workload(reference, 0, f"user workload {reference}", "text", target)
     raise WorkloadError(f"{reference!r}: module {module_name!r} has no function {attribute!r}")

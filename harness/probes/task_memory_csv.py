@@ -6,6 +6,7 @@ MB meaning MiB as dask-memusage computes them), so anything that reads its CSV r
 
 from __future__ import annotations
 
+import ast
 import csv
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "COLUMNS", "MEMUSAGE_COLUMNS", "read_memusage_csv", "read_task_rows", "summarise_by_prefix", "worker_baseline",
+    "COLUMNS", "MEMUSAGE_COLUMNS", "parse_task_key", "read_memusage_csv", "read_task_rows", "summarise_by_prefix",
+    "worker_baseline",
 ]
 
 MEMUSAGE_COLUMNS = ("task_key", "min_memory_mb", "max_memory_mb")
@@ -51,6 +53,19 @@ def read_task_rows(path: str | Path) -> list[dict[str, Any]]:
         for column in _FLOAT_COLUMNS:
             row[column] = _float(row[column])
     return rows
+
+
+def parse_task_key(task_key: str) -> tuple[str, int | None]:
+    """``"('sum-abc', 3)"`` → ``("sum-abc", 3)``; a plain string key → ``(key, None)``."""
+    if task_key.startswith("("):
+        try:
+            parsed = ast.literal_eval(task_key)
+        except (ValueError, SyntaxError):
+            return task_key, None
+        if isinstance(parsed, tuple) and parsed:
+            index = parsed[-1] if len(parsed) > 1 and isinstance(parsed[-1], int) else None
+            return str(parsed[0]), index
+    return task_key, None
 
 
 def _float(text: str | None) -> float | None:

@@ -7,10 +7,13 @@ Only the call is profiled (``filprofiler.api.profile``), not the imports before 
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
 from workloads import resolve_workload
+
+SOURCE_MARKER = "memreplay-task-source: "
 
 
 def main(argv: list[str]) -> int:
@@ -22,6 +25,9 @@ def main(argv: list[str]) -> int:
     if task is None:
         print(f"workload {reference!r} has no task function to profile", file=sys.stderr)
         return 2
+    # The parent attributes memory to lines in this directory: say where the task's code is
+    # as imported here (a checkout on PYTHONPATH can shadow the installed package).
+    print(f"{SOURCE_MARKER}{Path(inspect.getfile(task)).resolve().parent}", flush=True)
     profile(lambda: task(Path(path)), out_dir)
     return 0
 

@@ -6,7 +6,6 @@ thread), not RSS: records keep it under its own name and never mix it with RSS f
 
 from __future__ import annotations
 
-import inspect
 import linecache
 import os
 import re
@@ -78,15 +77,14 @@ def _attributed_frame(frames: list[str], focus: str | None) -> tuple[str, int, s
     return parsed[-1]
 
 
-def _source_directory(workload: str) -> str | None:
-    """The directory of the workload's task function, whose lines a reader wants to see."""
-    from workloads import resolve_workload
+def _source_directory(stdout: str) -> str | None:
+    """The directory of the task function's code, as the profiled process reported it."""
+    from harness.fil_target import SOURCE_MARKER
 
-    task = resolve_workload(workload).task_function
-    try:
-        return str(Path(inspect.getfile(task)).resolve().parent) if task else None
-    except TypeError:
-        return None
+    for line in stdout.splitlines():
+        if line.startswith(SOURCE_MARKER):
+            return line.removeprefix(SOURCE_MARKER).strip()
+    return None
 
 
 def profile_task(workload: str, input_path: Path, out_dir: Path, timeout: float = 600) -> dict[str, Any]:
@@ -123,5 +121,5 @@ def profile_task(workload: str, input_path: Path, out_dir: Path, timeout: float 
         "outputs": [name for name in FIL_OUTPUTS if (result_dir / name).exists()],
         "peak_tracked_bytes": peak,
         "svg_title_bytes": svg_peak_bytes(result_dir / "peak-memory.svg"),
-        "top_lines": top_lines(stacks, focus=_source_directory(workload)),
+        "top_lines": top_lines(stacks, focus=_source_directory(done.stdout)),
     }

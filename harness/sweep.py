@@ -73,8 +73,10 @@ def profile_hungriest_tasks(record: RunRecord, matrix: Matrix, corpora: Path) ->
     for workload in dict.fromkeys(case.workload for case in matrix.cases):
         corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)
         chosen = max(corpus.files, key=lambda f: f.size)
+        # tasks that ran alone in their worker: a row with neighbours may carry their memory
         measured = [(row["peak_increase_bytes"], parse_task_key(row["task_key"])[1])
-                    for row in _finished_rows(record, workload.name) if row["peak_increase_bytes"] is not None]
+                    for row in _finished_rows(record, workload.name)
+                    if row["peak_increase_bytes"] is not None and row["concurrent_tasks"] == 1]
         indexed = [(peak, index) for peak, index in measured if index is not None and index < len(corpus.files)]
         if indexed:
             chosen = corpus.files[max(indexed)[1]]

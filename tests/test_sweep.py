@@ -39,6 +39,7 @@ def tiny_sweep(tmp_path_factory: pytest.TempPathFactory, corpus_cache: Path) -> 
     tmp_path = tmp_path_factory.mktemp("sweep")
     result = memreplay("sweep", str(_matrix(tmp_path, TINY)), "--results", str(tmp_path),
                        "--corpora", str(corpus_cache), timeout=600)
+    assert result.returncode == 0, result.stderr  # an out-of-memory case is a result, not a failure
     path = result.stdout.strip().splitlines()[-1].removeprefix("results: ")
     return load_record(path), result.stdout
 

@@ -28,6 +28,24 @@ def bench_probe(session: nox.Session) -> None:
     session.run("memreplay", "bench-probe", *session.posargs)
 
 
+# distributed 2023.6.0 predates the 2023.9.3 rename of the scheduler's log-length keys.
+OLD_DISTRIBUTED = ["dask[bag]==2023.6.0", "distributed==2023.6.0", "bokeh>=3.1,<3.5", "psutil", "numpy", "scipy",
+                   "matplotlib", "click"]
+
+
+@nox.session(name="bench-scheduler")
+@nox.parametrize("distributed", ["installed", "2023.6.0"])
+def bench_scheduler(session: nox.Session, distributed: str) -> None:
+    """Scheduler footprint, default vs trimmed (plus an A/A run), on today's distributed and on
+    2023.6.0, before the rename: the recipe's situation and today's side by side."""
+    if distributed == "installed":
+        session.install(".")
+    else:
+        session.install(*OLD_DISTRIBUTED)
+        session.install("--no-deps", ".")  # memreplay itself, without upgrading dask
+    session.run("memreplay", "scheduler", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.17")

@@ -218,6 +218,33 @@ def profile_table(profiles: Sequence[dict]) -> str:
     return format_table(("", *(p["workload"] for p in profiles)), rows)
 
 
+def _command_scheduler(args: argparse.Namespace) -> int:
+    from corpora.atomic import atomic_write_text
+    from harness.scheduler_config import load_profile
+    from harness.scheduler_footprint import run_scenario
+    from harness.scheduler_report import compare_footprints, render_footprints
+
+    profiles = {"default": load_profile(args.default), "trimmed": load_profile(args.trimmed)}  # refused early
+    transitions = args.transitions or (40_000 if args.quick else 200_000)
+    idle = args.idle if args.idle is not None else (2.0 if args.quick else 10.0)
+    results = prepare_results_directory(args.results)
+    record = RunRecord.create(results, "scheduler", "scheduler", {"transitions": transitions, "idle_s": idle})
+    runs = {}
+    for label, profile in (("default", profiles["default"]), ("trimmed", profiles["trimmed"]),
+                           ("default-again", profiles["default"])):
+        print(f"scheduler under {label}: {transitions:,} transitions, then {idle:g} s idle ...", file=sys.stderr)
+        runs[label] = run_scenario(profile, transitions, idle)
+        record.add_case({"id": label, **runs[label]})
+    comparison = compare_footprints(runs["default"], runs["trimmed"], runs["default-again"])
+    record.summary = {"comparison": comparison}
+    record.save()
+    text = render_footprints(comparison)
+    atomic_write_text(record.directory / "footprint.txt", text + "\n")
+    print(text)
+    print(f"\nresults: {record.path}")
+    return 0
+
+
 def summary_table(cases: Sequence[dict]) -> str:
     rows = [
         (c["workload"]["name"], c["config"]["n_workers"], c["config"]["threads_per_worker"],
@@ -291,6 +318,15 @@ def _build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--timeout", type=float, default=600, help="seconds before a profile is stopped")
     _add_results_options(profile)
     profile.set_defaults(handler=_command_profile)
+
+    footprint = commands.add_parser("scheduler", help="scheduler memory: default versus trimmed configuration")
+    footprint.add_argument("--quick", action="store_true", help="40,000 transitions and 2 s idle")
+    footprint.add_argument("--transitions", type=int, help="transitions to drive (default 200,000)")
+    footprint.add_argument("--idle", type=float, help="idle seconds before measuring (default 10)")
+    footprint.add_argument("--default", default="configs/scheduler/default.toml", help="the default profile")
+    footprint.add_argument("--trimmed", default="configs/scheduler/trimmed.toml", help="the trimmed profile")
+    footprint.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
+    footprint.set_defaults(handler=_command_scheduler)
 
     probe = commands.add_parser("bench-probe", help="per-task probe accuracy and overhead against dask-memusage")
     probe.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")

@@ -1,0 +1,131 @@
+"""Scheduler configuration profiles (TOML), checked against the installed distributed.
+
+A profile has two tables:
+- ``[recipe]``: settings named as a published recipe names them; a key the installed
+  distributed renamed is mapped onto its current name (and back, on an old version), and the
+  mapping is recorded;
+- ``[config]``: exact keys of the installed distributed; an unknown one is refused, naming its
+  replacement where one exists.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+import distributed
+
+from harness.errors import UserError
+
+__all__ = ["RENAMES", "SchedulerProfile", "installed_keys", "load_profile", "log_settings", "to_environment"]
+
+# distributed 2023.9.3 folded these into one key.
+RENAMES: dict[str, str] = {
+    "distributed.scheduler.transition-log-length": "distributed.admin.low-level-log-length",
+    "distributed.scheduler.events-log-length": "distributed.admin.low-level-log-length",
+}
+
+# The keys that size the scheduler's log structures, in either generation of distributed.
+LOG_KEYS = (
+    "distributed.admin.low-level-log-length",
+    "distributed.scheduler.transition-log-length",
+    "distributed.scheduler.events-log-length",
+    "distributed.admin.log-length",
+    "distributed.admin.max-error-length",
+    "distributed.admin.system-monitor.log-length",
+    "distributed.diagnostics.computations.max-history",
+    "distributed.diagnostics.erred-tasks.max-history",
+    "distributed.scheduler.dashboard.status.task-stream-length",
+    "distributed.scheduler.dashboard.tasks.task-stream-length",
+)
+
+
+def _flatten(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name))
+        flat[name] = value
+    return flat
+
+
+def installed_keys() -> dict[str, Any]:
+    """Every ``distributed.*`` key the installed distributed knows, with its current value."""
+    return _flatten(dask.config.get("distributed"), "distributed")
+
+
+def log_settings(keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The current values of the log-sizing keys that exist in this distributed (or in ``keys``).
+    Read through dask.config.get, which treats ``_`` and ``-`` alike as environment variables need."""
+    if keys is not None:
+        return {key: keys[key] for key in LOG_KEYS if key in keys}
+    settings = {}
+    for key in LOG_KEYS:
+        try:
+            settings[key] = dask.config.get(key)
+        except KeyError:
+            continue
+    return settings
+
+
+@dataclass(frozen=True)
+class SchedulerProfile:
+    name: str
+    source: str
+    settings: dict[str, Any]  # installed key → value
+    mapped: list[dict[str, str]] = field(default_factory=list)  # recipe key → installed key
+
+    def describe(self, keys: dict[str, Any] | None = None) -> dict[str, Any]:
+        resolved = {**log_settings(keys), **self.settings}
+        return {"name": self.name, "source": self.source, "distributed": distributed.__version__,
+                "overrides": self.settings, "mapped": self.mapped, "resolved": resolved}
+
+
+def _replacement(key: str, keys: dict[str, Any]) -> str | None:
+    """The key that stands for ``key`` in the installed distributed, if it was renamed."""
+    if key in RENAMES and RENAMES[key] in keys:
+        return RENAMES[key]
+    old = [old for old, new in RENAMES.items() if new == key and old in keys]
+    return old[0] if len(old) == 1 else ("+".join(old) if old else None)
+
+
+def load_profile(path: str | Path, keys: dict[str, Any] | None = None) -> SchedulerProfile:
+    path = Path(path)
+    keys = installed_keys() if keys is None else keys
+    try:
+        document = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise UserError(f"cannot read scheduler profile {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path}: not valid TOML: {error}") from None
+    for table in document:
+        if table not in ("recipe", "config"):
+            raise UserError(f"{path}: {table}: unknown table (known: config, recipe)")
+    settings: dict[str, Any] = {}
+    mapped: list[dict[str, str]] = []
+    for key, value in document.get("config", {}).items():
+        if key not in keys:
+            replacement = _replacement(key, keys)
+            hint = f"; distributed {distributed.__version__} calls it {replacement}" if replacement else ""
+            raise UserError(f"{path}: config.{key}: unknown key{hint}")
+        settings[key] = value
+    for key, value in document.get("recipe", {}).items():
+        target = key if key in keys else _replacement(key, keys)
+        if target is None:
+            raise UserError(f"{path}: recipe.{key}: no such key in distributed {distributed.__version__}, "
+                            "and no known replacement")
+        for installed in target.split("+"):
+            # two recipe keys folded into one: keep the larger, so neither log is cut below its recipe
+            settings[installed] = max(value, settings.get(installed, value))
+            if installed != key:
+                mapped.append({"recipe": key, "installed": installed})
+    return SchedulerProfile(path.stem, str(path), settings, mapped)
+
+
+def to_environment(settings: dict[str, Any]) -> dict[str, str]:
+    """Dask reads ``DASK_A__B_C`` as ``a.b-c``: pass settings to a scheduler process this way."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in settings.items()}

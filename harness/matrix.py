@@ -5,7 +5,6 @@ line naming the file, the key and the problem."""
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 from dask.utils import parse_bytes
 
 from harness.config import ClusterConfig, compact_bytes
-from harness.errors import UserError
+from harness.errors import UserError, read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
 __all__ = ["MIN_WORKER_MEMORY", "Matrix", "SweepCase", "load_matrix"]
@@ -57,12 +56,7 @@ class Matrix:
 def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
     """Read and validate a matrix; with ``quick``, the ``[quick]`` table overrides ``[matrix]``."""
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise UserError(f"cannot read matrix {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{path}: not valid TOML: {error}") from None
+    document = read_toml(path, "matrix")
     _refuse_unknown(path, "", document, _SECTIONS)
     if "matrix" not in document:
         raise UserError(f"{path}: missing [matrix] table")

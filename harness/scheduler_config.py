@@ -10,7 +10,6 @@ A profile has two tables:
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import dask
 import distributed
 
-from harness.errors import UserError
+from harness.errors import UserError, read_toml
 
 __all__ = ["RENAMES", "SchedulerProfile", "installed_keys", "load_profile", "log_settings", "to_environment"]
 
@@ -96,12 +95,7 @@ def _replacement(key: str, keys: dict[str, Any]) -> str | None:
 def load_profile(path: str | Path, keys: dict[str, Any] | None = None) -> SchedulerProfile:
     path = Path(path)
     keys = installed_keys() if keys is None else keys
-    try:
-        document = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise UserError(f"cannot read scheduler profile {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{path}: not valid TOML: {error}") from None
+    document = read_toml(path, "scheduler profile")
     for table in document:
         if table not in ("recipe", "config"):
             raise UserError(f"{path}: {table}: unknown table (known: config, recipe)")

@@ -1,4 +1,5 @@
-"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`."""
+"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`; the studies
+`bench-probe` and `bench-scheduler`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ nox.options.sessions = ["lint", "tests"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Install memreplay with its test extras and run the test suite (real clusters, small scale)."""
+    """Install memreplay with its test extras and run the test suite (real clusters, small scale).
+    `nox -s tests -- -m "not slow"` skips the tests that start several clusters or profilers."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, and the import-linter contracts that keep the rooms of harness/ in one-way order."""
+    session.install("ruff>=0.17", "import-linter>=2.1")
+    session.run("ruff", "check", ".")
+    session.run("lint-imports", env={"PYTHONPATH": "."})  # reads the source; nothing is imported
 
 
 @nox.session
@@ -24,13 +34,13 @@ def bench(session: nox.Session) -> None:
 @nox.session(name="bench-probe")
 def bench_probe(session: nox.Session) -> None:
     """Per-task probe: accuracy on a ground-truth graph and overhead, beside dask-memusage."""
-    session.install(".[test]")
+    session.install(".[comparison]")
     session.run("memreplay", "bench-probe", *session.posargs)
 
 
 # distributed 2023.6.0 predates the 2023.9.3 rename of the scheduler's log-length keys.
 OLD_DISTRIBUTED = ["dask[bag]==2023.6.0", "distributed==2023.6.0", "bokeh>=3.1,<3.5", "psutil", "numpy", "scipy",
-                   "matplotlib", "click"]
+                   "matplotlib", "click", "msgspec"]
 
 
 @nox.session(name="bench-scheduler")
@@ -39,14 +49,8 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
     """Scheduler footprint, default vs trimmed (plus an A/A run), on today's distributed and on
     2023.6.0, before the rename: the recipe's situation and today's side by side."""
     if distributed == "installed":
-        session.install(".")
+        session.install(".[dashboard]")
     else:
         session.install(*OLD_DISTRIBUTED)
         session.install("--no-deps", ".")  # memreplay itself, without upgrading dask
     session.run("memreplay", "scheduler", *session.posargs)
-
-
-@nox.session
-def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.17")
-    session.run("ruff", "check", ".")

@@ -10,8 +10,9 @@ import tempfile
 from pathlib import Path
 
 from corpora import ensure_corpus
-from harness.config import ClusterConfig
-from harness.runner import run_case
+from harness.execute.runner import run_case
+from harness.plan.cluster_config import ClusterConfig
+from harness.plan.matrix import Case
 from workloads import resolve_workload
 
 SCALE = 0.05
@@ -29,9 +30,9 @@ class WordCount:
         corpus = ensure_corpus("text", SCALE, Path(directory))
         config = ClusterConfig(n_workers=1, threads_per_worker=1, memory_limit=2**30)
         case_dir = Path(tempfile.mkdtemp(prefix="memreplay-asv-case-"))
-        case = run_case(resolve_workload("wordcount-streaming"), config, corpus, case_dir)
-        if case["outcome"] != "ok":
-            raise RuntimeError(case["error"])
-        return case["wall_time_s"]
+        result = run_case(Case(resolve_workload("wordcount-streaming"), config), corpus, case_dir)
+        if result.outcome != "ok":
+            raise RuntimeError(result.error)
+        return result.wall_time_s
 
     track_wordcount_streaming_wall_time.unit = "seconds"

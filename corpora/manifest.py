@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from corpora.atomic import atomic_write_json
+__all__ = ["MANIFEST_NAME", "Corpus", "CorpusFile", "file_sha256", "read_manifest", "write_atomically",
+           "write_manifest"]
 
-__all__ = ["MANIFEST_NAME", "Corpus", "CorpusFile", "file_sha256", "read_manifest", "write_manifest"]
+T = TypeVar("T")
 
 MANIFEST_NAME = "manifest.json"
 # Version history: 1 = first layout (kind, scale, seed, generator_version, files[]).
@@ -68,9 +71,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_atomically(path: Path, write: Callable[[Path], T]) -> T:
+    """``write(partial)`` then rename the partial file over ``path``: a reader (or a run cut
+    short) never sees half a corpus file or half a manifest."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        result = write(partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return result
+
+
 def write_manifest(corpus: Corpus) -> None:
-    atomic_write_json(
-        corpus.root / MANIFEST_NAME,
+    document = json.dumps(
         {
             "schema": MANIFEST_SCHEMA,
             "kind": corpus.kind,
@@ -82,7 +97,9 @@ def write_manifest(corpus: Corpus) -> None:
                 for f in corpus.files
             ],
         },
+        indent=2,
     )
+    write_atomically(corpus.root / MANIFEST_NAME, lambda partial: partial.write_text(document + "\n"))
 
 
 def read_manifest(root: Path) -> Corpus | None:

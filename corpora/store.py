@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from corpora import images, text
-from corpora.manifest import Corpus, CorpusFile, file_sha256, read_manifest, write_manifest
+from corpora.manifest import Corpus, CorpusFile, file_sha256, read_manifest, write_atomically, write_manifest
 
 __all__ = ["CORPUS_KINDS", "DEFAULT_SEED", "CorpusError", "ensure_corpus", "corpus_directory"]
 
@@ -89,11 +89,5 @@ def _intact(path: Path, entry: CorpusFile) -> bool:
 
 
 def _generate(generator: _Generator, spec: Any, seed: int, path: Path) -> CorpusFile:
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        truth = generator.generate(spec, seed, partial)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    truth = write_atomically(path, lambda partial: generator.generate(spec, seed, partial))
     return CorpusFile(spec.name, path.stat().st_size, file_sha256(path), truth)

@@ -1,29 +1,33 @@
-"""The ``memreplay`` command line. User errors are one line on stderr and exit code 2."""
+"""The ``memreplay`` command line: each command parses its options, calls one function of its
+room (plan → execute, or a study), and prints a report. User errors are one line on stderr and
+exit code 2."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from dask.utils import format_bytes
 
-from corpora import CORPUS_KINDS, Corpus, ensure_corpus
-from harness.config import ClusterConfig, default_config, parse_memory_limit
-from harness.errors import USER_ERRORS, UserError
-from harness.records import RunRecord, load_record, prepare_results_directory
-from harness.report import model_table, profile_table, recommendation_text, summary_table
-from harness.runner import case_id, run_case
-from harness.table import format_table
-from workloads import Workload, registered_workloads, resolve_workload
+from corpora import CORPUS_KINDS, CorpusError, ensure_corpus
+from harness.compat import DistributedChanged
+from harness.errors import UserError
+from harness.records.store import prepare_results_directory
+from workloads import WorkloadError
 
 __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 CORPORA_ENV = "MEMREPLAY_CORPORA"
+RESULTS_HELP = "results directory (default $MEMREPLAY_RESULTS or ./results)"
+CORPORA_HELP = "corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)"
+USER_ERRORS = (UserError, CorpusError, WorkloadError)  # one line each, exit code 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,164 +39,115 @@ def _corpus_cache(results: Path, given: str | None) -> Path:
     return Path(given or os.environ.get(CORPORA_ENV) or results / "corpora")
 
 
-def _corpus_for(workload: Workload, scale: float, cache: Path) -> Corpus:
-    return ensure_corpus(workload.corpus_kind, scale, cache, on_generate=_say_generating)
-
-
 def _say_generating(name: str) -> None:
     print(f"generating corpus file {name}", file=sys.stderr)
 
 
-def _add_results_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--scale", type=float, default=1.0, help="corpus scale (1.0: a 25 MB text file, 16-64 MB volumes)"
-    )
-    parser.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
-    parser.add_argument("--corpora", help="corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)")
-
-
 def _command_list(args: argparse.Namespace) -> int:
-    rows = [(w.name, w.version, w.corpus_kind, w.description) for w in registered_workloads().values()]
-    print(format_table(("workload", "version", "corpus", "description"), rows))
+    from harness.report.terminal import workloads_table
+    from workloads import registered_workloads
+
+    print(workloads_table(registered_workloads().values()))
     return 0
 
 
 def _command_corpora(args: argparse.Namespace) -> int:
     results = prepare_results_directory(args.results)
     cache = _corpus_cache(results, args.dir)
-    kinds = CORPUS_KINDS if args.kind == "all" else (args.kind,)
-    for kind in kinds:
+    for kind in CORPUS_KINDS if args.kind == "all" else (args.kind,):
         corpus = ensure_corpus(kind, args.scale, cache, on_generate=_say_generating)
         print(f"{kind}: {len(corpus.files)} files, {format_bytes(corpus.total_bytes)}, verified, in {corpus.root}")
     return 0
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    workload = resolve_workload(args.workload)
-    fallback = default_config()
-    config = ClusterConfig(
-        n_workers=fallback.n_workers if args.workers is None else args.workers,
-        threads_per_worker=fallback.threads_per_worker if args.threads is None else args.threads,
-        memory_limit=fallback.memory_limit if args.memory_limit is None else parse_memory_limit(args.memory_limit),
-        processes=args.processes,
-    )
+    from harness.execute.sweep import run_sweep
+    from harness.plan.cluster_config import config_from_options
+    from harness.plan.matrix import single_case
+    from harness.report.terminal import sweep_text
+    from workloads import resolve_workload
+
+    config = config_from_options(args.workers, args.threads, args.memory_limit, args.processes)
+    matrix = single_case(resolve_workload(args.workload), config, args.scale, args.timeout)
     results = prepare_results_directory(args.results)
-    corpus = _corpus_for(workload, args.scale, _corpus_cache(results, args.corpora))
-    record = RunRecord.create(results, case_id(workload, config), "run", {"scale": args.scale})
-    case = run_case(workload, config, corpus, record.case_directory(case_id(workload, config)),
-                    timeout_s=args.timeout)
-    record.add_case(case)
-    print(record.path)
-    return 0 if case["outcome"] == "ok" else 1
+    run = run_sweep(matrix, results, _corpus_cache(results, args.corpora), label=matrix.cases[0].id)
+    print(sweep_text(run.record, run.path))
+    return 0 if run.record.cases[0].outcome == "ok" else 1
 
 
 def _command_sweep(args: argparse.Namespace) -> int:
-    from harness.matrix import load_matrix
-    from harness.sweep import run_sweep
+    from harness.execute.sweep import run_sweep
+    from harness.plan.matrix import load_matrix
+    from harness.report.terminal import sweep_text
 
     if args.command == "bench" and not Path(args.matrix).exists():
         raise UserError(f"no {args.matrix} here: run from the memreplay checkout or give --matrix PATH")
     matrix = load_matrix(args.matrix, quick=args.quick)  # every matrix problem, before any cluster
     results = prepare_results_directory(args.results)
     try:
-        record = run_sweep(matrix, results, _corpus_cache(results, args.corpora), resume=args.resume)
+        run = run_sweep(matrix, results, _corpus_cache(results, args.corpora), resume=args.resume)
     except KeyboardInterrupt:
         print("\nmemreplay: interrupted; finished cases are kept; run again with --resume RUN to finish",
               file=sys.stderr)
-        return 130
-    print(summary_table(record.cases))
-    print()
-    print(model_table(record.summary.get("model", {})))
-    if record.summary.get("profiles"):
-        print()
-        print(profile_table(record.summary["profiles"]))
-    print(f"\nresults: {record.path}")
+        return EXIT_INTERRUPTED
+    print(sweep_text(run.record, run.path))
     # out of memory and timeouts are what a sweep is for; an error or a wrong answer is not
-    return 1 if any(c["outcome"] == "error" for c in record.cases) else 0
+    return 1 if any(case.outcome == "error" for case in run.record.cases) else 0
 
 
 def _command_recommend(args: argparse.Namespace) -> int:
-    from harness.recommend import recommend
+    from harness.analysis.recommend import recommend
+    from harness.plan.sizes import parse_size
+    from harness.records.schema import SweepRecord
+    from harness.records.store import load_record
+    from harness.report.terminal import recommendation_text
 
     if args.cores < 1:
         raise UserError(f"--cores must be at least 1, got {args.cores}")
     if not 0 <= args.margin < 1:
         raise UserError(f"--margin must be in [0, 1), got {args.margin}")
-    advice = recommend(load_record(args.run), args.cores, parse_memory_limit(args.memory, "--memory"), args.margin)
+    memory = parse_size(args.memory, "--memory")  # every option checked before any file is read
+    advice = recommend(load_record(args.run, SweepRecord), args.cores, memory, args.margin)
     print(recommendation_text(advice))
     return 0
 
 
-def _command_bench_probe(args: argparse.Namespace) -> int:
-    from corpora.atomic import atomic_write_text
-    from harness.probe_comparison import check_rows, compare_accuracy, compare_overhead, render
-
-    results = prepare_results_directory(args.results)
-    settings = {"truth_tasks": args.truth_tasks, "tiny_tasks": args.tiny_tasks, "repeats": args.repeats,
-                "rows_tasks": args.rows_tasks}
-    record = RunRecord.create(results, "probe-bench", "probe-bench", settings)
-    directory = record.case_directory("csv")
-    print("ground-truth graph: dask-memusage and memreplay, threads 1 and 2 ...", file=sys.stderr)
-    accuracy = compare_accuracy(directory, count=args.truth_tasks)
-    record.add_case({"id": "accuracy", "runs": accuracy})
-    print(f"overhead: {args.tiny_tasks:,} tiny tasks x {args.repeats} repeats x 3 probes ...", file=sys.stderr)
-    overhead = compare_overhead(directory, tasks=args.tiny_tasks, repeats=args.repeats)
-    record.add_case({"id": "overhead", **overhead})
-    rows = None
-    if args.rows_tasks:
-        print(f"rows: {args.rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
-        rows = check_rows(directory, tasks=args.rows_tasks)
-        record.add_case({"id": "rows", **rows})
-    table = render(accuracy, overhead, rows)
-    atomic_write_text(record.directory / "comparison.txt", table + "\n")
-    print(table)
-    print(f"\nresults: {record.path}")
-    return 0
-
-
 def _command_profile(args: argparse.Namespace) -> int:
-    from harness.filprofile import profile_task
+    from harness.report.terminal import profiles_text
+    from harness.studies.fil import profile_workloads
 
     results = prepare_results_directory(args.results)
-    cache = _corpus_cache(results, args.corpora)
-    workloads = [resolve_workload(name) for name in args.workloads]
-    record = RunRecord.create(results, "profile", "profile", {"scale": args.scale})
-    for workload in workloads:
-        corpus = _corpus_for(workload, args.scale, cache)
-        largest = max(corpus.files, key=lambda f: f.size)
-        print(f"profiling {workload.name} on {largest.name} under Fil ...", file=sys.stderr)
-        directory = record.case_directory(f"profile-{workload.slug}")
-        record.add_case(profile_task(workload.name, corpus.path(largest), directory, timeout=args.timeout))
-    print(profile_table(record.cases))
-    print(f"\nresults: {record.path}")
-    return 0 if all(c["status"] == "ok" for c in record.cases) else 1
+    run = profile_workloads(args.workloads, args.scale, args.timeout, results, _corpus_cache(results, args.corpora))
+    print(profiles_text(run.record, run.path))
+    return 0 if all(p.outcome == "ok" for p in run.record.profiles) else 1
 
 
 def _command_scheduler(args: argparse.Namespace) -> int:
-    from corpora.atomic import atomic_write_text
-    from harness.scheduler_config import load_profile
-    from harness.scheduler_footprint import run_scenario
-    from harness.scheduler_report import compare_footprints, render_footprints
+    from harness.report.terminal import scheduler_text
+    from harness.studies.scheduler import run_study
 
-    profiles = {"default": load_profile(args.default), "trimmed": load_profile(args.trimmed)}  # refused early
-    transitions = args.transitions or (40_000 if args.quick else 200_000)
-    idle = args.idle if args.idle is not None else (2.0 if args.quick else 10.0)
     results = prepare_results_directory(args.results)
-    record = RunRecord.create(results, "scheduler", "scheduler", {"transitions": transitions, "idle_s": idle})
-    runs = {}
-    for label, profile in (("default", profiles["default"]), ("trimmed", profiles["trimmed"]),
-                           ("default-again", profiles["default"])):
-        print(f"scheduler under {label}: {transitions:,} transitions, then {idle:g} s idle ...", file=sys.stderr)
-        runs[label] = run_scenario(profile, transitions, idle)
-        record.add_case({"id": label, **runs[label]})
-    comparison = compare_footprints(runs["default"], runs["trimmed"], runs["default-again"])
-    record.summary = {"comparison": comparison}
-    record.save()
-    text = render_footprints(comparison)
-    atomic_write_text(record.directory / "footprint.txt", text + "\n")
-    print(text)
-    print(f"\nresults: {record.path}")
+    run = run_study(args.default, args.trimmed, results, quick=args.quick, transitions=args.transitions,
+                    idle_s=args.idle)
+    print(scheduler_text(run.record, run.path))
     return 0
+
+
+def _command_bench_probe(args: argparse.Namespace) -> int:
+    from harness.report.terminal import probe_accuracy_text
+    from harness.studies.probe_accuracy import run_benchmark
+
+    results = prepare_results_directory(args.results)
+    run = run_benchmark(results, args.truth_tasks, args.tiny_tasks, args.repeats, args.rows_tasks)
+    print(f"{probe_accuracy_text(run.record)}\n\nresults: {run.path}")
+    return 0
+
+
+def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="corpus scale (1.0: a 25 MB text file, 16-64 MB volumes)")
+    parser.add_argument("--results", help=RESULTS_HELP)
+    parser.add_argument("--corpora", help=CORPORA_HELP)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -203,7 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     corpora = commands.add_parser("corpora", help="generate and verify the corpora")
     corpora.add_argument("--scale", type=float, default=1.0)
-    corpora.add_argument("--dir", help="corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)")
+    corpora.add_argument("--dir", help=CORPORA_HELP)
     corpora.add_argument("--kind", choices=(*CORPUS_KINDS, "all"), default="all")
     corpora.add_argument("--results", help=argparse.SUPPRESS)
     corpora.set_defaults(handler=_command_corpora)
@@ -216,7 +171,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", action=argparse.BooleanOptionalAction, default=True,
                      help="workers in processes (default) or threads of this process")
     run.add_argument("--timeout", type=float, help="seconds before the case is stopped as a timeout")
-    _add_results_options(run)
+    _add_corpus_options(run)
     run.set_defaults(handler=_command_run)
 
     for name, help_text in (("sweep", "run every case of a configuration matrix (TOML)"),
@@ -228,8 +183,8 @@ def _build_parser() -> argparse.ArgumentParser:
             sweep.add_argument("--matrix", default="configs/default.toml", help="matrix (default configs/default.toml)")
         sweep.add_argument("--quick", action="store_true", help="the matrix's [quick] variant: smaller, fewer cases")
         sweep.add_argument("--resume", metavar="RUN", help="finish the cases missing from an interrupted run")
-        sweep.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
-        sweep.add_argument("--corpora", help="corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)")
+        sweep.add_argument("--results", help=RESULTS_HELP)
+        sweep.add_argument("--corpora", help=CORPORA_HELP)
         sweep.set_defaults(handler=_command_sweep)
 
     advise = commands.add_parser("recommend", help="the cheapest safe configuration for a machine, from a sweep")
@@ -239,23 +194,23 @@ def _build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--margin", type=float, default=0.2, help="share of RAM kept in reserve (default 0.2)")
     advise.set_defaults(handler=_command_recommend)
 
-    profile = commands.add_parser("profile", help="Fil peak-memory profile of each workload's largest task")
+    profile = commands.add_parser("profile", help="Fil and memory_profiler profiles of each workload's largest task")
     profile.add_argument("workloads", nargs="+", metavar="WORKLOAD", help="one or more workloads, side by side")
     profile.add_argument("--timeout", type=float, default=600, help="seconds before a profile is stopped")
-    _add_results_options(profile)
+    _add_corpus_options(profile)
     profile.set_defaults(handler=_command_profile)
 
-    footprint = commands.add_parser("scheduler", help="scheduler memory: default versus trimmed configuration")
+    footprint = commands.add_parser("scheduler", help="scheduler memory: default versus trimmed preset")
     footprint.add_argument("--quick", action="store_true", help="40,000 transitions and 2 s idle")
     footprint.add_argument("--transitions", type=int, help="transitions to drive (default 200,000)")
     footprint.add_argument("--idle", type=float, help="idle seconds before measuring (default 10)")
-    footprint.add_argument("--default", default="configs/scheduler/default.toml", help="the default profile")
-    footprint.add_argument("--trimmed", default="configs/scheduler/trimmed.toml", help="the trimmed profile")
-    footprint.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
+    footprint.add_argument("--default", default="configs/scheduler/default.toml", help="the default preset")
+    footprint.add_argument("--trimmed", default="configs/scheduler/trimmed.toml", help="the trimmed preset")
+    footprint.add_argument("--results", help=RESULTS_HELP)
     footprint.set_defaults(handler=_command_scheduler)
 
     probe = commands.add_parser("bench-probe", help="per-task probe accuracy and overhead against dask-memusage")
-    probe.add_argument("--results", help="results directory (default $MEMREPLAY_RESULTS or ./results)")
+    probe.add_argument("--results", help=RESULTS_HELP)
     probe.add_argument("--truth-tasks", type=int, default=40, help="tasks in the ground-truth graph")
     probe.add_argument("--tiny-tasks", type=int, default=10_000, help="tasks in the overhead graph")
     probe.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
@@ -264,18 +219,36 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
-    if os.getcwd() not in sys.path:  # `memreplay run my_pipeline:build` finds ./my_pipeline.py, as python -m would
+@contextlib.contextmanager
+def _working_directory_importable() -> Iterator[None]:
+    """``memreplay run my_pipeline:build`` finds ./my_pipeline.py, as ``python -m`` would; the
+    interpreter's search path is put back afterwards."""
+    saved = list(sys.path)
+    if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        return args.handler(args)
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _build_parser().parse_args(argv)
+    except SystemExit as parsed:  # --help, or a bad option (already said in one line)
+        return parsed.code if isinstance(parsed.code, int) else EXIT_USER_ERROR
+    try:
+        with _working_directory_importable():
+            return args.handler(args)
     except USER_ERRORS as error:
         print(f"memreplay: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except DistributedChanged as error:  # not the user's fault, but worth one clear line
+        print(f"memreplay: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("memreplay: interrupted; records already written are kept", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `memreplay list | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -1,17 +1,25 @@
-"""Shared fixtures: small corpora generated once per session, and a way to call the CLI."""
+"""Shared fixtures: small corpora generated once per session, and two ways to call the CLI:
+in-process (``cli``, fast, for everything that needs no process of its own) and as the
+installed console script (``memreplay``, for signals, working directories and exit paths)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from corpora import Corpus, ensure_corpus
+from harness.cli import main
+from harness.probes.clear_refs import clear_refs_available
 
 TEST_SCALE = 0.02
 MEMREPLAY = str(Path(sys.executable).with_name("memreplay"))
+
+# The exact per-task probe needs /proc/self/clear_refs (Linux, not every container).
+needs_clear_refs = pytest.mark.skipif(not clear_refs_available(), reason="/proc/self/clear_refs is unavailable here")
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +37,40 @@ def image_corpus(corpus_cache: Path) -> Corpus:
     return ensure_corpus("images", TEST_SCALE, corpus_cache)
 
 
-def memreplay(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``memreplay`` console script."""
-    return subprocess.run([MEMREPLAY, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def record_path(self) -> str:
+        """The run record a command ended by naming (``results: PATH``)."""
+        return self.stdout.strip().splitlines()[-1].removeprefix("results: ")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """``cli("run", ...)``: memreplay's ``main`` in this process, its output captured."""
+    def call(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call
+
+
+def memreplay(*args: str, cwd: Path | None = None, timeout: float = 300) -> Result:
+    """Run the installed ``memreplay`` console script in a process of its own."""
+    done = subprocess.run([MEMREPLAY, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

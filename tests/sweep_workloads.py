@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dask.bag as db
 
-from harness.groundtruth import MIB, allocate_and_hold
+from harness.studies.groundtruth import MIB, allocate_and_hold
 from workloads import Workload
 
 PEAK_PER_INPUT_BYTE = 40  # the synthetic linear law the model must recover

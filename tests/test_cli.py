@@ -3,79 +3,119 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.probes.task_memory_csv import read_task_rows
-from harness.records import SCHEMA_VERSION, load_record
-from tests.conftest import TEST_SCALE, memreplay
+from harness.probes.timeline import read_timeline
+from harness.records.schema import SCHEMA_VERSION, ProfileRecord, SweepRecord
+from harness.records.store import load_record
+from harness.records.task_rows import read_task_rows
+from tests.conftest import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 
 
-def test_list_names_every_workload() -> None:
-    result = memreplay("list")
+def test_list_names_every_workload(cli) -> None:
+    result = cli("list")
     assert result.returncode == 0
     for name in ("wordcount-naive", "wordcount-streaming", "imagechunks", "imagechunks-lean"):
         assert name in result.stdout
 
 
-def test_corpora_command_generates_into_given_directory(tmp_path: Path) -> None:
-    result = memreplay("corpora", "--scale", "0.01", "--dir", str(tmp_path / "cache"), "--kind", "text")
+def test_corpora_command_generates_into_given_directory(cli, tmp_path: Path) -> None:
+    result = cli("corpora", "--scale", "0.01", "--dir", str(tmp_path / "cache"), "--kind", "text",
+                 "--results", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cache" / "text-scale0.01-seed20260101" / "manifest.json").exists()
 
 
+@needs_clear_refs
 def test_run_on_a_real_local_cluster_writes_a_valid_record(tmp_path: Path, corpus_cache: Path) -> None:
+    # the console script, in a process of its own, as a user runs it
     result = memreplay(
         "run", "wordcount-naive", "--workers", "2", "--threads", "1", "--memory-limit", "2GiB",
         "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache),
     )
     assert result.returncode == 0, result.stderr
-    record_path = Path(result.stdout.strip().splitlines()[-1])
+    assert "wordcount-naive-2x1-2GiB-r0: ok" in result.stdout
+    record_path = Path(result.record_path)
     assert record_path.name == "run.json" and record_path.is_relative_to(tmp_path)
-    record = load_record(record_path)
-    assert record["schema_version"] == SCHEMA_VERSION
-    for key in ("python", "dask", "distributed", "numpy", "cpu_model", "cpu_count", "ram_bytes", "os", "git_commit"):
-        assert key in record["environment"]
-    (case,) = record["cases"]
-    assert case["config"] == {"n_workers": 2, "threads_per_worker": 1, "memory_limit": 2**30 * 2, "processes": True}
-    assert case["outcome"] == "ok" and case["answer_check"] == "passed"
-    assert case["wall_time_s"] > 0
+    record = load_record(record_path, SweepRecord)
+    assert record.schema_version == SCHEMA_VERSION
+    assert record.environment.distributed and record.environment.ram_bytes > 0 and record.environment.cpu_count
+    (case,) = record.cases
+    assert (case.config.n_workers, case.config.threads_per_worker, case.config.memory_limit) == (2, 1, 2 * 2**30)
+    assert case.outcome == "ok" and case.answer_check == "passed" and case.wall_time_s > 0
+    assert case.cost_gib_s == pytest.approx(case.wall_time_s * 4)
     assert not list(record_path.parent.glob(".*.tmp"))  # atomic writes leave no temporaries
     # the per-task CSV sits beside the record, summarised by un-fused prefix
-    tasks = case["task_memory"]
-    assert (Path(case["directory"]) / tasks["csv"]).exists() and tasks["methods"] == ["clear_refs"]
-    words = tasks["by_prefix"]["count_words_naive"]
-    assert words["tasks"] >= 9 and words["measured"] == words["tasks"]
-    assert words["peak_increase_p50_bytes"] <= words["peak_increase_p95_bytes"] <= words["peak_increase_max_bytes"]
-    largest = words["largest_task"]
-    assert "count_words_naive" in largest["task_key"] and largest["input_bytes"] > 0
+    tasks = case.task_memory
+    assert (Path(case.directory) / tasks.csv).exists() and tasks.methods == ["clear_refs"]
+    assert tasks.worker_footprint_bytes > 20 * 2**20
+    words = tasks.by_prefix["count_words_naive"]
+    assert words.tasks >= 9 and words.measured == words.tasks
+    assert words.peak_increase_p50_bytes <= words.peak_increase_p95_bytes <= words.peak_increase_max_bytes
+    assert "count_words_naive" in words.largest_task.task_key and words.largest_task.input_bytes > 0
     # the memory timeline has samples for the scheduler and every worker, and a plot
-    from harness.probes.timeline import read_timeline
-
-    timeline = case["timeline"]
-    samples = read_timeline(Path(case["directory"]) / timeline["csv"])
-    workers = {row["worker"] for row in read_task_rows(Path(case["directory"]) / tasks["csv"])}
+    samples = read_timeline(Path(case.directory) / case.timeline.csv)
+    workers = {row.worker for row in read_task_rows(Path(case.directory) / tasks.csv)}
     assert len(workers) == 2 and {name for _, name, _ in samples} == workers | {"scheduler"}
     assert all(rss > 0 for _, _, rss in samples)
-    assert (Path(case["directory"]) / timeline["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (Path(case.directory) / case.timeline.png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_task_key_matplotlib_would_read_as_math_is_drawn_as_text(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    (tmp_path / "dollar_pipeline.py").write_text(
+        "import dask.bag as db\n"
+        "def build(corpus):\n"
+        "    return db.from_sequence(corpus.paths[:2], npartitions=2).map(str).map(len).map_partitions(list,\n"
+        "        token='cost$\\\\x$')\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = cli("run", "dollar_pipeline:build", "--workers", "1", "--scale", str(TEST_SCALE),
+                     "--results", str(tmp_path / "results"), "--corpora", str(corpus_cache))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("dollar_pipeline", None)
+    assert result.returncode == 0, result.stderr
+    (case,) = load_record(result.record_path, SweepRecord).cases
+    assert any("$" in prefix for prefix in case.task_memory.by_prefix), case.task_memory.by_prefix
+    assert case.timeline.png == "timeline.png" and case.timeline.plot_error is None
 
 
 def test_record_of_another_schema_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 999}))
     from harness.errors import UserError
 
-    with pytest.raises(UserError, match="schema version 999"):
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 2, "kind": "sweep"}))
+    with pytest.raises(UserError, match="schema version 2; this memreplay reads 3"):
         load_record(tmp_path)
 
 
-def _assert_one_line_error(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"\xff\xfe not json", "not a run record"),
+        (b"[1, 2]", "not a run record"),
+        (json.dumps({"schema_version": 3, "kind": "sweep", "created": "x"}).encode(), "missing required field"),
+        (json.dumps({"schema_version": 3, "kind": "banana"}).encode(), "Invalid value 'banana'"),
+    ],
+)
+def test_damaged_or_foreign_records_are_refused_in_one_line(cli, tmp_path: Path, content: bytes,
+                                                            fragment: str) -> None:
+    (tmp_path / "run.json").write_bytes(content)
+    assert_one_line_error(cli("recommend", str(tmp_path), "--cores", "4", "--memory", "8GiB"), str(tmp_path),
+                          fragment)
+
+
+def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None:
+    from harness.records.schema import ProfileSettings
+    from harness.records.store import RunDirectory, new_record_fields
+
+    run = RunDirectory.create(tmp_path, "profile", ProfileRecord(settings=ProfileSettings(scale=1, timeout_s=1),
+                                                                 **new_record_fields()))
+    assert_one_line_error(cli("recommend", str(run.directory), "--cores", "4", "--memory", "8GiB"),
+                          "is a profile record, not a sweep record")
 
 
 @pytest.mark.parametrize(
@@ -85,30 +125,58 @@ def _assert_one_line_error(result, *fragments: str) -> None:
         (["run", "wordcount-naive", "--workers", "0"], ["n_workers", "at least 1"]),
         (["run", "wordcount-naive", "--workers", "-3"], ["n_workers", "-3"]),
         (["run", "wordcount-naive", "--threads", "0"], ["threads_per_worker", "at least 1"]),
-        (["run", "wordcount-naive", "--memory-limit", "lots"], ["memory limit 'lots'"]),
+        (["run", "wordcount-naive", "--memory-limit", "lots"], ["--memory-limit: 'lots' is not a size"]),
+        (["run", "wordcount-naive", "--memory-limit=-5MiB"], ["--memory-limit: must be greater than 0"]),
         (["run", "wordcount-naive", "--scale", "0"], ["scale"]),
         (["run", "wordcount-naive", "--scale", "-2"], ["scale"]),
+        (["run", "wordcount-naive", "--scale", "nan"], ["scale"]),
         (["run", "no_such_module_xyz:build"], ["cannot import 'no_such_module_xyz'"]),
         (["run", "json:no_such_function"], ["no function 'no_such_function'"]),
         (["run", "wordcount-naive", "--workers", "two"], ["invalid int value"]),
         (["corpora", "--scale", "-1"], ["scale"]),
+        (["recommend", "nowhere", "--cores", "4", "--memory", "8GiB"], ["cannot read run record", "No such file"]),
+        (["recommend", ".", "--cores", "4", "--memory", "plenty"], ["--memory: 'plenty' is not a size"]),
+        (["recommend", ".", "--cores", "0", "--memory", "8GiB"], ["--cores must be at least 1"]),
+        (["profile", "no-such-workload"], ["unknown workload 'no-such-workload'"]),
+        (["scheduler", "--default", "no/such/preset.toml"], ["cannot read scheduler preset no/such/preset.toml"]),
     ],
 )
-def test_bad_input_is_one_line_and_nonzero(args: list[str], fragments: list[str], tmp_path: Path) -> None:
-    _assert_one_line_error(memreplay(*args, "--results", str(tmp_path)), *fragments)
+def test_bad_input_is_one_line_and_nonzero(cli, args: list[str], fragments: list[str], tmp_path: Path) -> None:
+    if args[0] == "recommend":  # its RUN, inside this test's directory
+        result = cli(args[0], str(tmp_path / args[1]), *args[2:])
+    else:
+        result = cli(*args, "--results", str(tmp_path))
+    assert_one_line_error(result, *fragments)
 
 
-def test_unwritable_results_directory(tmp_path: Path) -> None:
+def test_unwritable_results_directory(cli, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    result = memreplay("run", "wordcount-naive", "--results", str(blocker / "results"))
-    _assert_one_line_error(result, "results directory", "not writable")
+    assert_one_line_error(cli("run", "wordcount-naive", "--results", str(blocker / "results")),
+                          "results directory", "not writable")
 
 
 def test_failing_user_workload_is_a_recorded_error(tmp_path: Path, corpus_cache: Path) -> None:
+    # a module in the working directory, found as `python -m` would find it
     (tmp_path / "broken_pipeline.py").write_text("def build(corpus):\n    raise RuntimeError('no graph today')\n")
     result = memreplay("run", "broken_pipeline:build", "--workers", "1", "--scale", str(TEST_SCALE),
                        "--results", str(tmp_path / "results"), "--corpora", str(corpus_cache), cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    (case,) = load_record(result.stdout.strip().splitlines()[-1])["cases"]
-    assert case["outcome"] == "error" and case["error"] == "RuntimeError: no graph today"
+    assert ": error in " in result.stdout and "— RuntimeError: no graph today" in result.stdout  # and why
+    (case,) = load_record(result.record_path, SweepRecord).cases
+    assert case.outcome == "error" and case.error == "RuntimeError: no graph today"
+
+
+def test_the_cli_leaves_the_interpreter_as_it_found_it(cli, tmp_path: Path) -> None:
+    import logging
+    import threading
+
+    import matplotlib
+
+    before = (list(sys.path), threading.excepthook, logging.getLogger("distributed.client").level,
+              matplotlib.get_backend())
+    assert cli("list").returncode == 0
+    assert cli("run", "no-such-workload", "--results", str(tmp_path)).returncode == 2
+    after = (list(sys.path), threading.excepthook, logging.getLogger("distributed.client").level,
+             matplotlib.get_backend())
+    assert after == before

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.deepsize import deep_size
 from harness.errors import UserError
-from harness.scheduler_config import installed_keys, load_profile
-from harness.scheduler_footprint import run_scenario
-from tests.conftest import memreplay
+from harness.plan.scheduler_presets import installed_keys, load_preset
+from harness.studies.deepsize import deep_size
+from harness.studies.scheduler import run_scenario
+from tests.conftest import assert_one_line_error
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "scheduler"
 
@@ -24,20 +24,21 @@ def test_deep_size_follows_deque_items() -> None:
     assert deep_size(large) > 500 * deep_size(small)
 
 
+@pytest.mark.slow
 def test_trimmed_holds_fewer_entries_and_bytes() -> None:
-    default = run_scenario(load_profile(CONFIGS / "default.toml"), transitions=12_000, idle_s=0.5)
-    trimmed = run_scenario(load_profile(CONFIGS / "trimmed.toml"), transitions=12_000, idle_s=0.5)
-    assert trimmed["settings"]["distributed.admin.low-level-log-length"] == 200  # the scheduler saw it
+    default = run_scenario(load_preset(CONFIGS / "default.toml"), transitions=12_000, idle_s=0.5)
+    trimmed = run_scenario(load_preset(CONFIGS / "trimmed.toml"), transitions=12_000, idle_s=0.5)
+    assert trimmed.settings["distributed.admin.low-level-log-length"] == 200  # the scheduler saw it
     for name in ("transition_log", "task_stream"):
-        assert trimmed["structures"][name]["entries"] < default["structures"][name]["entries"]
-        assert trimmed["structures"][name]["bytes"] < default["structures"][name]["bytes"]
-    assert trimmed["structures"]["transition_log"]["entries"] == 200
-    assert sum(s["bytes"] for s in trimmed["structures"].values()) < sum(
-        s["bytes"] for s in default["structures"].values())
+        assert trimmed.structures[name].entries < default.structures[name].entries
+        assert trimmed.structures[name].bytes < default.structures[name].bytes
+    assert trimmed.structures["transition_log"].entries == 200
+    assert sum(s.bytes for s in trimmed.structures.values()) < sum(s.bytes for s in default.structures.values())
+    assert default.transitions >= 12_000 and default.rss_end_bytes > 0 and default.rss_timeline
 
 
 def test_recipe_keys_are_mapped_onto_the_installed_names() -> None:
-    profile = load_profile(CONFIGS / "trimmed.toml")
+    profile = load_preset(CONFIGS / "trimmed.toml")
     assert profile.settings["distributed.admin.low-level-log-length"] == 200
     assert "distributed.scheduler.transition-log-length" not in profile.settings
     assert {m["recipe"] for m in profile.mapped} == {"distributed.scheduler.transition-log-length",
@@ -58,26 +59,24 @@ OLD_KEYS = {
 
 
 def test_old_version_keeps_old_keys_and_maps_the_new_one_back(tmp_path: Path) -> None:
-    old = load_profile(CONFIGS / "trimmed.toml", keys=OLD_KEYS)
+    old = load_preset(CONFIGS / "trimmed.toml", keys=OLD_KEYS)
     assert old.settings["distributed.scheduler.transition-log-length"] == 200
     assert old.settings["distributed.scheduler.events-log-length"] == 200
     assert old.mapped == [] and "distributed.admin.low-level-log-length" not in old.settings
     newer = tmp_path / "new-names.toml"
     newer.write_text('[recipe]\n"distributed.admin.low-level-log-length" = 150\n')
-    back = load_profile(newer, keys=OLD_KEYS)
+    back = load_preset(newer, keys=OLD_KEYS)
     assert back.settings == {"distributed.scheduler.transition-log-length": 150,
                              "distributed.scheduler.events-log-length": 150}
 
 
-def test_unknown_config_key_is_refused_naming_its_replacement(tmp_path: Path) -> None:
+def test_unknown_config_key_is_refused_naming_its_replacement(cli, tmp_path: Path) -> None:
     renamed = tmp_path / "renamed.toml"
     renamed.write_text('[config]\n"distributed.scheduler.transition-log-length" = 100\n')
     if "distributed.admin.low-level-log-length" in installed_keys():
         with pytest.raises(UserError, match="calls it distributed.admin.low-level-log-length"):
-            load_profile(renamed)
+            load_preset(renamed)
     made_up = tmp_path / "made-up.toml"
     made_up.write_text('[config]\n"distributed.scheduler.no-such-length" = 5\n')
-    result = memreplay("scheduler", "--trimmed", str(made_up), "--results", str(tmp_path / "results"))
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert "config.distributed.scheduler.no-such-length: unknown key" in line and str(made_up) in line
+    result = cli("scheduler", "--trimmed", str(made_up), "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, "config.distributed.scheduler.no-such-length: unknown key", str(made_up))

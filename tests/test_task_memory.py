@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from harness.cluster import local_cluster
-from harness.config import ClusterConfig
-from harness.groundtruth import MIB, allocate_and_hold
+from harness.analysis.probe_accuracy import tolerance_bytes
+from harness.execute.cluster import local_cluster
 from harness.memusage import install
-from harness.probe_comparison import install_dask_memusage, tolerance_bytes
-from harness.probes.task_memory_csv import COLUMNS, MEMUSAGE_COLUMNS, read_memusage_csv, read_task_rows
+from harness.plan.cluster_config import ClusterConfig
+from harness.records.task_rows import COLUMNS, MEMUSAGE_COLUMNS, TaskRow, read_memusage_csv, read_task_rows
+from harness.studies.groundtruth import MIB, allocate_and_hold
+from harness.studies.probe_accuracy import dask_memusage_quieted, install_dask_memusage
+from tests.conftest import needs_clear_refs
 from tests.probe_tasks import exit_worker, fail
 
 # /proc counters are per-CPU batched by the kernel; a peak can read up to this much low.
@@ -31,30 +33,34 @@ def _cluster(threads: int = 1, workers: int = 1):
     return local_cluster(ClusterConfig(n_workers=workers, threads_per_worker=threads, memory_limit=4 * 2**30))
 
 
-def _run_truth(csv: Path, threads: int) -> dict[str, dict]:
+def _run_truth(csv: Path, threads: int) -> dict[str, TaskRow]:
     with _cluster(threads) as (cluster, client):
         install(cluster.scheduler, csv)
         futures = [client.submit(allocate_and_hold, mib, s, key=f"truth-{i}") for i, (mib, s) in enumerate(TRUTH)]
         client.gather(futures)
-    return {row["task_key"]: row for row in read_task_rows(csv)}
+    return {row.task_key: row for row in read_task_rows(csv)}
 
 
+@needs_clear_refs
+@needs_clear_refs
 def test_every_task_within_tolerance_single_thread(tmp_path: Path) -> None:
     rows = _run_truth(tmp_path / "t1.csv", threads=1)
     for i, (mib, _) in enumerate(TRUTH):
         row = rows[f"truth-{i}"]
         truth = mib * MIB
-        assert abs(row["peak_increase_bytes"] - truth) <= tolerance_bytes(truth), (row, truth)
-        assert row["method"] == "clear_refs" and row["state"] == "memory" and row["concurrent_tasks"] == 1
-        assert row["task_prefix"] == "truth"
+        assert abs(row.peak_increase_bytes - truth) <= tolerance_bytes(truth), (row, truth)
+        assert row.method == "clear_refs" and row.state == "memory" and row.concurrent_tasks == 1
+        assert row.task_prefix == "truth"
 
 
+@needs_clear_refs
+@needs_clear_refs
 def test_two_threads_rows_cover_their_own_task_and_record_overlap(tmp_path: Path) -> None:
     rows = _run_truth(tmp_path / "t2.csv", threads=2)
     assert len(rows) == len(TRUTH)
     for i, (mib, _) in enumerate(TRUTH):
-        assert rows[f"truth-{i}"]["peak_increase_bytes"] >= mib * MIB - KERNEL_COUNTER_SLACK
-    assert any(row["concurrent_tasks"] == 2 for row in rows.values())
+        assert rows[f"truth-{i}"].peak_increase_bytes >= mib * MIB - KERNEL_COUNTER_SLACK
+    assert any(row.concurrent_tasks == 2 for row in rows.values())
 
 
 def test_sampling_fallback_says_so(tmp_path: Path) -> None:
@@ -62,13 +68,13 @@ def test_sampling_fallback_says_so(tmp_path: Path) -> None:
         install(cluster.scheduler, tmp_path / "s.csv", method="sampling")
         client.submit(allocate_and_hold, 100, 0.2, key="slow-big").result()
     (row,) = read_task_rows(tmp_path / "s.csv")
-    assert row["method"] == "sampling"
-    assert abs(row["peak_increase_bytes"] - 100 * MIB) <= 2 * MIB
+    assert row.method == "sampling"
+    assert abs(row.peak_increase_bytes - 100 * MIB) <= 2 * MIB
 
 
 def test_first_three_columns_read_like_dask_memusage(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
-    with _cluster() as (cluster, client):
+    with dask_memusage_quieted(), _cluster() as (cluster, client):
         install(cluster.scheduler, ours)
         install_dask_memusage(cluster.scheduler, theirs)
         time.sleep(0.5)
@@ -94,12 +100,12 @@ def test_erred_and_dead_tasks_have_rows(tmp_path: Path) -> None:
             client.submit(fail, key="fails").result()
         with pytest.raises(Exception):  # noqa: B017 (KilledWorker: the task is not retried)
             client.submit(exit_worker, key="kills-worker").result(timeout=60)
-    rows = {row["task_key"]: row for row in read_task_rows(csv)}
-    assert all(rows[f"before-{i}"]["state"] == "memory" for i in range(4))
-    assert rows["fails"]["state"] == "erred"
-    assert rows["kills-worker"]["state"] == "worker-died"
-    assert rows["kills-worker"]["stop"] is None and rows["kills-worker"]["baseline_bytes"] > 0
-    assert rows["kills-worker"]["peak_bytes"] > 0 and rows["kills-worker"]["method"] == "heartbeat"
+    rows = {row.task_key: row for row in read_task_rows(csv)}
+    assert all(rows[f"before-{i}"].state == "memory" for i in range(4))
+    assert rows["fails"].state == "erred"
+    assert rows["kills-worker"].state == "worker-died"
+    assert rows["kills-worker"].stop is None and rows["kills-worker"].baseline_bytes > 0
+    assert rows["kills-worker"].peak_bytes > 0 and rows["kills-worker"].method == "heartbeat"
 
 
 def test_many_tasks_all_get_rows(tmp_path: Path) -> None:
@@ -145,7 +151,7 @@ def test_preload_with_real_scheduler_and_late_worker(tmp_path: Path) -> None:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
-    rows = {row["task_key"]: row for row in read_task_rows(csv)}
+    rows = {row.task_key: row for row in read_task_rows(csv)}
     assert {"pre-0", "pre-1", "pre-2"} <= set(rows)
     for i in range(3):
-        assert abs(rows[f"pre-{i}"]["peak_increase_bytes"] - 40 * MIB) <= MIB
+        assert abs(rows[f"pre-{i}"].peak_increase_bytes - 40 * MIB) <= MIB

@@ -22,6 +22,6 @@ class Probe(Protocol):
         """Begin measuring on a running cluster, before any task is submitted."""
         ...
 
-    def stop(self) -> dict[str, Any]:
-        """Stop measuring; return what goes into the case record under ``name``."""
+    def stop(self) -> Any:
+        """Stop measuring; return the typed part of the case record (``CaseResult.<name>``)."""
         ...

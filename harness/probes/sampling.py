@@ -1,13 +1,17 @@
-"""Fallback peak RSS where clear_refs is unavailable: a thread polls RSS every 2 ms.
+"""Fallback peak RSS where clear_refs is unavailable: the shared RSS sampler polls this
+process every 2 ms.
 
 It misses peaks shorter than the interval, so rows it produces say ``method=sampling``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 import psutil
+
+from harness.probes.rss_sampler import RssSampler
 
 __all__ = ["SamplingMeter"]
 
@@ -19,21 +23,17 @@ class SamplingMeter:
 
     def __init__(self, interval: float = INTERVAL_S) -> None:
         self._process = psutil.Process()
-        self._interval = interval
-        self._peak = self._rss()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="memreplay-rss-sampler", daemon=True)
-        self._thread.start()
+        self._peak = self._rss()
+        self._sampler = RssSampler({"self": os.getpid()}, interval, keep=False, on_sample=self._observe,
+                                   name="memreplay-peak-sampler")
 
     def _rss(self) -> int:
         return self._process.memory_info().rss
 
-    def _poll(self) -> None:
-        while not self._stop.wait(self._interval):
-            rss = self._rss()
-            with self._lock:
-                self._peak = max(self._peak, rss)
+    def _observe(self, _: str, rss: int) -> None:
+        with self._lock:
+            self._peak = max(self._peak, rss)
 
     def read(self) -> tuple[int, int]:
         rss = self._rss()
@@ -46,5 +46,4 @@ class SamplingMeter:
             self._peak = self._rss()
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
+        self._sampler.stop()

@@ -8,7 +8,6 @@ baseline as measured at start and, as peak, the worker's last reported RSS (meth
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import threading
 from pathlib import Path
@@ -16,12 +15,10 @@ from typing import Any
 
 from dask.utils import key_split
 from distributed.diagnostics.plugin import SchedulerPlugin
-from distributed.protocol.pickle import dumps
-from distributed.utils import sync
 
-from harness.outcomes import MEMORY_KILL_TOPIC
+from harness.analysis.task_summary import summarise_task_memory
+from harness.compat import MEMORY_KILL_TOPIC, add_stream_handlers, register_worker_plugin, worker_reported_memory
 from harness.probes.base import ProbeContext
-from harness.probes.task_memory_csv import COLUMNS, MIB, read_task_rows, summarise_by_prefix, worker_baseline
 from harness.probes.task_memory_worker import (
     OP_TASK_START,
     OP_TASK_STOP,
@@ -29,6 +26,8 @@ from harness.probes.task_memory_worker import (
     TaskMemoryWorkerPlugin,
     key_name,
 )
+from harness.records.schema import TaskMemory
+from harness.records.task_rows import COLUMNS, MIB, read_task_rows
 
 __all__ = ["TaskMemoryCollector", "TaskMemoryProbe", "install_collector"]
 
@@ -82,7 +81,7 @@ class TaskMemoryCollector(SchedulerPlugin):
         if self._killed_at.get(worker):  # the nanny's reading at the kill: the peak reached
             peak, method = self._killed_at.pop(worker), "nanny"
         else:  # else the last RSS the worker reported in a heartbeat
-            peak, method = (int(state.metrics.get("memory", 0)) if state is not None else 0), "heartbeat"
+            peak, method = (worker_reported_memory(state) if state is not None else 0), "heartbeat"
         for start in self._executing.pop(worker, {}).values():
             self._write(worker, {**start, "peak": peak or None, "method": method, "state": "worker-died"})
 
@@ -141,24 +140,9 @@ def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto"
     collector = TaskMemoryCollector(csv_path)
     for address in list(scheduler.workers):
         collector.add_worker(scheduler, address)
-    scheduler.stream_handlers[OP_TASK_START] = collector.handle_start
-    scheduler.stream_handlers[OP_TASK_STOP] = collector.handle_stop
+    add_stream_handlers(scheduler, {OP_TASK_START: collector.handle_start, OP_TASK_STOP: collector.handle_stop})
     scheduler.add_plugin(collector, name=PLUGIN_NAME)
-
-    payload = dumps(TaskMemoryWorkerPlugin(method))
-
-    async def register() -> None:
-        await scheduler.register_worker_plugin(None, payload, PLUGIN_NAME, idempotent=False)
-
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is not None and running is scheduler.loop.asyncio_loop:
-        scheduler.worker_plugins[PLUGIN_NAME] = payload  # workers that join from now on get it
-        running.create_task(register())  # and those already connected, shortly
-    else:
-        sync(scheduler.loop, register)  # from another thread: wait until every worker has it
+    register_worker_plugin(scheduler, PLUGIN_NAME, TaskMemoryWorkerPlugin(method))
     return collector
 
 
@@ -176,18 +160,7 @@ class TaskMemoryProbe:
         self._collector = install_collector(cluster.scheduler, context.case_dir / self.csv_name, self.method)
         self._collector.input_hints = dict(enumerate(context.input_bytes))
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> TaskMemory:
         assert self._collector is not None, "stop() before start()"
         self._collector.close_file()
-        rows = read_task_rows(self._collector.csv_path)
-        return {
-            "csv": self.csv_name,
-            "rows": len(rows),
-            "worker_baseline_bytes": worker_baseline(rows),
-            # the tasks that were executing when their worker died (e.g. killed for memory)
-            "worker_died": [{key: row[key] for key in ("task_key", "task_prefix", "worker", "baseline_bytes",
-                                                       "peak_bytes")}
-                            for row in rows if row["state"] == "worker-died"],
-            "methods": sorted({row["method"] for row in rows}),
-            "by_prefix": summarise_by_prefix(rows),
-        }
+        return summarise_task_memory(read_task_rows(self._collector.csv_path), self.csv_name)

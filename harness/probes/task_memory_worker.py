@@ -13,6 +13,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from harness.compat import worker_sender, worker_task_states
 from harness.probes.meter import PeakMeter, open_meter
 
 __all__ = ["OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
@@ -46,7 +47,9 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         self.method = method
 
     def setup(self, worker: Any) -> None:
-        self._worker = worker
+        # distributed's internals, looked up (and checked) once, not on every task
+        self._tasks = worker_task_states(worker)
+        self._send = worker_sender(worker)
         self._meter: PeakMeter = open_meter(self.method)
         self._running: dict[Any, _Running] = {}
 
@@ -76,11 +79,11 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         concurrent = len(self._running) + 1
         for task in self._running.values():
             task.concurrent = max(task.concurrent, concurrent)
-        state = self._worker.state.tasks.get(key)
+        state = self._tasks.get(key)
         input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
         now = time.time()
         self._running[key] = _Running(now, rss, lowest, rss, concurrent, input_bytes)
-        self._worker.batched_send(
+        self._send(
             {"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": now, "baseline": rss}
         )
 
@@ -90,11 +93,11 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         task = self._running.pop(key, None)
         if task is None:  # the probe arrived while this task was already running
             return
-        state = self._worker.state.tasks.get(key)
+        state = self._tasks.get(key)
         output_bytes = state.nbytes if state is not None and finish == "memory" and state.nbytes else 0
         # Measured from the lowest RSS seen at its boundaries and those of overlapping tasks:
         # memory freed while it ran (by the event loop or another task) may have been reused by it.
-        self._worker.batched_send(
+        self._send(
             {
                 "op": OP_TASK_STOP,
                 "key": str(key),

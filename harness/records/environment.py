@@ -6,13 +6,12 @@ import os
 import platform
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
-import dask
-import distributed
-import numpy
 import psutil
+
+from harness.records.schema import Environment
 
 __all__ = ["collect_environment"]
 
@@ -42,18 +41,18 @@ def _git_commit() -> str | None:
     return None
 
 
-def collect_environment() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "executable": sys.executable,
-        "dask": dask.__version__,
-        "distributed": distributed.__version__,
-        "numpy": numpy.__version__,
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "ram_bytes": psutil.virtual_memory().total,
-        "os": platform.platform(),
-        "hostname": platform.node(),
-        "git_commit": _git_commit(),
-    }
+def collect_environment() -> Environment:
+    return Environment(
+        python=platform.python_version(),
+        python_implementation=platform.python_implementation(),
+        executable=sys.executable,
+        dask=version("dask"),
+        distributed=version("distributed"),
+        numpy=version("numpy"),
+        cpu_model=_cpu_model(),
+        cpu_count=os.cpu_count(),
+        ram_bytes=psutil.virtual_memory().total,
+        os=platform.platform(),
+        hostname=platform.node(),
+        git_commit=_git_commit(),
+    )

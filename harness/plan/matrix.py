@@ -5,38 +5,36 @@ line naming the file, the key and the problem."""
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dask.utils import parse_bytes
-
-from harness.config import ClusterConfig, compact_bytes
-from harness.errors import UserError, read_toml
+from harness.errors import UserError
+from harness.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig
+from harness.plan.sizes import compact_bytes, parse_size
+from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
-__all__ = ["MIN_WORKER_MEMORY", "Matrix", "SweepCase", "load_matrix"]
-
-# A worker process holds about 100–150 MiB before it runs anything: below this it cannot start.
-MIN_WORKER_MEMORY = 256 * 2**20
+__all__ = ["Case", "Matrix", "load_matrix", "single_case"]
 
 _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes"}
-_SETTINGS = {"scale", "repeats", "timeout_s", "profile"}
+_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles"}
+_RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
 _SECTIONS = {"matrix", "quick"}
 
 
 @dataclass(frozen=True)
-class SweepCase:
+class Case:
+    """One workload on one cluster configuration, one repeat: the unit a sweep runs."""
+
     workload: Workload
     config: ClusterConfig
-    repeat: int
+    repeat: int = 0
 
     @property
     def id(self) -> str:
         return f"{self.workload.slug}-{self.config.label}-r{self.repeat}"
-
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "workload": self.workload.name, "repeat": self.repeat, **self.config.describe()}
 
 
 @dataclass(frozen=True)
@@ -44,13 +42,14 @@ class Matrix:
     source: str
     scale: float
     repeats: int
-    timeout_s: float
-    profile: bool  # Fil-profile each workload's hungriest task after the cases
-    cases: tuple[SweepCase, ...]
+    timeout_s: float | None
+    fil_profiles: bool  # Fil-profile each workload's hungriest task after the cases
+    cases: tuple[Case, ...]
 
-    def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "scale": self.scale, "repeats": self.repeats, "timeout_s": self.timeout_s,
-                "profile": self.profile, "cases": [case.describe() for case in self.cases]}
+
+def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None) -> Matrix:
+    """What ``memreplay run`` runs: a matrix of one case, without Fil profiles."""
+    return Matrix("memreplay run", scale, 1, timeout_s, False, (Case(workload, config),))
 
 
 def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
@@ -63,8 +62,13 @@ def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
     for section in _SECTIONS & document.keys():
         if not isinstance(document[section], dict):
             raise UserError(f"{path}: {section}: must be a table")
-        _refuse_unknown(path, f"{section}.", document[section], _AXES | _SETTINGS)
+        _refuse_unknown(path, f"{section}.", document[section], _AXES | _SETTINGS | _RENAMED.keys())
     table = {**document["matrix"], **(document.get("quick", {}) if quick else {})}
+    for old, new in _RENAMED.items():
+        if old in table:
+            if new in table:
+                raise UserError(f"{path}: matrix.{old}: renamed {new}; give only {new}")
+            table[new] = table.pop(old)
     return _resolve(path, table)
 
 
@@ -86,7 +90,8 @@ def _axis(path: Path, table: dict[str, Any], key: str, default: list[Any] | None
 
 
 def _positive(path: Path, key: str, value: Any, kind: type) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+    if (isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int)
+            or not math.isfinite(value) or value <= 0):
         raise UserError(f"{path}: {key}: must be a positive {'number' if kind is float else 'whole number'}, "
                         f"got {value!r}")
     return kind(value)
@@ -110,10 +115,7 @@ def _shapes(path: Path, table: dict[str, Any]) -> list[tuple[int, int]]:
 def _memory_limits(path: Path, table: dict[str, Any]) -> list[int]:
     limits = []
     for text in _axis(path, table, "memory_limits"):
-        try:
-            value = parse_bytes(text) if isinstance(text, str) else int(text)
-        except (ValueError, TypeError):
-            raise UserError(f"{path}: matrix.memory_limits: {text!r} is not a size (try 4GiB)") from None
+        value = parse_size(text, f"{path}: matrix.memory_limits")
         if value < MIN_WORKER_MEMORY:
             raise UserError(f"{path}: matrix.memory_limits: {text!r} is too small for a worker to start "
                             f"(at least {compact_bytes(MIN_WORKER_MEMORY)})")
@@ -136,11 +138,11 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     scale = _positive(path, "matrix.scale", table.get("scale", 1.0), float)
     repeats = _positive(path, "matrix.repeats", table.get("repeats", 1), int)
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
-    profile = table.get("profile", True)
-    if not isinstance(profile, bool):
-        raise UserError(f"{path}: matrix.profile: must be true or false, got {profile!r}")
+    fil_profiles = table.get("fil_profiles", True)
+    if not isinstance(fil_profiles, bool):
+        raise UserError(f"{path}: matrix.fil_profiles: must be true or false, got {fil_profiles!r}")
     cases = tuple(
-        SweepCase(workload, ClusterConfig(workers, threads, limit, process), repeat)
+        Case(workload, ClusterConfig(workers, threads, limit, process), repeat)
         for workload in workloads
         for (workers, threads), limit, process in itertools.product(shapes, limits, processes)
         for repeat in range(repeats)
@@ -148,4 +150,4 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     ids = [case.id for case in cases]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
-    return Matrix(str(path), scale, repeats, timeout, profile, cases)
+    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases)

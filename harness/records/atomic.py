@@ -1,4 +1,4 @@
-"""Atomic file writes shared by corpora and the harness: a reader never sees half a file."""
+"""Atomic file writes for records and reports: a reader, or a run cut short, never sees half a file."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The scheduler runs in its own process (``dask scheduler``), as in production, wi
 ``dask worker`` processes. A client drives batches of tiny tasks until the scheduler has made
 at least N transitions, then leaves the cluster idle (heartbeats, system-monitor samples),
 then measures, inside the scheduler process, each log structure's entry count and deep size
-(``harness.deepsize``, which follows deque items), and its RSS.
+(``harness.studies.deepsize``, which follows deque items), and its RSS.
 """
 
 from __future__ import annotations
@@ -14,40 +14,28 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from harness.deepsize import deep_size
-from harness.scheduler_config import SchedulerProfile, log_settings, to_environment
+from harness.analysis.scheduler_footprint import compare_footprints
+from harness.compat import log_structures, transition_count
+from harness.plan.scheduler_presets import SchedulerPreset, load_preset, log_settings, to_environment
+from harness.probes.rss_sampler import RssSampler
+from harness.records.atomic import atomic_write_text
+from harness.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
+from harness.records.store import RunDirectory, new_record_fields
+from harness.report.terminal import footprint_text
+from harness.studies.deepsize import deep_size
 
-__all__ = ["PUBLISHED_BYTES_PER_ENTRY", "log_structures", "measure_structures", "run_scenario"]
+__all__ = ["measure_structures", "run_scenario", "run_study"]
 
-# A published estimate, for comparison: bytes per entry at least.
-PUBLISHED_BYTES_PER_ENTRY = {"transition_log": 368, "events": 304}
 BATCH = 5_000
-
-
-def log_structures(scheduler: Any) -> dict[str, Any]:
-    """The scheduler's bounded logs, by name, wherever this version of distributed keeps them."""
-    structures: dict[str, Any] = {"transition_log": getattr(scheduler, "transition_log", None)}
-    broker = getattr(scheduler, "_broker", None)
-    if broker is not None:  # 2023.9.3 and later: a Broker of topics
-        structures["events"] = {name: topic.events for name, topic in broker._topics.items()}
-    else:
-        structures["events"] = dict(getattr(scheduler, "events", {}))
-    stream = scheduler.plugins.get("task-stream")
-    structures["task_stream"] = getattr(stream, "buffer", None)
-    structures["computations"] = getattr(scheduler, "computations", None)
-    structures["erred_tasks"] = getattr(scheduler, "erred_tasks", None)
-    handler = getattr(scheduler, "_deque_handler", None)
-    structures["log_records"] = getattr(handler, "deque", None)
-    monitor = getattr(scheduler, "monitor", None)
-    structures["system_monitor"] = getattr(monitor, "quantities", None)
-    return {name: value for name, value in structures.items() if value is not None}
+TRANSITIONS, IDLE_S = 200_000, 10.0
+QUICK_TRANSITIONS, QUICK_IDLE_S = 40_000, 2.0  # --quick
+RSS_INTERVAL_S = 0.25
 
 
 def _entries(structure: Any) -> int:
@@ -64,8 +52,7 @@ def measure_structures(dask_scheduler: Any) -> dict[str, Any]:
     seen: set[int] = set()  # objects shared between logs count once, in the first
     result = {name: {"entries": _entries(value), "bytes": deep_size(value, seen)}
               for name, value in log_structures(dask_scheduler).items()}
-    return {"structures": result, "settings": log_settings(),
-            "transitions": int(getattr(dask_scheduler, "transition_counter", 0)),
+    return {"structures": result, "settings": log_settings(), "transitions": transition_count(dask_scheduler),
             "pid": os.getpid(), "dask": dask.__version__}
 
 
@@ -77,29 +64,6 @@ def _command(name: str) -> list[str]:
     return [str(Path(sys.executable).with_name("dask")), name]
 
 
-class _RssSampler:
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
-        self.process = psutil.Process(pid)
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples.append((round(time.monotonic() - self._started, 2), self.process.memory_info().rss))
-            except psutil.Error:
-                return
-            self._stop.wait(0.25)
-
-    def stop(self) -> list[tuple[float, int]]:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return self.samples
-
-
 def _dashboard_flag() -> list[str]:
     try:
         import bokeh  # noqa: F401
@@ -108,13 +72,14 @@ def _dashboard_flag() -> list[str]:
     return ["--dashboard-address", "127.0.0.1:0"]
 
 
-def run_scenario(profile: SchedulerProfile, transitions: int, idle_s: float, workers: int = 2) -> dict[str, Any]:
-    """One scheduler process under ``profile``: load, idle, measure."""
+def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label: str = "",
+                 workers: int = 2) -> SchedulerScenario:
+    """One scheduler process under ``preset``: load, idle, measure."""
     from distributed import Client
 
     workdir = Path(tempfile.mkdtemp(prefix="memreplay-scheduler-"))
     scheduler_file = workdir / "scheduler.json"
-    env = {**os.environ, **to_environment(profile.settings)}
+    env = {**os.environ, **to_environment(preset.settings)}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     processes = [subprocess.Popen([*_command("scheduler"), "--host", "127.0.0.1", "--scheduler-file",
                                    str(scheduler_file), *_dashboard_flag()], **quiet)]
@@ -129,7 +94,7 @@ def run_scenario(profile: SchedulerProfile, transitions: int, idle_s: float, wor
             client.wait_for_workers(workers, timeout=60)
             client.get_task_stream()  # the dashboard's task stream exists once something asks for it
             pid = client.run_on_scheduler(os.getpid)
-            sampler = _RssSampler(pid)
+            sampler = RssSampler({"scheduler": pid}, RSS_INTERVAL_S, name="memreplay-scheduler-rss")
             rss_start = psutil.Process(pid).memory_info().rss
             started, batch = time.monotonic(), 0
             while client.run_on_scheduler(_transition_count) < transitions:
@@ -140,7 +105,7 @@ def run_scenario(profile: SchedulerProfile, transitions: int, idle_s: float, wor
             time.sleep(idle_s)
             measured = client.run_on_scheduler(measure_structures)
             rss_end = psutil.Process(pid).memory_info().rss
-            timeline = sampler.stop()
+            timeline = [(round(t, 2), rss) for t, _, rss in sampler.stop()]
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -149,11 +114,33 @@ def run_scenario(profile: SchedulerProfile, transitions: int, idle_s: float, wor
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-    return {
-        "profile": profile.describe(), "tasks": batch * BATCH, "load_s": round(load_s, 2), "idle_s": idle_s,
-        "rss_start_bytes": rss_start, "rss_end_bytes": rss_end, "rss_timeline": timeline, **measured,
-    }
+    return SchedulerScenario(
+        label=label, preset=preset.describe(), tasks=batch * BATCH, load_s=load_s, idle_s=idle_s,
+        rss_start_bytes=rss_start, rss_end_bytes=rss_end, rss_timeline=timeline,
+        structures={name: StructureSize(**size) for name, size in measured.pop("structures").items()}, **measured,
+    )
 
 
 def _transition_count(dask_scheduler: Any) -> int:
-    return int(getattr(dask_scheduler, "transition_counter", 0))
+    return transition_count(dask_scheduler)
+
+
+def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bool = False,
+              transitions: int | None = None, idle_s: float | None = None) -> RunDirectory[SchedulerRecord]:
+    """``memreplay scheduler``: default, trimmed, and default again (an A/A run, so the noise
+    is visible next to the saving), each in a fresh scheduler process."""
+    presets = {"default": load_preset(default), "trimmed": load_preset(trimmed)}  # refused before anything runs
+    transitions = transitions or (QUICK_TRANSITIONS if quick else TRANSITIONS)
+    idle_s = (QUICK_IDLE_S if quick else IDLE_S) if idle_s is None else idle_s
+    record = SchedulerRecord(settings=SchedulerSettings(transitions=transitions, idle_s=idle_s),
+                             **new_record_fields())
+    run = RunDirectory.create(results, "scheduler", record)
+    for label, preset in (("default", presets["default"]), ("trimmed", presets["trimmed"]),
+                          ("default-again", presets["default"])):
+        print(f"scheduler under {label}: {transitions:,} transitions, then {idle_s:g} s idle ...", file=sys.stderr)
+        run.record.scenarios.append(run_scenario(preset, transitions, idle_s, label))
+        run.save()
+    run.record.comparison = compare_footprints(*run.record.scenarios)
+    run.save()
+    atomic_write_text(run.directory / "footprint.txt", footprint_text(run.record.comparison) + "\n")
+    return run

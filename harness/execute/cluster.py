@@ -10,7 +10,7 @@ from typing import Any
 import dask
 from distributed import Client, LocalCluster
 
-from harness.config import ClusterConfig
+from harness.plan.cluster_config import ClusterConfig
 
 __all__ = ["CLUSTER_SETTINGS", "local_cluster"]
 

@@ -1,6 +1,7 @@
-"""Scheduler configuration profiles (TOML), checked against the installed distributed.
+"""Scheduler presets (``configs/scheduler/*.toml``): named sets of the scheduler's log-sizing
+settings, checked against the installed distributed.
 
-A profile has two tables:
+A preset has two tables:
 - ``[recipe]``: settings named as a published recipe names them; a key the installed
   distributed renamed is mapped onto its current name (and back, on an old version), and the
   mapping is recorded;
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import dask
-import distributed
+import distributed  # noqa: F401  (registers distributed's defaults in dask.config)
 
-from harness.errors import UserError, read_toml
+from harness.compat import distributed_version
+from harness.errors import UserError
+from harness.plan.toml_file import read_toml
 
-__all__ = ["RENAMES", "SchedulerProfile", "installed_keys", "load_profile", "log_settings", "to_environment"]
+__all__ = ["RENAMES", "SchedulerPreset", "installed_keys", "load_preset", "log_settings", "to_environment"]
 
 # distributed 2023.9.3 folded these into one key.
 RENAMES: dict[str, str] = {
@@ -72,7 +75,7 @@ def log_settings(keys: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class SchedulerProfile:
+class SchedulerPreset:
     name: str
     source: str
     settings: dict[str, Any]  # installed key → value
@@ -80,7 +83,7 @@ class SchedulerProfile:
 
     def describe(self, keys: dict[str, Any] | None = None) -> dict[str, Any]:
         resolved = {**log_settings(keys), **self.settings}
-        return {"name": self.name, "source": self.source, "distributed": distributed.__version__,
+        return {"name": self.name, "source": self.source, "distributed": distributed_version(),
                 "overrides": self.settings, "mapped": self.mapped, "resolved": resolved}
 
 
@@ -92,10 +95,10 @@ def _replacement(key: str, keys: dict[str, Any]) -> str | None:
     return old[0] if len(old) == 1 else ("+".join(old) if old else None)
 
 
-def load_profile(path: str | Path, keys: dict[str, Any] | None = None) -> SchedulerProfile:
+def load_preset(path: str | Path, keys: dict[str, Any] | None = None) -> SchedulerPreset:
     path = Path(path)
     keys = installed_keys() if keys is None else keys
-    document = read_toml(path, "scheduler profile")
+    document = read_toml(path, "scheduler preset")
     for table in document:
         if table not in ("recipe", "config"):
             raise UserError(f"{path}: {table}: unknown table (known: config, recipe)")
@@ -104,20 +107,20 @@ def load_profile(path: str | Path, keys: dict[str, Any] | None = None) -> Schedu
     for key, value in document.get("config", {}).items():
         if key not in keys:
             replacement = _replacement(key, keys)
-            hint = f"; distributed {distributed.__version__} calls it {replacement}" if replacement else ""
+            hint = f"; distributed {distributed_version()} calls it {replacement}" if replacement else ""
             raise UserError(f"{path}: config.{key}: unknown key{hint}")
         settings[key] = value
     for key, value in document.get("recipe", {}).items():
         target = key if key in keys else _replacement(key, keys)
         if target is None:
-            raise UserError(f"{path}: recipe.{key}: no such key in distributed {distributed.__version__}, "
+            raise UserError(f"{path}: recipe.{key}: no such key in distributed {distributed_version()}, "
                             "and no known replacement")
         for installed in target.split("+"):
             # two recipe keys folded into one: keep the larger, so neither log is cut below its recipe
             settings[installed] = max(value, settings.get(installed, value))
             if installed != key:
                 mapped.append({"recipe": key, "installed": installed})
-    return SchedulerProfile(path.stem, str(path), settings, mapped)
+    return SchedulerPreset(path.stem, str(path), settings, mapped)
 
 
 def to_environment(settings: dict[str, Any]) -> dict[str, str]:

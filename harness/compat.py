@@ -1,0 +1,153 @@
+"""Every internal of distributed that memreplay touches, in one place.
+
+memreplay needs a few things distributed does not offer as public API: a message route from
+a worker plugin to a scheduler plugin (``stream_handlers``, ``batched_send``), a worker's task
+states (input and output sizes), the scheduler's registry of worker plugins (so workers that
+join later are probed), the nanny's out-of-memory event, and the scheduler's bounded logs.
+Each accessor below checks what it reaches for and raises :class:`DistributedChanged`, naming
+the attribute and the installed version, instead of quietly reading a default: a silent 0 here
+would be a wrong measurement. ``tests/test_compat.py`` checks them all on a live cluster.
+
+Tested against distributed 2026.8.0; the scheduler study (``log_structures``,
+``transition_count``) also against 2023.6.0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from importlib.metadata import version
+from typing import Any
+
+__all__ = [
+    "MEMORY_KILL_TOPIC",
+    "DistributedChanged",
+    "add_stream_handlers",
+    "distributed_version",
+    "live_clients",
+    "log_structures",
+    "memory_kill_events",
+    "register_worker_plugin",
+    "transition_count",
+    "worker_pid",
+    "worker_reported_memory",
+    "worker_sender",
+    "worker_task_states",
+]
+
+# The event a nanny logs just before it kills its worker for exceeding the memory limit
+# (distributed/worker_memory.py: ``nanny.log_event("worker-restart-memory", ...)``).
+MEMORY_KILL_TOPIC = "worker-restart-memory"
+
+
+class DistributedChanged(RuntimeError):
+    """An internal of distributed that memreplay relies on is not where it was."""
+
+
+def distributed_version() -> str:
+    return version("distributed")
+
+
+def _require(obj: Any, attribute: str, where: str) -> Any:
+    try:
+        return getattr(obj, attribute)
+    except AttributeError:
+        raise DistributedChanged(
+            f"memreplay relies on distributed's {where}.{attribute}, which distributed {distributed_version()} "
+            "does not have: memreplay needs an update for this version"
+        ) from None
+
+
+# --- scheduler side ----------------------------------------------------------------------------
+
+
+def add_stream_handlers(scheduler: Any, handlers: Mapping[str, Callable[..., None]]) -> None:
+    """Route worker messages with these ``op`` names to ``handlers`` (called with ``worker=``)."""
+    _require(scheduler, "stream_handlers", "Scheduler").update(handlers)
+
+
+def register_worker_plugin(scheduler: Any, name: str, plugin: Any) -> None:
+    """Install a WorkerPlugin on every worker of ``scheduler``, now and on those that join
+    later. Callable from the scheduler's event loop (a preload) or from another thread."""
+    from distributed.protocol.pickle import dumps
+    from distributed.utils import sync
+
+    payload = dumps(plugin)
+    register = _require(scheduler, "register_worker_plugin", "Scheduler")
+    plugins = _require(scheduler, "worker_plugins", "Scheduler")
+
+    async def to_all() -> None:
+        await register(None, payload, name, idempotent=False)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is not None and running is scheduler.loop.asyncio_loop:
+        plugins[name] = payload  # workers that join from now on get it
+        running.create_task(to_all())  # and those already connected, shortly
+    else:
+        sync(scheduler.loop, to_all)  # from another thread: wait until every worker has it
+
+
+def memory_kill_events(scheduler: Any) -> list[dict[str, Any]]:
+    """The nannies' out-of-memory kill events (``worker``, ``rss``...) the scheduler has heard of."""
+    return [message for _, message in scheduler.get_events(MEMORY_KILL_TOPIC) if isinstance(message, dict)]
+
+
+def worker_reported_memory(worker_state: Any) -> int:
+    """The RSS a worker last reported in its heartbeat (the scheduler's ``WorkerState``)."""
+    metrics = _require(worker_state, "metrics", "WorkerState")
+    if "memory" not in metrics:
+        raise DistributedChanged(f"distributed {distributed_version()}'s WorkerState.metrics has no 'memory'")
+    return int(metrics["memory"])
+
+
+def worker_pid(worker_state: Any) -> int:
+    return int(_require(worker_state, "pid", "WorkerState"))
+
+
+def transition_count(scheduler: Any) -> int:
+    """Transitions the scheduler has made since it started."""
+    return int(_require(scheduler, "transition_counter", "Scheduler"))
+
+
+def log_structures(scheduler: Any) -> dict[str, Any]:
+    """The scheduler's bounded logs by name, wherever this version of distributed keeps them.
+    The task stream exists only once the dashboard or ``get_task_stream`` created it."""
+    structures: dict[str, Any] = {"transition_log": _require(scheduler, "transition_log", "Scheduler")}
+    if hasattr(scheduler, "_broker"):  # 2023.9.3 and later: events live in a Broker of topics
+        topics = _require(scheduler._broker, "_topics", "Scheduler._broker")
+        structures["events"] = {name: _require(topic, "events", "Topic") for name, topic in topics.items()}
+    else:  # before: a dict of deques
+        structures["events"] = dict(_require(scheduler, "events", "Scheduler"))
+    stream = scheduler.plugins.get("task-stream")
+    if stream is not None:
+        structures["task_stream"] = _require(stream, "buffer", "TaskStreamPlugin")
+    structures["computations"] = _require(scheduler, "computations", "Scheduler")
+    if hasattr(scheduler, "erred_tasks"):  # added in 2023.7
+        structures["erred_tasks"] = scheduler.erred_tasks
+    structures["log_records"] = _require(_require(scheduler, "_deque_handler", "Scheduler"), "deque", "DequeHandler")
+    structures["system_monitor"] = _require(_require(scheduler, "monitor", "Scheduler"), "quantities",
+                                            "SystemMonitor")
+    return structures
+
+
+def live_clients() -> list[Any]:
+    """Every Client of this process that is not closed (distributed tracks them in ``Client._instances``)."""
+    from distributed import Client
+
+    return [client for client in list(_require(Client, "_instances", "Client")) if client.status != "closed"]
+
+
+# --- worker side (called once when the worker plugin is set up, not per task) -------------------
+
+
+def worker_task_states(worker: Any) -> Mapping[Any, Any]:
+    """The worker's task states by key; each has ``dependencies`` and ``nbytes``."""
+    return _require(_require(worker, "state", "Worker"), "tasks", "WorkerState")
+
+
+def worker_sender(worker: Any) -> Callable[[dict[str, Any]], None]:
+    """Send a message to the scheduler on the worker's existing batched stream."""
+    return _require(worker, "batched_send", "Worker")

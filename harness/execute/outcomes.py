@@ -1,0 +1,56 @@
+"""What a failed case was: out of memory (and which task), timed out, or another error. All
+out-of-memory attribution lives here."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dask.utils import format_bytes
+from distributed import KilledWorker
+
+from harness.compat import memory_kill_events
+from harness.records.schema import DeadTask, OomInfo, Outcome
+
+__all__ = ["Failure", "classify_failure", "name_the_running_task", "one_line"]
+
+Failure = tuple[Outcome, str, OomInfo | None]  # outcome, one-line reason, out-of-memory details
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _memory_kills(scheduler: Any, wait_s: float) -> list[dict[str, Any]]:
+    # The nanny's event and the worker's death reach the scheduler by different routes.
+    deadline = time.monotonic() + wait_s
+    while True:
+        events = memory_kill_events(scheduler)
+        if events or time.monotonic() >= deadline:
+            return events
+        time.sleep(0.05)
+
+
+def classify_failure(error: BaseException, scheduler: Any) -> Failure:
+    if isinstance(error, TimeoutError):
+        return "timeout", "stopped at its time limit", None
+    kills = _memory_kills(scheduler, wait_s=2.0) if isinstance(error, KilledWorker) else []
+    if kills:
+        last = kills[-1]
+        reason = (f"out of memory: worker {last.get('worker')} killed by its nanny at "
+                  f"{format_bytes(last.get('rss') or 0)} RSS")
+        # dask's KilledWorker names a task it lost, possibly one only queued on the worker;
+        # name_the_running_task replaces it with the one the probe saw executing
+        return "oom", reason, OomInfo(task=str(getattr(error, "task", "")) or None, worker=last.get("worker"),
+                                      peak_rss_bytes=last.get("rss"), workers_killed=len(kills))
+    return "error", one_line(error), None
+
+
+def name_the_running_task(oom: OomInfo, worker_died: list[DeadTask]) -> OomInfo:
+    """The task that was executing on the killed worker, from the per-task probe's rows."""
+    died = [task for task in worker_died if task.worker == oom.worker]
+    if not died:
+        return oom
+    oom.task, oom.task_prefix = died[0].task_key, died[0].task_prefix
+    return oom

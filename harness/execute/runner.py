@@ -1,0 +1,67 @@
+"""Run one case: a fresh cluster, the probes attached, the workload computed, its answer checked."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from corpora import Corpus
+from harness.execute.cluster import local_cluster
+from harness.execute.outcomes import classify_failure, name_the_running_task
+from harness.plan.matrix import Case
+from harness.probes.base import Probe, ProbeContext
+from harness.probes.task_memory import TaskMemoryProbe
+from harness.probes.timeline import TimelineProbe
+from harness.records.schema import CaseResult, CorpusRef, OomInfo, Outcome, WorkloadRef
+from workloads import AnswerMismatch
+
+__all__ = ["default_probes", "run_case"]
+
+
+def default_probes() -> list[Probe]:
+    # The timeline stops last, so its plot can mark the peaks in the finished tasks.csv.
+    return [TaskMemoryProbe(), TimelineProbe()]
+
+
+def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | None = None,
+             timeout_s: float | None = None) -> CaseResult:
+    """Start a fresh cluster, attach the probes, compute the workload, check its answer.
+    Never raises for a failure of the workload itself (an error, running out of memory,
+    passing ``timeout_s``): that is the case's outcome."""
+    workload, config = case.workload, case.config
+    probes = default_probes() if probes is None else probes
+    context = ProbeContext(case_dir, workload.input_bytes(corpus))
+    outcome: Outcome = "ok"
+    error: str | None = None
+    oom: OomInfo | None = None
+    measured: dict[str, Any] = {}
+    with local_cluster(config) as (cluster, client):
+        for probe in probes:
+            probe.start(cluster, context)
+        started = time.perf_counter()
+        try:
+            answer = client.compute(workload.build(corpus)).result(timeout=timeout_s)
+        except Exception as failure:  # the workload (or a user's build) failed: record it, go on
+            outcome, error, oom = classify_failure(failure, cluster.scheduler)
+            answer = None
+        wall_time_s = time.perf_counter() - started
+        for probe in probes:
+            measured[probe.name] = probe.stop()
+    task_memory = measured.get("task_memory")
+    if oom is not None and task_memory is not None:
+        oom = name_the_running_task(oom, task_memory.worker_died)
+    answer_check = "not checked"
+    if outcome == "ok" and workload.check is not None:
+        try:
+            workload.check(answer, corpus)
+            answer_check = "passed"
+        except AnswerMismatch as mismatch:
+            outcome, answer_check, error = "error", "failed", f"answer mismatch: {mismatch}"
+    return CaseResult(
+        id=case.id, repeat=case.repeat, workload=WorkloadRef(**workload.describe()),
+        corpus=CorpusRef(**corpus.describe()), config=config, directory=str(case_dir),
+        outcome=outcome, error=error, wall_time_s=wall_time_s,
+        cost_gib_s=wall_time_s * config.total_memory / 2**30,  # memory reserved × time: what a bill charges
+        answer_check=answer_check, oom=oom, **measured,
+    )

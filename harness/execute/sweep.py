@@ -1,0 +1,94 @@
+"""Run every case of a matrix, each in a fresh cluster, into one run directory; resumable.
+After the cases: the sizing model, and (unless the matrix says not to) a Fil profile of each
+workload's hungriest task."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from corpora import Corpus, ensure_corpus
+from harness.analysis.model import fit_peak_model
+from harness.errors import UserError
+from harness.execute.progress import Progress
+from harness.execute.runner import run_case
+from harness.plan.matrix import Matrix
+from harness.records.schema import MatrixSettings, PlannedCase, SweepRecord, SweepSettings, SweepSummary
+from harness.records.store import RunDirectory, new_record_fields
+from harness.records.task_rows import TaskRow, iter_task_rows
+from harness.studies.fil import choose_input, profile_task
+
+__all__ = ["finished_rows", "matrix_settings", "run_sweep"]
+
+
+def matrix_settings(matrix: Matrix) -> MatrixSettings:
+    return MatrixSettings(
+        source=matrix.source, scale=matrix.scale, repeats=matrix.repeats, timeout_s=matrix.timeout_s,
+        fil_profiles=matrix.fil_profiles,
+        cases=[PlannedCase(id=c.id, workload=c.workload.name, repeat=c.repeat, config=c.config) for c in matrix.cases],
+    )
+
+
+def _open_run(matrix: Matrix, results: Path, resume: str | None, label: str) -> RunDirectory[SweepRecord]:
+    settings = matrix_settings(matrix)
+    if resume is None:
+        record = SweepRecord(settings=SweepSettings(matrix=settings), **new_record_fields())
+        return RunDirectory.create(results, label, record)
+    run = RunDirectory.reopen(resume, SweepRecord)
+    before = run.record.settings.matrix
+    # the same plan, wherever the matrix file now lives: cases, scale, time limit, repeats
+    if (before.cases, before.scale, before.timeout_s, before.repeats) != (
+            settings.cases, settings.scale, settings.timeout_s, settings.repeats):
+        raise UserError(f"run {resume} was not a sweep of this matrix (its cases or settings differ); "
+                        "start a new sweep")
+    return run
+
+
+def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None = None,
+              label: str = "sweep") -> RunDirectory[SweepRecord]:
+    """Run the cases not yet in the record; the record is saved after every case, so Ctrl-C
+    (KeyboardInterrupt, which propagates) keeps every finished case."""
+    run = _open_run(matrix, results, resume, label)
+    finished = {case.id for case in run.record.cases}
+    pending = [case for case in matrix.cases if case.id not in finished]
+    corpus_by_kind: dict[str, Corpus] = {}
+    for case in pending:
+        kind = case.workload.corpus_kind
+        if kind not in corpus_by_kind:
+            corpus_by_kind[kind] = ensure_corpus(kind, matrix.scale, corpora, on_generate=_say_generating)
+    progress = Progress(len(pending)) if len(matrix.cases) > 1 else None
+    for case in pending:
+        if progress:
+            progress.case(case.id)
+        run.record.cases.append(run_case(case, corpus_by_kind[case.workload.corpus_kind],
+                                         run.case_directory(case.id), timeout_s=matrix.timeout_s))
+        run.save()
+        if progress:
+            progress.advance()
+    if progress:
+        progress.finish()
+    run.record.summary = SweepSummary(model=fit_peak_model(finished_rows(run)))
+    run.save()
+    if matrix.fil_profiles:
+        for workload in dict.fromkeys(case.workload for case in matrix.cases):
+            corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)
+            chosen = choose_input(corpus, finished_rows(run, workload.name))
+            print(f"profiling {workload.name} on {chosen.name} under Fil ...", file=sys.stderr)
+            run.record.summary.profiles.append(profile_task(
+                workload.name, corpus.path(chosen), run.directory / "profiles" / workload.slug,
+                timeout=matrix.timeout_s or 600))
+            run.save()
+    return run
+
+
+def finished_rows(run: RunDirectory[SweepRecord], workload: str | None = None) -> list[TaskRow]:
+    """The per-task rows of every case that finished ``ok`` (of one workload, if given)."""
+    rows: list[TaskRow] = []
+    for case in run.record.cases:
+        if case.outcome == "ok" and case.task_memory and workload in (None, case.workload.name):
+            rows += iter_task_rows(run.directory / "cases" / case.id / case.task_memory.csv)
+    return rows
+
+
+def _say_generating(name: str) -> None:
+    print(f"generating corpus file {name}", file=sys.stderr)

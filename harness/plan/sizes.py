@@ -1,0 +1,35 @@
+"""The one size parser (on top of ``dask.utils.parse_bytes``) and the compact form used in case ids."""
+
+from __future__ import annotations
+
+import math
+
+from dask.utils import format_bytes, parse_bytes
+
+from harness.errors import UserError
+
+__all__ = ["compact_bytes", "parse_size"]
+
+
+def parse_size(value: object, what: str) -> int:
+    """``"4GiB"`` or a whole number of bytes → bytes. ``what`` names the option or key in the
+    one-line error for anything that is not a positive, finite size."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UserError(f"{what}: {value!r} is not a size (try 4GiB or 500MiB)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{what}: {value!r} is not a size (try 4GiB or 500MiB)")
+    try:
+        size = parse_bytes(value) if isinstance(value, str) else int(value)
+    except (ValueError, TypeError, OverflowError):
+        raise UserError(f"{what}: {value!r} is not a size (try 4GiB or 500MiB)") from None
+    if size <= 0:
+        raise UserError(f"{what}: must be greater than 0, got {value!r}")
+    return size
+
+
+def compact_bytes(value: int) -> str:
+    """``4294967296`` → ``4GiB``: exact binary units where they fit, else dask's rounding."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value % size == 0:
+            return f"{value // size}{unit}"
+    return format_bytes(value).replace(" ", "")

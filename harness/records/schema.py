@@ -1,0 +1,379 @@
+"""What a run record holds, kind by kind, as typed structs: the one definition of ``run.json``.
+
+Vocabulary (the README's *Records* section says the same):
+- a **run** is one invocation of memreplay; it writes one run directory holding one run
+  record, ``run.json``, of one **kind**: ``sweep`` (``memreplay run``, ``sweep``, ``bench``),
+  ``profile``, ``scheduler`` or ``probe-accuracy``;
+- a **case** is one workload on one cluster configuration (one repeat); its **outcome** is
+  ``ok``, ``oom``, ``timeout`` or ``error``;
+- a **peak** is an absolute RSS maximum (``peak_bytes``, ``peak_rss_bytes``); a **peak
+  increase** is a peak minus the RSS the task started from (``peak_increase_bytes``);
+- the **worker footprint** is what a worker process holds before it runs any task;
+- a **profile** is a Fil (and memory_profiler) profile of one task function; a **scheduler
+  preset** is one of ``configs/scheduler/*.toml``.
+
+Memory is integer bytes; durations are seconds; nothing is rounded for display here.
+
+Schema history:
+  1 — environment, cases[] (workload, corpus, config, wall time, outcome, answer check).
+  2 — summary{} (a sweep's sizing model and Fil profiles); cost_gib_s; oom{}.
+  3 — typed records per kind. Renamed: task_memory.worker_baseline_bytes → worker_footprint_bytes;
+      model max_peak_bytes → max_peak_increase_bytes; kind "run" → "sweep"; a profile's
+      status → outcome; profile records hold profiles[], scheduler records scenarios[],
+      probe-accuracy records (kind "probe-bench" before) accuracy[], overhead, rows; the
+      matrix flag profile → fil_profiles. Added: a profile's line_rss (memory_profiler).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from harness.plan.cluster_config import ClusterConfig
+
+__all__ = [
+    "SCHEMA_VERSION", "AccuracyRun", "CaseResult", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",
+    "HeldOut", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
+    "PrefixModel", "PrefixSummary", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
+    "ProfileSettings", "Record", "RowsCheck", "SchedulerRecord", "SchedulerScenario", "SchedulerSettings",
+    "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
+    "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkloadRef",
+]
+
+SCHEMA_VERSION = 3
+
+Outcome = Literal["ok", "oom", "timeout", "error"]
+
+
+class _Part(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every part of a record: keyword-built, and a field this memreplay does not know is refused."""
+
+
+class Environment(_Part, kw_only=True):
+    python: str
+    python_implementation: str
+    executable: str
+    dask: str
+    distributed: str
+    numpy: str
+    cpu_model: str
+    cpu_count: int | None
+    ram_bytes: int
+    os: str
+    hostname: str
+    git_commit: str | None
+
+
+# --- sweep ------------------------------------------------------------------------------------
+
+
+class WorkloadRef(_Part, kw_only=True):
+    name: str
+    version: int
+    corpus: str
+
+
+class CorpusRef(_Part, kw_only=True):
+    kind: str
+    root: str
+    scale: float
+    seed: int
+    generator_version: int
+    files: int
+    total_bytes: int
+
+
+class OomInfo(_Part, kw_only=True):
+    """Out of memory: the worker its nanny killed, the RSS at the kill, and the task that was executing."""
+
+    task: str | None
+    task_prefix: str | None = None
+    worker: str | None
+    peak_rss_bytes: int | None
+    workers_killed: int
+
+
+class LargestTask(_Part, kw_only=True):
+    task_key: str
+    peak_increase_bytes: int
+    input_bytes: int | None
+    worker: str
+
+
+class PrefixSummary(_Part, kw_only=True):
+    tasks: int
+    measured: int
+    erred: int
+    peak_increase_p50_bytes: int | None
+    peak_increase_p95_bytes: int | None
+    peak_increase_max_bytes: int | None
+    largest_task: LargestTask | None
+
+
+class DeadTask(_Part, kw_only=True):
+    """A task that was executing when its worker died (for instance, killed for memory)."""
+
+    task_key: str
+    task_prefix: str
+    worker: str
+    baseline_bytes: int | None
+    peak_bytes: int | None
+
+
+class TaskMemory(_Part, kw_only=True):
+    csv: str
+    rows: int
+    methods: list[str]
+    worker_footprint_bytes: int | None
+    worker_died: list[DeadTask] = []
+    by_prefix: dict[str, PrefixSummary] = {}
+
+
+class Timeline(_Part, kw_only=True):
+    csv: str
+    png: str | None
+    samples: int
+    processes: list[str]
+    peak_rss_bytes: dict[str, int]
+    plot_error: str | None = None  # the plot could not be drawn; the samples are kept
+
+
+class CaseResult(_Part, kw_only=True):
+    id: str
+    repeat: int = 0
+    workload: WorkloadRef
+    corpus: CorpusRef
+    config: ClusterConfig
+    directory: str
+    outcome: Outcome
+    error: str | None = None
+    wall_time_s: float | None
+    cost_gib_s: float | None  # wall time × workers × memory limit: what a cloud bill charges
+    answer_check: Literal["passed", "failed", "not checked"]
+    oom: OomInfo | None = None
+    task_memory: TaskMemory | None = None
+    timeline: Timeline | None = None
+
+
+class HeldOut(_Part, kw_only=True):
+    input_bytes: int
+    predicted_bytes: int
+    measured_bytes: int
+    error_percent: float | None
+
+
+class PrefixModel(_Part, kw_only=True):
+    """Peak increase ≈ intercept + slope × input bytes, for one task prefix."""
+
+    group: str
+    points: int
+    distinct_inputs: int
+    slope: float
+    intercept_bytes: int
+    residual_std_bytes: int
+    max_peak_increase_bytes: int
+    heldout: HeldOut
+
+
+class TopLine(_Part, kw_only=True):
+    file: str
+    line: int
+    function: str
+    code: str
+    bytes: int
+    percent: float
+
+
+class LineRss(_Part, kw_only=True):
+    """memory_profiler's line-by-line view: RSS after the line ran, and what the line added."""
+
+    file: str
+    line: int
+    code: str
+    rss_bytes: int
+    increment_bytes: int
+    occurrences: int
+
+
+class TaskProfile(_Part, kw_only=True):
+    """One task function profiled alone on one input: Fil's tracked allocations at the peak,
+    beside memory_profiler's RSS line by line."""
+
+    workload: str
+    input: str
+    input_bytes: int
+    figure: str
+    outcome: Literal["ok", "failed", "skipped"]
+    reason: str | None = None
+    exit_code: int | None = None
+    directory: str | None = None
+    outputs: list[str] = []
+    peak_tracked_bytes: int | None = None
+    svg_title_bytes: int | None = None
+    top_lines: list[TopLine] = []
+    line_rss: list[LineRss] | None = None
+    line_rss_error: str | None = None
+
+
+class PlannedCase(_Part, kw_only=True):
+    id: str
+    workload: str
+    repeat: int
+    config: ClusterConfig
+
+
+class MatrixSettings(_Part, kw_only=True):
+    source: str
+    scale: float
+    repeats: int
+    timeout_s: float | None
+    fil_profiles: bool
+    cases: list[PlannedCase]
+
+
+class SweepSettings(_Part, kw_only=True):
+    matrix: MatrixSettings
+
+
+class SweepSummary(_Part, kw_only=True):
+    model: dict[str, PrefixModel] = {}
+    profiles: list[TaskProfile] = []
+
+
+# --- scheduler --------------------------------------------------------------------------------
+
+
+class StructureSize(_Part, kw_only=True):
+    entries: int
+    bytes: int
+
+
+class SchedulerScenario(_Part, kw_only=True):
+    label: str  # default, trimmed, default-again
+    preset: dict[str, Any]
+    tasks: int
+    load_s: float
+    idle_s: float
+    rss_start_bytes: int
+    rss_end_bytes: int
+    rss_timeline: list[tuple[float, int]]
+    structures: dict[str, StructureSize]
+    settings: dict[str, Any]
+    transitions: int
+    pid: int
+    dask: str
+
+
+class StructureComparison(_Part, kw_only=True):
+    structure: str
+    default: StructureSize
+    trimmed: StructureSize
+    default_bytes_per_entry: float | None
+    trimmed_bytes_per_entry: float | None
+    saving_bytes: int
+    published_bytes_per_entry: int | None
+
+
+class FootprintComparison(_Part, kw_only=True):
+    distributed: str
+    rows: list[StructureComparison]
+    structures_default_bytes: int
+    structures_saving_bytes: int
+    rss_default_bytes: int
+    rss_trimmed_bytes: int
+    rss_default_again_bytes: int
+    rss_saving_bytes: int
+    rss_saving_percent: float
+    rss_noise_bytes: int
+    reconciled_percent: float | None
+
+
+class SchedulerSettings(_Part, kw_only=True):
+    transitions: int
+    idle_s: float
+
+
+# --- probe accuracy ----------------------------------------------------------------------------
+
+
+class TruthRow(_Part, kw_only=True):
+    key: str
+    truth_bytes: int
+    seconds: float
+    bucket: str
+    measured_bytes: int | None
+    error_bytes: int | None
+    within_tolerance: bool
+    at_least_truth: bool
+    concurrent_tasks: int | None
+
+
+class AccuracyRun(_Part, kw_only=True):
+    probe: str
+    threads: int
+    rows: list[TruthRow]
+
+
+class Overhead(_Part, kw_only=True):
+    tasks: int
+    repeats: int
+    seconds: dict[str, list[float]]
+    median_seconds: dict[str, float]
+    overhead_ratio: dict[str, float]
+    paired_ratio_median: dict[str, float]
+
+
+class RowsCheck(_Part, kw_only=True):
+    tasks: int
+    rows: int
+    missing: int
+    seconds: float
+
+
+class ProbeAccuracySettings(_Part, kw_only=True):
+    truth_tasks: int
+    tiny_tasks: int
+    repeats: int
+    rows_tasks: int
+
+
+class ProfileSettings(_Part, kw_only=True):
+    scale: float
+    timeout_s: float
+
+
+# --- the records --------------------------------------------------------------------------------
+
+
+class _Record(_Part, tag_field="kind", kw_only=True):
+    schema_version: int = SCHEMA_VERSION
+    created: str
+    environment: Environment
+
+
+class SweepRecord(_Record, tag="sweep", kw_only=True):
+    settings: SweepSettings
+    cases: list[CaseResult] = []
+    summary: SweepSummary = msgspec.field(default_factory=SweepSummary)
+
+
+class ProfileRecord(_Record, tag="profile", kw_only=True):
+    settings: ProfileSettings
+    profiles: list[TaskProfile] = []
+
+
+class SchedulerRecord(_Record, tag="scheduler", kw_only=True):
+    settings: SchedulerSettings
+    scenarios: list[SchedulerScenario] = []
+    comparison: FootprintComparison | None = None
+
+
+class ProbeAccuracyRecord(_Record, tag="probe-accuracy", kw_only=True):
+    settings: ProbeAccuracySettings
+    accuracy: list[AccuracyRun] = []
+    overhead: Overhead | None = None
+    rows: RowsCheck | None = None
+
+
+Record = SweepRecord | ProfileRecord | SchedulerRecord | ProbeAccuracyRecord

@@ -1,0 +1,120 @@
+"""The results directory, run directories, and the one reader and writer of ``run.json``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import msgspec
+
+from harness.errors import UserError
+from harness.records.atomic import atomic_write_bytes
+from harness.records.environment import collect_environment
+from harness.records.schema import SCHEMA_VERSION, Environment, Record
+
+__all__ = [
+    "RECORD_NAME", "RunDirectory", "load_record", "new_record_fields", "prepare_results_directory",
+    "results_directory",
+]
+
+RECORD_NAME = "run.json"
+RESULTS_ENV = "MEMREPLAY_RESULTS"
+
+R = TypeVar("R", bound=Record)
+
+
+def results_directory(path: str | Path | None = None) -> Path:
+    """``path``, else $MEMREPLAY_RESULTS, else ``./results``."""
+    return Path(path or os.environ.get(RESULTS_ENV) or "results")
+
+
+def prepare_results_directory(path: str | Path | None = None) -> Path:
+    """Create the results directory and prove it is writable before any cluster starts."""
+    root = results_directory(path)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"results directory {root} is not writable: {error.strerror or error}") from None
+    return root
+
+
+def new_record_fields() -> dict[str, str | Environment]:
+    """The fields every new record starts with: when, and on what."""
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": collect_environment()}
+
+
+class RunDirectory(Generic[R]):
+    """One run's directory and its record, saved atomically after every change, so a crash or
+    Ctrl-C keeps everything already measured."""
+
+    def __init__(self, directory: Path, record: R) -> None:
+        self.directory = directory
+        self.record = record
+
+    @classmethod
+    def create(cls, results: Path, label: str, record: R) -> RunDirectory[R]:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        directory = results / "runs" / f"{stamp}-{label}-{secrets.token_hex(2)}"
+        directory.mkdir(parents=True)
+        run = cls(directory, record)
+        run.save()
+        return run
+
+    @classmethod
+    def reopen(cls, path: str | Path, kind: type[R]) -> RunDirectory[R]:
+        """An existing run, to add what it is missing (``sweep --resume``)."""
+        path = Path(path)
+        return cls(path if path.is_dir() else path.parent, load_record(path, kind))
+
+    @property
+    def path(self) -> Path:
+        return self.directory / RECORD_NAME
+
+    def case_directory(self, name: str) -> Path:
+        directory = self.directory / "cases" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def save(self) -> None:
+        atomic_write_bytes(self.path, msgspec.json.format(msgspec.json.encode(self.record), indent=2) + b"\n")
+
+
+class _Header(msgspec.Struct):
+    schema_version: object = None
+    kind: object = None
+
+
+def load_record(path: str | Path, kind: type[R] | None = None) -> R:
+    """Read a run record (a ``run.json`` or its directory). Another schema version, a record
+    that does not match the schema, or (with ``kind``) a record of another kind is refused in
+    one line naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not a run record") from None
+    except OSError as error:
+        raise UserError(f"cannot read run record {path}: {error.strerror or error}") from None
+    try:
+        header = msgspec.json.decode(data, type=_Header)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise UserError(f"{path}: not a run record (not a JSON object)") from None
+    if header.schema_version != SCHEMA_VERSION:
+        raise UserError(f"run record {path} has schema version {header.schema_version!r}; this memreplay reads "
+                        f"{SCHEMA_VERSION} (see the README's Records section)")
+    try:
+        record = msgspec.json.decode(data, type=Record)
+    except msgspec.ValidationError as error:
+        raise UserError(f"run record {path} does not match schema {SCHEMA_VERSION}: {error}") from None
+    if kind is not None and not isinstance(record, kind):
+        wanted = kind.__struct_config__.tag
+        raise UserError(f"run record {path} is a {record.__struct_config__.tag} record, not a {wanted} record")
+    return record  # type: ignore[return-value]

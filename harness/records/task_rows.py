@@ -1,0 +1,131 @@
+"""The per-task memory CSV (``tasks.csv``): its columns and the one reader of it, which yields
+typed :class:`TaskRow` objects.
+
+The first three columns are exactly dask-memusage's (``task_key,min_memory_mb,max_memory_mb``,
+MB meaning MiB as dask-memusage computes them), so anything that reads its CSV reads ours, and
+:func:`read_memusage_csv` reads both.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from harness.errors import UserError
+
+__all__ = [
+    "COLUMNS", "MEMUSAGE_COLUMNS", "MIB", "TaskRow", "iter_task_rows", "parse_task_key", "read_memusage_csv",
+    "read_task_rows",
+]
+
+MIB = 1024 * 1024
+MEMUSAGE_COLUMNS = ("task_key", "min_memory_mb", "max_memory_mb")
+COLUMNS = (
+    *MEMUSAGE_COLUMNS,
+    "task_prefix", "worker", "start", "stop", "duration_s",
+    "baseline_bytes", "peak_bytes", "peak_increase_bytes", "input_bytes", "output_bytes",
+    "concurrent_tasks", "method", "state",
+)
+
+
+class TaskRow(msgspec.Struct, frozen=True):
+    """One task execution as the per-task probe measured it. ``peak_bytes`` is the worker's
+    absolute peak RSS during the task; ``peak_increase_bytes`` is that peak minus the task's
+    baseline (the memory the task needed). Empty cells are None."""
+
+    task_key: str
+    min_memory_mb: float | None
+    max_memory_mb: float | None
+    task_prefix: str
+    worker: str
+    start: float | None
+    stop: float | None
+    duration_s: float | None
+    baseline_bytes: int | None
+    peak_bytes: int | None
+    peak_increase_bytes: int | None
+    input_bytes: int | None
+    output_bytes: int | None
+    concurrent_tasks: int | None
+    method: str  # clear_refs, sampling, nanny, heartbeat
+    state: str  # memory, erred, worker-died
+
+    @property
+    def alone(self) -> bool:
+        """The task ran alone in its worker: its peak increase holds no neighbour's memory."""
+        return self.concurrent_tasks == 1
+
+    @property
+    def partition(self) -> int | None:
+        """The partition index of the key (``('f-abc', 3)`` → 3), which names the corpus file."""
+        return parse_task_key(self.task_key)[1]
+
+    @property
+    def group(self) -> str:
+        """The key's name without its index: the task group (``f-abc``)."""
+        return parse_task_key(self.task_key)[0]
+
+
+def _number(kind: type, text: str) -> int | float | None:
+    return None if text == "" else kind(text)
+
+
+_KINDS = {**dict.fromkeys(("min_memory_mb", "max_memory_mb", "start", "stop", "duration_s"), float),
+          **dict.fromkeys(("baseline_bytes", "peak_bytes", "peak_increase_bytes", "input_bytes", "output_bytes",
+                           "concurrent_tasks"), int)}
+_CONVERT = tuple(_KINDS.get(column) for column in COLUMNS)
+
+
+def iter_task_rows(path: str | Path) -> Iterator[TaskRow]:
+    """Each row of a memreplay ``tasks.csv`` as it is read (a large file is never held whole).
+    A file that is not one is a one-line UserError naming it and the row."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = tuple(next(reader, ()))
+            if header != COLUMNS:
+                raise UserError(f"{path}: not a memreplay tasks.csv (header {', '.join(header[:4]) or 'missing'})")
+            for number, cells in enumerate(reader, start=2):
+                if not cells:
+                    continue
+                try:
+                    yield TaskRow(*(cell if kind is None else _number(kind, cell)
+                                    for kind, cell in zip(_CONVERT, cells, strict=True)))
+                except ValueError as error:
+                    raise UserError(f"{path}: line {number}: {error}") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file") from None
+
+
+def read_task_rows(path: str | Path) -> list[TaskRow]:
+    return list(iter_task_rows(path))
+
+
+def read_memusage_csv(path: str | Path) -> list[tuple[str, float | None, float | None]]:
+    """(task_key, min MB, max MB) from a dask-memusage CSV or a memreplay one."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header[:3]) != MEMUSAGE_COLUMNS:
+            raise UserError(f"{path}: not a dask-memusage CSV (header {header!r})")
+        return [(row[0], _number(float, row[1]), _number(float, row[2])) for row in reader if row]
+
+
+def parse_task_key(task_key: str) -> tuple[str, int | None]:
+    """``"('sum-abc', 3)"`` → ``("sum-abc", 3)``; a plain string key → ``(key, None)``."""
+    if task_key.startswith("("):
+        try:
+            parsed = ast.literal_eval(task_key)
+        except (ValueError, SyntaxError):
+            return task_key, None
+        if isinstance(parsed, tuple) and parsed:
+            index = parsed[-1] if len(parsed) > 1 and isinstance(parsed[-1], int) else None
+            return str(parsed[0]), index
+    return task_key, None

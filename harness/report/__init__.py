@@ -1,0 +1,1 @@
+"""Reports: terminal tables and plots drawn from records and analysis."""

@@ -1,0 +1,220 @@
+"""Plain-text reports for the terminal: every table memreplay prints, from typed records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from dask.utils import format_bytes
+
+from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, summarise_accuracy
+from harness.analysis.recommend import Recommendation
+from harness.records.schema import (
+    CaseResult,
+    FootprintComparison,
+    PrefixModel,
+    ProbeAccuracyRecord,
+    ProfileRecord,
+    SchedulerRecord,
+    SweepRecord,
+    TaskProfile,
+)
+from harness.records.task_rows import MIB
+from harness.report.table import format_table
+from workloads import Workload
+
+__all__ = [
+    "case_outcome_text", "footprint_text", "model_table", "probe_accuracy_text", "profile_table",
+    "profiles_text", "recommendation_text", "scheduler_text", "summary_table", "sweep_text", "workloads_table",
+]
+
+TOP_LINES = 5
+HOLDING_PERCENT = 1.0  # a Fil line below this share of the peak is noise (thread pools, imports), not shown
+
+
+def _signed_bytes(value: int) -> str:
+    return ("-" if value < 0 else "") + format_bytes(abs(value))
+
+
+def _largest_prefix(case: CaseResult) -> tuple[str, str]:
+    """The prefix and peak increase of the task that needed the most memory in a case."""
+    by_prefix = case.task_memory.by_prefix if case.task_memory else {}
+    measured = [(prefix, s.peak_increase_max_bytes) for prefix, s in by_prefix.items() if s.peak_increase_max_bytes]
+    if not measured:
+        return "-", "-"
+    prefix, peak = max(measured, key=lambda item: item[1] or 0)
+    return prefix, format_bytes(peak or 0)
+
+
+def summary_table(cases: Sequence[CaseResult]) -> str:
+    rows = [
+        (c.workload.name, c.config.n_workers, c.config.threads_per_worker, format_bytes(c.config.memory_limit),
+         c.outcome, "-" if c.wall_time_s is None else f"{c.wall_time_s:.2f}",
+         "-" if c.cost_gib_s is None else f"{c.cost_gib_s:.0f}", c.answer_check, *_largest_prefix(c))
+        for c in cases
+    ]
+    headers = ("workload", "workers", "threads", "memory limit", "outcome", "wall s", "GiB·s", "answer",
+               "largest task", "its peak increase")
+    return format_table(headers, rows)
+
+
+def case_outcome_text(case: CaseResult) -> str:
+    """One line: what became of a case, and why when it was not ``ok``."""
+    line = f"{case.id}: {case.outcome}"
+    if case.wall_time_s is not None:
+        line += f" in {case.wall_time_s:.2f} s"
+    if case.outcome != "ok" and case.error:
+        line += f" — {case.error}"
+    if case.oom is not None and case.oom.task:
+        line += f" (executing: {case.oom.task})"
+    return line
+
+
+def model_table(model: dict[str, PrefixModel]) -> str:
+    rows = [(prefix, m.points, f"{m.slope:.2f}", _signed_bytes(m.intercept_bytes),
+             format_bytes(m.heldout.input_bytes), _signed_bytes(m.heldout.predicted_bytes),
+             format_bytes(m.heldout.measured_bytes),
+             "-" if m.heldout.error_percent is None else f"{m.heldout.error_percent}%")
+            for prefix, m in sorted(model.items())]
+    title = "Peak increase vs input size (linear fit; held out: the largest input, predicted from the rest)"
+    headers = ("task prefix", "tasks", "bytes/byte", "intercept", "held-out input", "predicted", "measured", "error")
+    return title + "\n\n" + format_table(headers, rows)
+
+
+def profile_table(profiles: Sequence[TaskProfile]) -> str:
+    """Profiles side by side: Fil's peak, each workload's top lines with their source text,
+    then memory_profiler's largest line increments."""
+    def peak(p: TaskProfile) -> str:
+        return format_bytes(p.peak_tracked_bytes or 0) if p.outcome == "ok" else f"{p.outcome}: {p.reason}"
+
+    def fil_line(p: TaskProfile, rank: int) -> str:
+        holding = [top for top in p.top_lines if top.percent >= HOLDING_PERCENT]
+        if rank >= len(holding):
+            return ""
+        top = holding[rank]
+        return f"{Path(top.file).name}:{top.line} {top.code or top.function}  {top.percent}%"
+
+    def rss_line(p: TaskProfile, rank: int) -> str:
+        if p.line_rss is None:
+            return f"not measured: {p.line_rss_error}" if rank == 0 and p.line_rss_error else ""
+        growing = sorted((line for line in p.line_rss if line.increment_bytes > 0),
+                         key=lambda line: line.increment_bytes, reverse=True)
+        if rank >= len(growing):
+            return ""
+        line = growing[rank]
+        return f"{Path(line.file).name}:{line.line} {line.code}  +{line.increment_bytes / MIB:.1f} MiB"
+
+    rows = [("peak (Fil: tracked allocations)", *(peak(p) for p in profiles))]
+    rows += [(f"Fil line #{rank + 1}", *(fil_line(p, rank) for p in profiles)) for rank in range(TOP_LINES)]
+    rows += [(f"RSS growth #{rank + 1} (memory_profiler)", *(rss_line(p, rank) for p in profiles))
+             for rank in range(3)]
+    return format_table(("", *(p.workload for p in profiles)), [r for r in rows if any(r[1:])])
+
+
+def recommendation_text(advice: Recommendation) -> str:
+    lines = [f"Machine: {advice.cores} cores, {format_bytes(advice.memory_bytes)}; keeping "
+             f"{advice.margin:.0%} in reserve leaves {format_bytes(advice.usable_bytes)}. "
+             f"A worker's own footprint, measured in the run: {format_bytes(advice.worker_footprint_bytes)}.", ""]
+    rows = []
+    for workload, a in advice.workloads.items():
+        shape = ("does not fit" if not a.tasks_at_once else
+                 f"{a.n_workers}x{a.threads_per_worker}, {format_bytes(a.memory_limit or 0)} each")
+        fastest, cheapest = a.fastest, a.cheapest
+        rows.append((workload, format_bytes(a.largest_peak_increase_bytes), a.tasks_at_once, shape,
+                     f"{fastest.shape} {fastest.memory_limit} ({fastest.wall_time_s:.1f} s)" if fastest else "-",
+                     f"{cheapest.shape} {cheapest.memory_limit} ({cheapest.cost_gib_s:.0f} GiB·s)"
+                     if cheapest else "-",
+                     len(a.oom_cases)))
+    lines.append(format_table(("workload", "largest task", "tasks at once", "use", "fastest in run",
+                               "cheapest in run", "oom cases"), rows))
+    return "\n".join(lines)
+
+
+def sweep_text(record: SweepRecord, path: Path) -> str:
+    """What a sweep (or ``memreplay run``) prints when it ends."""
+    if len(record.cases) == 1:
+        parts = [case_outcome_text(record.cases[0])]
+    else:
+        parts = [summary_table(record.cases), "", model_table(record.summary.model)]
+    if record.summary.profiles:
+        parts += ["", profile_table(record.summary.profiles)]
+    parts += ["", f"results: {path}"]
+    return "\n".join(parts)
+
+
+def profiles_text(record: ProfileRecord, path: Path) -> str:
+    return f"{profile_table(record.profiles)}\n\nresults: {path}"
+
+
+def footprint_text(c: FootprintComparison) -> str:
+    def per_entry(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    rows = [(r.structure, r.default.entries, format_bytes(r.default.bytes), per_entry(r.default_bytes_per_entry),
+             r.trimmed.entries, format_bytes(r.trimmed.bytes), per_entry(r.trimmed_bytes_per_entry),
+             "-" if r.published_bytes_per_entry is None else str(r.published_bytes_per_entry),
+             _signed_bytes(r.saving_bytes))
+            for r in c.rows]
+    return "\n".join([
+        f"Scheduler log structures, distributed {c.distributed} (deep sizes on the live objects)", "",
+        format_table(("structure", "entries", "bytes", "B/entry", "trimmed entries", "trimmed bytes",
+                      "trimmed B/entry", "published B/entry", "saving"), rows),
+        "",
+        f"Scheduler RSS at the end: default {format_bytes(c.rss_default_bytes)}, trimmed "
+        f"{format_bytes(c.rss_trimmed_bytes)}, default again (A/A) {format_bytes(c.rss_default_again_bytes)}",
+        f"Saving: {_signed_bytes(c.rss_saving_bytes)} ({c.rss_saving_percent}% of RSS); "
+        f"A/A noise {format_bytes(c.rss_noise_bytes)}",
+        f"The structures' own saving, {_signed_bytes(c.structures_saving_bytes)}, is "
+        f"{'-' if c.reconciled_percent is None else c.reconciled_percent}% of the RSS saving.",
+    ])
+
+
+def scheduler_text(record: SchedulerRecord, path: Path) -> str:
+    body = footprint_text(record.comparison) if record.comparison else "no comparison: the study did not finish"
+    return f"{body}\n\nresults: {path}"
+
+
+def _mib(value: int | None) -> str:
+    return "-" if value is None else f"{value / MIB:.2f} MiB"
+
+
+def _bucket_cell(bucket: BucketSummary) -> str:
+    error = bucket.median_relative_error
+    shown = "-" if error is None else f"{100 * error:.1f}%"
+    return f"{shown} ({bucket.rows}/{bucket.tasks})"
+
+
+def probe_accuracy_text(record: ProbeAccuracyRecord) -> str:
+    """The probe comparison as plain-text tables."""
+    summaries = [summarise_accuracy(run) for run in record.accuracy]
+    lines = ["Accuracy on the ground-truth graph (goal: within max(1 MiB, 1%) of the truth)", ""]
+    lines.append(format_table(
+        ("probe", "threads", "tasks", "rows", "within goal", ">= truth", "overlap rows", "worst shortfall"),
+        [(s.probe, s.threads, s.tasks, s.rows_present, s.within_tolerance, s.at_least_truth, s.overlapping_rows,
+          _mib(s.worst_shortfall_bytes)) for s in summaries],
+    ))
+    lines += ["", "Median relative error by task duration (rows present / tasks)", ""]
+    lines.append(format_table(
+        ("probe", "threads", *(label for _, label in DURATION_BUCKETS)),
+        [(s.probe, s.threads, *(_bucket_cell(s.by_bucket[label]) for _, label in DURATION_BUCKETS))
+         for s in summaries],
+    ))
+    overhead = record.overhead
+    if overhead is not None:
+        lines += ["", f"Overhead on {overhead.tasks:,} tiny tasks, 2 workers x 1 thread, "
+                  f"{overhead.repeats} interleaved repeats", ""]
+        lines.append(format_table(
+            ("probe", "median s", "ratio of medians", "median paired ratio"),
+            [(probe, f"{overhead.median_seconds[probe]:.3f}", f"{overhead.overhead_ratio[probe]:.3f}",
+              f"{overhead.paired_ratio_median[probe]:.3f}") for probe in overhead.median_seconds],
+        ))
+    rows = record.rows
+    if rows is not None:
+        lines += ["", f"Rows: {rows.rows:,} of {rows.tasks:,} tasks have a row ({rows.missing} missing), "
+                  f"{rows.seconds:.1f} s"]
+    return "\n".join(lines)
+
+
+def workloads_table(workloads: Iterable[Workload]) -> str:
+    return format_table(("workload", "version", "corpus", "description"),
+                        [(w.name, w.version, w.corpus_kind, w.description) for w in workloads])

@@ -1,0 +1,47 @@
+"""Every distributed internal memreplay touches, checked on a live cluster of the installed
+version; and a moved internal fails loudly, naming itself."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness import compat
+from harness.execute.cluster import local_cluster
+from harness.plan.cluster_config import ClusterConfig
+
+
+def _on_worker(dask_worker: Any) -> tuple[int, bool]:
+    tasks = compat.worker_task_states(dask_worker)
+    return len(tasks), callable(compat.worker_sender(dask_worker))
+
+
+def test_every_internal_is_where_memreplay_expects_it() -> None:
+    with local_cluster(ClusterConfig(n_workers=1, threads_per_worker=1, memory_limit=2**30)) as (cluster, client):
+        client.gather(client.map(abs, range(10)))
+        client.get_task_stream()  # creates the task stream, as the dashboard would
+        scheduler = cluster.scheduler
+        assert compat.transition_count(scheduler) > 10
+        structures = compat.log_structures(scheduler)
+        assert {"transition_log", "events", "task_stream", "computations", "log_records",
+                "system_monitor"} <= set(structures)
+        assert len(structures["transition_log"]) > 0
+        (state,) = scheduler.workers.values()
+        assert compat.worker_pid(state) != os.getpid() and compat.worker_reported_memory(state) > 0
+        assert compat.memory_kill_events(scheduler) == []
+        (answer,) = client.run(_on_worker).values()
+        assert answer[1] is True
+        compat.add_stream_handlers(scheduler, {"memreplay-test-op": lambda **kwargs: None})
+        assert "memreplay-test-op" in scheduler.stream_handlers
+
+
+def test_a_moved_internal_fails_loudly_naming_itself() -> None:
+    with pytest.raises(compat.DistributedChanged, match=r"Scheduler\.transition_counter.*distributed 2"):
+        compat.transition_count(SimpleNamespace())
+    with pytest.raises(compat.DistributedChanged, match=r"WorkerState\.metrics"):
+        compat.worker_reported_memory(SimpleNamespace())
+    with pytest.raises(compat.DistributedChanged, match="'memory'"):
+        compat.worker_reported_memory(SimpleNamespace(metrics={}))

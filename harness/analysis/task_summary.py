@@ -12,7 +12,7 @@ import numpy as np
 from harness.records.schema import DeadTask, LargestTask, PrefixSummary, TaskMemory
 from harness.records.task_rows import TaskRow
 
-__all__ = ["largest_by_prefix", "largest_task", "summarise_task_memory", "worker_footprint"]
+__all__ = ["largest_by_prefix", "largest_prefix", "largest_task", "summarise_task_memory", "worker_footprint"]
 
 
 def largest_task(rows: Iterable[TaskRow], *, alone_only: bool = False) -> TaskRow | None:
@@ -27,6 +27,14 @@ def largest_by_prefix(rows: Iterable[TaskRow], *, alone_only: bool = False) -> d
         groups[row.task_prefix].append(row)
     largest = {prefix: largest_task(members, alone_only=alone_only) for prefix, members in groups.items()}
     return {prefix: row for prefix, row in sorted(largest.items()) if row is not None}
+
+
+def largest_prefix(task_memory: TaskMemory | None) -> tuple[str, int] | None:
+    """The same rule over a case's stored summary: the prefix whose largest task had the
+    highest peak increase, and that peak increase."""
+    measured = [(prefix, summary.peak_increase_max_bytes) for prefix, summary in
+                (task_memory.by_prefix if task_memory else {}).items() if summary.peak_increase_max_bytes]
+    return max(measured, key=lambda item: item[1] or 0, default=None)  # type: ignore[return-value]
 
 
 def worker_footprint(rows: Iterable[TaskRow]) -> int | None:

@@ -9,6 +9,7 @@ from dask.utils import format_bytes
 
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, summarise_accuracy
 from harness.analysis.recommend import Recommendation
+from harness.analysis.task_summary import largest_prefix
 from harness.records.schema import (
     CaseResult,
     FootprintComparison,
@@ -38,12 +39,8 @@ def _signed_bytes(value: int) -> str:
 
 def _largest_prefix(case: CaseResult) -> tuple[str, str]:
     """The prefix and peak increase of the task that needed the most memory in a case."""
-    by_prefix = case.task_memory.by_prefix if case.task_memory else {}
-    measured = [(prefix, s.peak_increase_max_bytes) for prefix, s in by_prefix.items() if s.peak_increase_max_bytes]
-    if not measured:
-        return "-", "-"
-    prefix, peak = max(measured, key=lambda item: item[1] or 0)
-    return prefix, format_bytes(peak or 0)
+    largest = largest_prefix(case.task_memory)
+    return ("-", "-") if largest is None else (largest[0], format_bytes(largest[1]))
 
 
 def summary_table(cases: Sequence[CaseResult]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig
-from harness.plan.sizes import compact_bytes, parse_size
+from harness.plan.sizes import check_seconds, compact_bytes, parse_size
 from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
@@ -48,8 +48,8 @@ class Matrix:
 
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None) -> Matrix:
-    """What ``memreplay run`` runs: a matrix of one case, without Fil profiles."""
-    return Matrix("memreplay run", scale, 1, timeout_s, False, (Case(workload, config),))
+    """What ``memreplay run`` runs: a matrix of one case, without profiles."""
+    return Matrix("memreplay run", scale, 1, check_seconds(timeout_s, "--timeout"), False, (Case(workload, config),))
 
 
 def load_matrix(path: str | Path, quick: bool = False) -> Matrix:

@@ -1,4 +1,5 @@
-"""The one size parser (on top of ``dask.utils.parse_bytes``) and the compact form used in case ids."""
+"""The one size parser (on top of ``dask.utils.parse_bytes``), the compact form used in case ids,
+and the one check of a duration option."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dask.utils import format_bytes, parse_bytes
 
 from harness.errors import UserError
 
-__all__ = ["compact_bytes", "parse_size"]
+__all__ = ["check_seconds", "compact_bytes", "parse_size"]
 
 
 def parse_size(value: object, what: str) -> int:
@@ -33,3 +34,13 @@ def compact_bytes(value: int) -> str:
         if value % size == 0:
             return f"{value // size}{unit}"
     return format_bytes(value).replace(" ", "")
+
+
+def check_seconds(value: float | None, what: str, *, zero_allowed: bool = False) -> float | None:
+    """A duration option: finite and positive (or zero where ``zero_allowed``); None passes."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+            value < 0 or (value == 0 and not zero_allowed)):
+        raise UserError(f"{what}: must be a finite number of seconds {'≥' if zero_allowed else '>'} 0, got {value!r}")
+    return float(value)

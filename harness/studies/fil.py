@@ -22,6 +22,7 @@ import msgspec
 
 from corpora import Corpus, CorpusFile, ensure_corpus
 from harness.analysis.task_summary import largest_task
+from harness.plan.sizes import check_seconds
 from harness.records.schema import LineRss, ProfileRecord, ProfileSettings, TaskProfile, TopLine
 from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow
@@ -169,6 +170,7 @@ def choose_input(corpus: Corpus, rows: Iterable[TaskRow] = ()) -> CorpusFile:
 def profile_workloads(references: list[str], scale: float, timeout: float, results: Path,
                       corpora: Path) -> RunDirectory[ProfileRecord]:
     """``memreplay profile``: each workload's task function on its largest input, side by side."""
+    check_seconds(timeout, "--timeout")
     workloads = [resolve_workload(reference) for reference in references]  # every name checked first
     record = ProfileRecord(settings=ProfileSettings(scale=scale, timeout_s=timeout), **new_record_fields())
     run = RunDirectory.create(results, "profile", record)

@@ -22,7 +22,9 @@ import psutil
 
 from harness.analysis.scheduler_footprint import compare_footprints
 from harness.compat import log_structures, transition_count
+from harness.errors import UserError
 from harness.plan.scheduler_presets import SchedulerPreset, load_preset, log_settings, to_environment
+from harness.plan.sizes import check_seconds
 from harness.probes.rss_sampler import RssSampler
 from harness.records.atomic import atomic_write_text
 from harness.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
@@ -75,10 +77,14 @@ def _dashboard_flag() -> list[str]:
 def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label: str = "",
                  workers: int = 2) -> SchedulerScenario:
     """One scheduler process under ``preset``: load, idle, measure."""
+    with tempfile.TemporaryDirectory(prefix="memreplay-scheduler-") as workdir:
+        return _scenario_in(Path(workdir) / "scheduler.json", preset, transitions, idle_s, label, workers)
+
+
+def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int, idle_s: float, label: str,
+                 workers: int) -> SchedulerScenario:
     from distributed import Client
 
-    workdir = Path(tempfile.mkdtemp(prefix="memreplay-scheduler-"))
-    scheduler_file = workdir / "scheduler.json"
     env = {**os.environ, **to_environment(preset.settings)}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     processes = [subprocess.Popen([*_command("scheduler"), "--host", "127.0.0.1", "--scheduler-file",
@@ -130,6 +136,9 @@ def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bo
     """``memreplay scheduler``: default, trimmed, and default again (an A/A run, so the noise
     is visible next to the saving), each in a fresh scheduler process."""
     presets = {"default": load_preset(default), "trimmed": load_preset(trimmed)}  # refused before anything runs
+    check_seconds(idle_s, "--idle", zero_allowed=True)
+    if transitions is not None and transitions < 1:
+        raise UserError(f"--transitions: must be at least 1, got {transitions}")
     transitions = transitions or (QUICK_TRANSITIONS if quick else TRANSITIONS)
     idle_s = (QUICK_IDLE_S if quick else IDLE_S) if idle_s is None else idle_s
     record = SchedulerRecord(settings=SchedulerSettings(transitions=transitions, idle_s=idle_s),

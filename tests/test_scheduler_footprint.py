@@ -10,8 +10,9 @@ import pytest
 
 from harness.errors import UserError
 from harness.plan.scheduler_presets import installed_keys, load_preset
+from harness.records.schema import SchedulerRecord
+from harness.records.store import load_record
 from harness.studies.deepsize import deep_size
-from harness.studies.scheduler import run_scenario
 from tests.conftest import assert_one_line_error
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "scheduler"
@@ -25,9 +26,15 @@ def test_deep_size_follows_deque_items() -> None:
 
 
 @pytest.mark.slow
-def test_trimmed_holds_fewer_entries_and_bytes() -> None:
-    default = run_scenario(load_preset(CONFIGS / "default.toml"), transitions=12_000, idle_s=0.5)
-    trimmed = run_scenario(load_preset(CONFIGS / "trimmed.toml"), transitions=12_000, idle_s=0.5)
+def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
+    # the whole study as a user runs it: default, trimmed, default again, each a real scheduler process
+    result = cli("scheduler", "--transitions", "12000", "--idle", "0.5", "--results", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Saving:" in result.stdout and "A/A noise" in result.stdout
+    record = load_record(result.record_path, SchedulerRecord)
+    assert (Path(result.record_path).parent / "footprint.txt").read_text().startswith("Scheduler log structures")
+    default, trimmed, again = record.scenarios
+    assert [s.label for s in record.scenarios] == ["default", "trimmed", "default-again"]
     assert trimmed.settings["distributed.admin.low-level-log-length"] == 200  # the scheduler saw it
     for name in ("transition_log", "task_stream"):
         assert trimmed.structures[name].entries < default.structures[name].entries
@@ -35,6 +42,8 @@ def test_trimmed_holds_fewer_entries_and_bytes() -> None:
     assert trimmed.structures["transition_log"].entries == 200
     assert sum(s.bytes for s in trimmed.structures.values()) < sum(s.bytes for s in default.structures.values())
     assert default.transitions >= 12_000 and default.rss_end_bytes > 0 and default.rss_timeline
+    assert record.comparison.structures_saving_bytes > 0
+    assert record.comparison.rss_noise_bytes == abs(default.rss_end_bytes - again.rss_end_bytes)
 
 
 def test_recipe_keys_are_mapped_onto_the_installed_names() -> None:

@@ -31,6 +31,7 @@ __all__ = [
 
 TOP_LINES = 5
 HOLDING_PERCENT = 1.0  # a Fil line below this share of the peak is noise (thread pools, imports), not shown
+RSS_GROWTH_FLOOR = 64 * 1024  # memory_profiler reads RSS in pages: a smaller growth is not the line's doing
 
 
 def _signed_bytes(value: int) -> str:
@@ -94,7 +95,7 @@ def profile_table(profiles: Sequence[TaskProfile]) -> str:
     def rss_line(p: TaskProfile, rank: int) -> str:
         if p.line_rss is None:
             return f"not measured: {p.line_rss_error}" if rank == 0 and p.line_rss_error else ""
-        growing = sorted((line for line in p.line_rss if line.increment_bytes > 0),
+        growing = sorted((line for line in p.line_rss if line.increment_bytes >= RSS_GROWTH_FLOOR),
                          key=lambda line: line.increment_bytes, reverse=True)
         if rank >= len(growing):
             return ""

@@ -172,16 +172,20 @@ def test_failing_user_workload_is_a_recorded_error(tmp_path: Path, corpus_cache:
     assert case.outcome == "error" and case.error == "RuntimeError: no graph today"
 
 
-def test_the_cli_leaves_the_interpreter_as_it_found_it(cli, tmp_path: Path) -> None:
+def test_the_cli_leaves_the_interpreter_as_it_found_it(cli, tmp_path: Path, corpus_cache: Path) -> None:
     import logging
     import threading
 
+    import distributed  # noqa: F401  (its import configures its loggers: that is not ours to undo)
     import matplotlib
 
     before = (list(sys.path), threading.excepthook, logging.getLogger("distributed.client").level,
               matplotlib.get_backend())
     assert cli("list").returncode == 0
     assert cli("run", "no-such-workload", "--results", str(tmp_path)).returncode == 2
+    # a real case: a cluster, the probes, a timeline plot
+    assert cli("run", "wordcount-streaming", "--workers", "1", "--scale", str(TEST_SCALE), "--results",
+               str(tmp_path), "--corpora", str(corpus_cache)).returncode == 0
     after = (list(sys.path), threading.excepthook, logging.getLogger("distributed.client").level,
              matplotlib.get_backend())
     assert after == before

@@ -96,7 +96,10 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
 
 def _command_recommend(args: argparse.Namespace) -> int:
+    import msgspec
+
     from harness.analysis.recommend import recommend
+    from harness.plan.cluster_config import kill_fraction
     from harness.plan.sizes import parse_size
     from harness.records.schema import SweepRecord
     from harness.records.store import load_record
@@ -104,11 +107,11 @@ def _command_recommend(args: argparse.Namespace) -> int:
 
     if args.cores < 1:
         raise UserError(f"--cores must be at least 1, got {args.cores}")
-    if not 0 <= args.margin < 1:
+    if not 0 <= args.margin < 1:  # NaN fails this too
         raise UserError(f"--margin must be in [0, 1), got {args.margin}")
     memory = parse_size(args.memory, "--memory")  # every option checked before any file is read
-    advice = recommend(load_record(args.run, SweepRecord), args.cores, memory, args.margin)
-    print(recommendation_text(advice))
+    advice = recommend(load_record(args.run, SweepRecord), args.cores, memory, args.margin, kill_fraction())
+    print(msgspec.json.format(msgspec.json.encode(advice)).decode() if args.json else recommendation_text(advice))
     return 0
 
 
@@ -192,6 +195,7 @@ def _build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--cores", type=int, required=True, help="cores of the target machine")
     advise.add_argument("--memory", required=True, help="RAM of the target machine, e.g. 16GiB")
     advise.add_argument("--margin", type=float, default=0.2, help="share of RAM kept in reserve (default 0.2)")
+    advise.add_argument("--json", action="store_true", help="the same advice as JSON")
     advise.set_defaults(handler=_command_recommend)
 
     profile = commands.add_parser("profile", help="Fil and memory_profiler profiles of each workload's largest task")

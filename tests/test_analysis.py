@@ -112,10 +112,10 @@ def test_task_memory_summary_counts_percentiles_deaths_and_errors() -> None:
 
 
 def _case(case_id: str, outcome: str = "ok", workers: int = 2, peak: int = GIB, footprint: int = 100 * MIB,
-          wall: float = 10.0) -> CaseResult:
+          wall: float = 10.0, alone: int | None = None, workload: str = "w") -> CaseResult:
     config = ClusterConfig(n_workers=workers, threads_per_worker=1, memory_limit=2 * GIB)
     return CaseResult(
-        id=case_id, workload=WorkloadRef(name="w", version=1, corpus="text"),
+        id=case_id, workload=WorkloadRef(name=workload, version=1, corpus="text"),
         corpus=CorpusRef(kind="text", root="/c", scale=1, seed=1, generator_version=1, files=1, total_bytes=1),
         config=config, directory="/d", outcome=outcome, wall_time_s=wall,
         cost_gib_s=wall * config.total_memory / GIB, answer_check="passed",
@@ -123,7 +123,9 @@ def _case(case_id: str, outcome: str = "ok", workers: int = 2, peak: int = GIB, 
                                by_prefix={"f": PrefixSummary(tasks=1, measured=1, erred=0,
                                                              peak_increase_p50_bytes=peak,
                                                              peak_increase_p95_bytes=peak,
-                                                             peak_increase_max_bytes=peak, largest_task=None)}))
+                                                             peak_increase_max_bytes=peak,
+                                                             peak_increase_max_alone_bytes=alone,
+                                                             largest_task=None)}))
 
 
 def _sweep(*cases: CaseResult) -> SweepRecord:
@@ -134,14 +136,44 @@ def _sweep(*cases: CaseResult) -> SweepRecord:
     return SweepRecord(settings=settings, cases=list(cases), **new_record_fields())
 
 
-def test_recommendation_arithmetic() -> None:
+def test_recommendation_sizes_against_the_kill_line_and_rounds_up() -> None:
     record = _sweep(_case("w-2x1"), _case("w-1x1", workers=1, wall=15.0), _case("w-4x1", outcome="oom", workers=4))
-    advice = recommend(record, cores=4, memory=3 * GIB, margin=0.2).workloads["w"]
-    # 2.4 GiB usable: two 1.1 GiB single-threaded workers fit, a third does not
+    advice = recommend(record, cores=4, memory=3 * GIB, margin=0.2, kill_fraction=0.95).workloads["w"]
+    # one worker at its worst holds 100 MiB + 1 GiB; killed at 95 % of its limit: 1183.2 MiB, rounded up to 1216 MiB.
+    # 2.4 GiB usable: two such workers fit, a third does not
     assert (advice.tasks_at_once, advice.n_workers, advice.threads_per_worker) == (2, 2, 1)
+    assert advice.memory_limit == 1216 * MIB and advice.needs_per_worker_bytes == 1124 * MIB
+    assert 0.95 * advice.memory_limit > advice.needs_per_worker_bytes  # below the kill line, with what was measured
     assert advice.fastest.id == "w-2x1" and advice.cheapest.id == "w-1x1"  # 30 GiB·s against 40
     assert advice.oom_cases == ["w-4x1"]
-    assert recommend(record, cores=4, memory=GIB, margin=0.2).workloads["w"].tasks_at_once == 0
+    # the kill line read from the config moves the advice: at 50 % a worker needs 2304 MiB, so only one
+    # fits, and it gets the whole usable 2.4 GiB in whole steps
+    half = recommend(record, cores=4, memory=3 * GIB, margin=0.2, kill_fraction=0.5).workloads["w"]
+    assert (half.tasks_at_once, half.memory_limit) == (1, 2432 * MIB)
+    small = recommend(record, cores=4, memory=GIB, margin=0.2, kill_fraction=0.95).workloads["w"]
+    assert small.tasks_at_once == 0 and small.reason.startswith("does not fit: one worker running one task needs")
+
+
+def test_recommendation_takes_the_largest_peak_alone_and_the_largest_footprint() -> None:
+    record = _sweep(_case("r0", peak=900 * MIB), _case("r1", peak=GIB, footprint=120 * MIB),
+                    _case("crowded", peak=2 * GIB, alone=GIB))  # with neighbours 2 GiB, alone 1 GiB
+    recommendation = recommend(record, cores=8, memory=64 * GIB, margin=0.2, kill_fraction=0.95)
+    advice = recommendation.workloads["w"]
+    assert advice.largest_peak_increase_bytes == GIB and recommendation.worker_footprint_bytes == 120 * MIB
+    assert advice.needs_per_worker_bytes == 120 * MIB + GIB and advice.tasks_at_once == 8
+
+
+def test_recommendation_never_advises_less_than_a_worker_needs_to_start() -> None:
+    advice = recommend(_sweep(_case("tiny", peak=MIB, footprint=50 * MIB)), cores=2, memory=8 * GIB, margin=0.2,
+                       kill_fraction=0.95).workloads["w"]
+    assert advice.memory_limit >= 256 * MIB and advice.tasks_at_once == 2
+
+
+def test_a_workload_that_always_ran_out_of_memory_gets_a_sentence() -> None:
+    record = _sweep(_case("a", outcome="oom"), _case("b", outcome="oom"), _case("ok", workload="other"))
+    advice = recommend(record, cores=4, memory=8 * GIB, margin=0.2, kill_fraction=0.95).workloads["w"]
+    assert advice.tasks_at_once == 0 and advice.oom_cases == ["a", "b"]
+    assert advice.reason == "no advice: every case ran out of memory; sweep larger memory limits"
 
 
 # --- scheduler footprint, probe accuracy -----------------------------------------------------------

@@ -1,21 +1,32 @@
-"""From a sweep's record: how many tasks a machine can run at once, which shape and memory
-limit to use, and which measured configuration was fastest and cheapest without running out
-of memory."""
+"""From a sweep's record: for a machine of C cores and R bytes, the shape and memory limit that
+run the most tasks at once without a worker being killed, and the fastest and cheapest
+configuration the sweep measured without running out of memory.
+
+How a worker's limit is sized (the README's *Recommendation* says the same):
+- what one worker holds at its worst = its own footprint (the largest measured in the run) +
+  threads × the largest peak increase of one task (measured alone in its worker, the largest
+  across every finished case and repeat, never a median);
+- its nanny kills it when that reaches ``kill_fraction`` of its limit
+  (``distributed.worker.memory.terminate``), so the limit is that sum / kill_fraction,
+  rounded **up** to a step, and never below what a worker needs to start;
+- as many such workers (or threads of one worker) as fit in R minus the margin, at most one
+  task per core.
+"""
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
+import math
+from collections.abc import Iterable
 
 import msgspec
 
+from harness.plan.cluster_config import MIN_WORKER_MEMORY
 from harness.plan.sizes import compact_bytes
-from harness.records.schema import CaseResult, PrefixModel, SweepRecord
+from harness.records.schema import CaseResult, SweepRecord
 
-__all__ = ["TERMINATE_FRACTION", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
+__all__ = ["LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
 
-TERMINATE_FRACTION = 0.95  # dask's nanny kills a worker above this share of its memory limit
-_STEP = 64 * 2**20
+LIMIT_STEP = 64 * 2**20  # limits are advised in whole steps, rounded up
 
 
 class MeasuredChoice(msgspec.Struct, kw_only=True):
@@ -27,12 +38,15 @@ class MeasuredChoice(msgspec.Struct, kw_only=True):
 
 
 class Advice(msgspec.Struct, kw_only=True):
-    largest_peak_increase_bytes: int
+    """For one workload. ``tasks_at_once`` 0 means it cannot run on that machine: ``reason`` says why."""
+
+    largest_peak_increase_bytes: int | None
     tasks_at_once: int
     n_workers: int | None = None
     threads_per_worker: int | None = None
-    memory_limit: int | None = None
-    needs_per_worker_bytes: int | None = None
+    memory_limit: int | None = None  # bytes per worker
+    needs_per_worker_bytes: int | None = None  # footprint + threads × peak increase, before the kill line
+    reason: str | None = None
     fastest: MeasuredChoice | None = None
     cheapest: MeasuredChoice | None = None
     oom_cases: list[str] = []
@@ -43,56 +57,75 @@ class Recommendation(msgspec.Struct, kw_only=True):
     memory_bytes: int
     margin: float
     usable_bytes: int
-    worker_footprint_bytes: int
+    kill_fraction: float
+    worker_footprint_bytes: int | None
     workloads: dict[str, Advice]
 
 
-def _largest_peak_increase(cases: list[CaseResult], model: dict[str, PrefixModel]) -> dict[str, int]:
-    """Per workload, the largest peak increase of one task. A prefix the sizing model covers
-    uses its peak increase measured with the task alone in its worker; with threads > 1 a row
-    can hold a neighbour's memory too."""
-    peaks: dict[str, int] = defaultdict(int)
-    for case in cases:
-        name = case.workload.name
-        for prefix, summary in (case.task_memory.by_prefix if case.task_memory else {}).items():
-            alone = model[prefix].max_peak_increase_bytes if prefix in model else None
-            peaks[name] = max(peaks[name], alone if alone is not None else summary.peak_increase_max_bytes or 0)
-    return dict(peaks)
+def _round_up(value: float, step: int = LIMIT_STEP) -> int:
+    return int(math.ceil(value / step) * step)
 
 
-def _shape(cores: int, usable: int, footprint: int, peak: int) -> dict[str, int]:
+def worker_limit(footprint: int, threads: int, peak: int, kill_fraction: float) -> int:
+    """The smallest advised limit at which a worker running ``threads`` such tasks at once stays
+    below its nanny's kill line."""
+    return max(MIN_WORKER_MEMORY, _round_up((footprint + threads * peak) / kill_fraction))
+
+
+def _largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
+    """The largest peak increase of one task across ``cases``: measured alone in its worker
+    where any task of that prefix was, else (conservatively) with its neighbours."""
+    peaks = [summary.peak_increase_max_alone_bytes or summary.peak_increase_max_bytes
+             for case in cases if case.task_memory for summary in case.task_memory.by_prefix.values()]
+    measured = [peak for peak in peaks if peak is not None]
+    return max(measured, default=None)
+
+
+def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float) -> Advice:
     """Most tasks at once, as single-threaded worker processes or as threads of one worker."""
-    as_processes = min(cores, usable // (footprint + peak)) if footprint + peak else cores
-    as_threads = min(cores, (usable - footprint) // peak) if peak else cores
+    one_task = worker_limit(footprint, 1, peak, kill_fraction)
+    as_processes = min(cores, usable // one_task)
+    as_threads = max((t for t in range(1, cores + 1) if worker_limit(footprint, t, peak, kill_fraction) <= usable),
+                     default=0)
     if max(as_processes, as_threads) < 1:
-        return {"tasks_at_once": 0}
+        return Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, needs_per_worker_bytes=footprint + peak,
+                      reason=f"does not fit: one worker running one task needs a {compact_bytes(one_task)} limit, "
+                             f"and {compact_bytes(usable)} is usable")
     if as_processes >= as_threads:  # processes: no GIL between tasks, one limit per task
         workers, threads = as_processes, 1
     else:  # one worker's footprint instead of several: more tasks fit
         workers, threads = 1, as_threads
-    limit = max(_STEP, usable // workers // _STEP * _STEP)
-    return {"tasks_at_once": workers * threads, "n_workers": workers, "threads_per_worker": threads,
-            "memory_limit": limit, "needs_per_worker_bytes": int((footprint + threads * peak) / TERMINATE_FRACTION)}
+    needed = worker_limit(footprint, threads, peak, kill_fraction)
+    # what is left over goes to the workers too, in whole steps (never below what they need)
+    limit = max(needed, usable // workers // LIMIT_STEP * LIMIT_STEP)
+    return Advice(largest_peak_increase_bytes=peak, tasks_at_once=workers * threads, n_workers=workers,
+                  threads_per_worker=threads, memory_limit=limit, needs_per_worker_bytes=footprint + threads * peak)
 
 
-def recommend(record: SweepRecord, cores: int, memory: int, margin: float = 0.2) -> Recommendation:
+def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_fraction: float) -> Recommendation:
     finished = [c for c in record.cases if c.outcome == "ok"]
     footprints = [c.task_memory.worker_footprint_bytes for c in finished
                   if c.task_memory and c.task_memory.worker_footprint_bytes]
-    footprint = int(statistics.median(footprints)) if footprints else 0
+    footprint = max(footprints, default=None)
     usable = int(memory * (1 - margin))
     advice = {}
-    for workload, peak in sorted(_largest_peak_increase(finished, record.summary.model).items()):
+    for workload in dict.fromkeys(case.workload.name for case in record.cases):
         ok = [c for c in finished if c.workload.name == workload]
-        advice[workload] = Advice(
-            largest_peak_increase_bytes=peak,
-            **_shape(cores, usable, footprint, peak),
-            fastest=_pick(ok, "wall_time_s"),
-            cheapest=_pick(ok, "cost_gib_s"),
-            oom_cases=sorted(c.id for c in record.cases if c.workload.name == workload and c.outcome == "oom"),
-        )
+        oom = sorted(c.id for c in record.cases if c.workload.name == workload and c.outcome == "oom")
+        peak = _largest_peak_increase(ok)
+        if not ok or peak is None or footprint is None:
+            outcomes = sorted({c.outcome for c in record.cases if c.workload.name == workload})
+            why = ("every case ran out of memory" if outcomes == ["oom"] else
+                   f"no case finished ok (outcomes: {', '.join(outcomes)})" if not ok else
+                   "no task's memory was measured")
+            advice[workload] = Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, oom_cases=oom,
+                                      reason=f"no advice: {why}; sweep larger memory limits")
+            continue
+        shape = _shape(cores, usable, footprint, peak, kill_fraction)
+        shape.fastest, shape.cheapest, shape.oom_cases = _pick(ok, "wall_time_s"), _pick(ok, "cost_gib_s"), oom
+        advice[workload] = shape
     return Recommendation(cores=cores, memory_bytes=memory, margin=margin, usable_bytes=usable,
-                          worker_footprint_bytes=footprint, workloads=advice)
+                          kill_fraction=kill_fraction, worker_footprint_bytes=footprint, workloads=advice)
 
 
 def _pick(cases: list[CaseResult], key: str) -> MeasuredChoice | None:

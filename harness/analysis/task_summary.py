@@ -50,7 +50,7 @@ def worker_footprint(rows: Iterable[TaskRow]) -> int | None:
 def _summarise_prefix(members: list[TaskRow]) -> PrefixSummary:
     increases = np.array([r.peak_increase_bytes for r in members if r.peak_increase_bytes is not None],
                          dtype=np.int64)
-    largest = largest_task(members)
+    largest, alone = largest_task(members), largest_task(members, alone_only=True)
     return PrefixSummary(
         tasks=len(members),
         measured=len(increases),
@@ -58,6 +58,7 @@ def _summarise_prefix(members: list[TaskRow]) -> PrefixSummary:
         peak_increase_p50_bytes=int(np.percentile(increases, 50)) if len(increases) else None,
         peak_increase_p95_bytes=int(np.percentile(increases, 95)) if len(increases) else None,
         peak_increase_max_bytes=int(increases.max()) if len(increases) else None,
+        peak_increase_max_alone_bytes=None if alone is None else alone.peak_increase_bytes,
         largest_task=None if largest is None else LargestTask(
             task_key=largest.task_key, peak_increase_bytes=largest.peak_increase_bytes or 0,
             input_bytes=largest.input_bytes, worker=largest.worker),

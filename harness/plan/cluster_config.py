@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+import dask
 import msgspec
 import psutil
 
 from harness.errors import UserError
 from harness.plan.sizes import compact_bytes, parse_size
 
-__all__ = ["MIN_WORKER_MEMORY", "ClusterConfig", "config_from_options", "default_config"]
+__all__ = ["MIN_WORKER_MEMORY", "ClusterConfig", "check_memory_limit", "config_from_options", "default_config",
+           "kill_fraction"]
 
 # A worker process holds about 100–150 MiB before it runs anything: below this it cannot start.
 MIN_WORKER_MEMORY = 256 * 2**20
@@ -43,6 +45,28 @@ class ClusterConfig(msgspec.Struct, frozen=True):
         return self.n_workers * self.memory_limit
 
 
+def kill_fraction() -> float:
+    """``distributed.worker.memory.terminate`` from dask's config: the share of its memory limit
+    at which a nanny kills its worker (1.0 where killing is switched off)."""
+    import distributed  # noqa: F401  (registers distributed's defaults in dask.config)
+
+    value = dask.config.get("distributed.worker.memory.terminate")
+    return float(value) if value else 1.0
+
+
+def check_memory_limit(limit: int, what: str) -> int:
+    """A per-worker limit a worker can start with and the machine can honour: dask would
+    silently clamp a larger one to the machine's RAM."""
+    ram = psutil.virtual_memory().total
+    if limit < MIN_WORKER_MEMORY:
+        raise UserError(f"{what}: {compact_bytes(limit)} is too small for a worker to start "
+                        f"(at least {compact_bytes(MIN_WORKER_MEMORY)})")
+    if limit > ram:
+        raise UserError(f"{what}: {compact_bytes(limit)} is more than this machine's RAM ({compact_bytes(ram)}); "
+                        "dask would silently use the RAM instead")
+    return limit
+
+
 def default_config() -> ClusterConfig:
     """One single-threaded worker per core, sharing three quarters of the RAM."""
     cores = os.cpu_count() or 1
@@ -59,6 +83,7 @@ def config_from_options(workers: int | None, threads: int | None, memory_limit: 
     return ClusterConfig(
         n_workers=fallback.n_workers if workers is None else workers,
         threads_per_worker=fallback.threads_per_worker if threads is None else threads,
-        memory_limit=fallback.memory_limit if memory_limit is None else parse_size(memory_limit, "--memory-limit"),
+        memory_limit=fallback.memory_limit if memory_limit is None else check_memory_limit(
+            parse_size(memory_limit, "--memory-limit"), "--memory-limit"),
         processes=processes,
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig
-from harness.plan.sizes import check_seconds, compact_bytes, parse_size
+from harness.plan.cluster_config import ClusterConfig, check_memory_limit
+from harness.plan.sizes import check_seconds, parse_size
 from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
@@ -113,14 +113,8 @@ def _shapes(path: Path, table: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 def _memory_limits(path: Path, table: dict[str, Any]) -> list[int]:
-    limits = []
-    for text in _axis(path, table, "memory_limits"):
-        value = parse_size(text, f"{path}: matrix.memory_limits")
-        if value < MIN_WORKER_MEMORY:
-            raise UserError(f"{path}: matrix.memory_limits: {text!r} is too small for a worker to start "
-                            f"(at least {compact_bytes(MIN_WORKER_MEMORY)})")
-        limits.append(value)
-    return limits
+    what = f"{path}: matrix.memory_limits"
+    return [check_memory_limit(parse_size(text, what), what) for text in _axis(path, table, "memory_limits")]
 
 
 def _resolve(path: Path, table: dict[str, Any]) -> Matrix:

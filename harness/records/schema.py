@@ -108,6 +108,7 @@ class PrefixSummary(_Part, kw_only=True):
     peak_increase_p50_bytes: int | None
     peak_increase_p95_bytes: int | None
     peak_increase_max_bytes: int | None
+    peak_increase_max_alone_bytes: int | None = None  # among tasks alone in their worker: no neighbour's memory
     largest_task: LargestTask | None
 
 

@@ -10,6 +10,7 @@ from dask.utils import format_bytes
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, summarise_accuracy
 from harness.analysis.recommend import Recommendation
 from harness.analysis.task_summary import largest_prefix
+from harness.plan.sizes import compact_bytes
 from harness.records.schema import (
     CaseResult,
     FootprintComparison,
@@ -110,21 +111,28 @@ def profile_table(profiles: Sequence[TaskProfile]) -> str:
 
 
 def recommendation_text(advice: Recommendation) -> str:
+    footprint = "not measured" if advice.worker_footprint_bytes is None else format_bytes(advice.worker_footprint_bytes)
     lines = [f"Machine: {advice.cores} cores, {format_bytes(advice.memory_bytes)}; keeping "
              f"{advice.margin:.0%} in reserve leaves {format_bytes(advice.usable_bytes)}. "
-             f"A worker's own footprint, measured in the run: {format_bytes(advice.worker_footprint_bytes)}.", ""]
-    rows = []
+             f"A worker's own footprint, measured in the run: {footprint}; its nanny kills it at "
+             f"{advice.kill_fraction:.0%} of its limit.", ""]
+    rows, reasons = [], []
     for workload, a in advice.workloads.items():
-        shape = ("does not fit" if not a.tasks_at_once else
-                 f"{a.n_workers}x{a.threads_per_worker}, {format_bytes(a.memory_limit or 0)} each")
+        shape = (f"{a.n_workers}x{a.threads_per_worker}, {compact_bytes(a.memory_limit or 0)} each"
+                 if a.tasks_at_once else "-")
         fastest, cheapest = a.fastest, a.cheapest
-        rows.append((workload, format_bytes(a.largest_peak_increase_bytes), a.tasks_at_once, shape,
+        rows.append((workload, "-" if a.largest_peak_increase_bytes is None else
+                     format_bytes(a.largest_peak_increase_bytes), a.tasks_at_once, shape,
                      f"{fastest.shape} {fastest.memory_limit} ({fastest.wall_time_s:.1f} s)" if fastest else "-",
                      f"{cheapest.shape} {cheapest.memory_limit} ({cheapest.cost_gib_s:.0f} GiB·s)"
                      if cheapest else "-",
                      len(a.oom_cases)))
+        if a.reason:
+            reasons.append(f"{workload}: {a.reason}")
     lines.append(format_table(("workload", "largest task", "tasks at once", "use", "fastest in run",
                                "cheapest in run", "oom cases"), rows))
+    if reasons:
+        lines += ["", *reasons]
     return "\n".join(lines)
 
 

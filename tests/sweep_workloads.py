@@ -46,3 +46,11 @@ def _hang(path: Path) -> None:
 
 hangs = Workload("hangs", 1, "one task that never finishes in time", "text",
                  build=lambda corpus: db.from_sequence(corpus.paths[:1], npartitions=1).map(_hang), task_function=_hang)
+
+
+def _raise_timeout(path: Path) -> None:
+    raise TimeoutError(f"the database did not answer while reading {path.name}")
+
+
+raises_timeout = Workload("raises-timeout", 1, "a task that raises TimeoutError itself", "text",
+                          build=_per_file(_raise_timeout), task_function=_raise_timeout)

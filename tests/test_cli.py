@@ -132,6 +132,7 @@ def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None
         (["run", "wordcount-naive", "--scale", "nan"], ["scale"]),
         (["run", "no_such_module_xyz:build"], ["cannot import 'no_such_module_xyz'"]),
         (["run", "json:no_such_function"], ["no function 'no_such_function'"]),
+        (["run", "tests.exits_at_import:build"], ["cannot import 'tests.exits_at_import'", "sys.exit(3) at import"]),
         (["run", "wordcount-naive", "--workers", "two"], ["invalid int value"]),
         (["run", "wordcount-naive", "--timeout", "nan"], ["--timeout: must be a finite number of seconds > 0"]),
         (["run", "wordcount-naive", "--timeout", "0"], ["--timeout: must be a finite number of seconds > 0"]),

@@ -13,6 +13,7 @@ import pytest
 
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
+from harness.records.task_rows import read_task_rows
 from harness.studies.groundtruth import MIB
 from tests.conftest import MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay
 from tests.sweep_workloads import PEAK_PER_INPUT_BYTE
@@ -187,4 +188,15 @@ def test_a_hanging_case_is_stopped_and_recorded_as_timeout(tmp_path: Path, corpu
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (case,) = load_record(result.record_path, SweepRecord).cases
     assert case.outcome == "timeout" and 3 <= case.wall_time_s < 10
+    # the task still executing at the deadline has its row: its start, and its worker's last RSS
+    (row,) = read_task_rows(Path(case.directory) / case.task_memory.csv)
+    assert row.state == "timed-out" and row.stop is None and row.baseline_bytes > 0 and row.peak_bytes > 0
     assert time.monotonic() - started < 90
+
+
+def test_a_task_raising_timeout_error_itself_is_an_error_not_a_timeout(cli, tmp_path: Path,
+                                                                       corpus_cache: Path) -> None:
+    result = cli("run", "tests.sweep_workloads:raises_timeout", "--workers", "1", "--timeout", "60",
+                 "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    (case,) = load_record(result.record_path, SweepRecord).cases
+    assert case.outcome == "error" and case.error.startswith("TimeoutError: the database did not answer")

@@ -61,6 +61,9 @@ def test_two_threads_rows_cover_their_own_task_and_record_overlap(tmp_path: Path
     for i, (mib, _) in enumerate(TRUTH):
         assert rows[f"truth-{i}"].peak_increase_bytes >= mib * MIB - KERNEL_COUNTER_SLACK
     assert any(row.concurrent_tasks == 2 for row in rows.values())
+    # dask-memusage's columns tell the same story: max - min is the peak increase, an upper bound
+    for row in rows.values():
+        assert (row.max_memory_mb - row.min_memory_mb) * MIB == pytest.approx(row.peak_increase_bytes, abs=2)
 
 
 def test_sampling_fallback_says_so(tmp_path: Path) -> None:

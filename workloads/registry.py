@@ -101,6 +101,9 @@ def resolve_workload(reference: str) -> Workload:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import-time failure is the user's module, not ours
         raise WorkloadError(f"cannot import {module_name!r} for workload {reference!r}: {error}") from None
+    except SystemExit as exit_:  # a script with a sys.exit() at import, not a library
+        raise WorkloadError(f"cannot import {module_name!r} for workload {reference!r}: it called "
+                            f"sys.exit({exit_.code!r}) at import") from None
     target = getattr(module, attribute, None)
     if isinstance(target, Workload):
         # named by its reference, so a record's name is what resolves it again (e.g. under Fil)

@@ -32,8 +32,9 @@ def _memory_kills(scheduler: Any, wait_s: float) -> list[dict[str, Any]]:
         time.sleep(0.05)
 
 
-def classify_failure(error: BaseException, scheduler: Any) -> Failure:
-    if isinstance(error, TimeoutError):
+def classify_failure(error: BaseException, scheduler: Any, deadline_passed: bool = False) -> Failure:
+    """``deadline_passed``: the case hit the harness's own time limit (not a task's TimeoutError)."""
+    if deadline_passed:
         return "timeout", "stopped at its time limit", None
     kills = _memory_kills(scheduler, wait_s=2.0) if isinstance(error, KilledWorker) else []
     if kills:

@@ -40,14 +40,18 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         for probe in probes:
             probe.start(cluster, context)
         started = time.perf_counter()
+        future = None
         try:
-            answer = client.compute(workload.build(corpus)).result(timeout=timeout_s)
+            future = client.compute(workload.build(corpus))
+            answer = future.result(timeout=timeout_s)
         except Exception as failure:  # the workload (or a user's build) failed: record it, go on
-            outcome, error, oom = classify_failure(failure, cluster.scheduler)
+            # only our own deadline is a timeout; a task that raised TimeoutError itself erred
+            deadline_passed = isinstance(failure, TimeoutError) and future is not None and future.status != "error"
+            outcome, error, oom = classify_failure(failure, cluster.scheduler, deadline_passed)
             answer = None
         wall_time_s = time.perf_counter() - started
         for probe in probes:
-            measured[probe.name] = probe.stop()
+            measured[probe.name] = probe.stop(outcome)
     task_memory = measured.get("task_memory")
     if oom is not None and task_memory is not None:
         oom = name_the_running_task(oom, task_memory.worker_died)

@@ -22,6 +22,7 @@ class Probe(Protocol):
         """Begin measuring on a running cluster, before any task is submitted."""
         ...
 
-    def stop(self) -> Any:
-        """Stop measuring; return the typed part of the case record (``CaseResult.<name>``)."""
+    def stop(self, outcome: str) -> Any:
+        """Stop measuring (``outcome``: how the case ended, so far); return the typed part of the
+        case record (``CaseResult.<name>``)."""
         ...

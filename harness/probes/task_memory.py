@@ -102,16 +102,32 @@ class TaskMemoryCollector(SchedulerPlugin):
     def _write(self, worker: str, message: dict[str, Any]) -> None:
         """One CSV row from a stop message, or from a start message whose stop never came."""
         get = message.get
-        stop = get("stop")
+        stop, peak, increase = get("stop"), get("peak"), get("increase")
+        # dask-memusage's min column from the same baseline as the peak increase, so that
+        # max - min is the peak increase: an upper bound for the task, even with neighbours
+        low = message["baseline"] if peak is None or increase is None else peak - increase
         with self._lock:
             if self._file.closed:
                 return
             self._writer.writerow((
-                message["key"], _mb(message["baseline"]), _mb(get("peak")), self.prefix_of(message["name"]), worker,
+                message["key"], _mb(low), _mb(peak), self.prefix_of(message["name"]), worker,
                 _seconds(message["start"]), _seconds(stop), _seconds(None if stop is None else stop - message["start"]),
-                message["baseline"], _cell(get("peak")), _cell(get("increase")), _cell(get("input_bytes")),
+                message["baseline"], _cell(peak), _cell(increase), _cell(get("input_bytes")),
                 _cell(get("output_bytes")), _cell(get("concurrent")), message["method"], message["state"],
             ))
+
+    def write_unfinished(self, scheduler: Any, state: str) -> int:
+        """Rows for the tasks still executing (a case stopped at its time limit): their baseline
+        from their start, as peak their worker's last reported RSS. Returns how many."""
+        written = 0
+        for worker, running in list(self._executing.items()):
+            known = scheduler.workers.get(worker)
+            peak = worker_reported_memory(known) if known is not None else None
+            for start in running.values():
+                self._write(worker, {**start, "peak": peak, "method": "heartbeat", "state": state})
+                written += 1
+            running.clear()
+        return written
 
     def prefix_of(self, name: str) -> str:
         return self._prefixes.get(name) or key_split(name)
@@ -157,10 +173,13 @@ class TaskMemoryProbe:
         self._collector: TaskMemoryCollector | None = None
 
     def start(self, cluster: Any, context: ProbeContext) -> None:
+        self._scheduler = cluster.scheduler
         self._collector = install_collector(cluster.scheduler, context.case_dir / self.csv_name, self.method)
         self._collector.input_hints = dict(enumerate(context.input_bytes))
 
-    def stop(self) -> TaskMemory:
+    def stop(self, outcome: str) -> TaskMemory:
         assert self._collector is not None, "stop() before start()"
+        # tasks the case did not wait for (stopped at its time limit, or cut short by another failure)
+        self._collector.write_unfinished(self._scheduler, "timed-out" if outcome == "timeout" else "unfinished")
         self._collector.close_file()
         return summarise_task_memory(read_task_rows(self._collector.csv_path), self.csv_name)

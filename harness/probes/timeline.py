@@ -38,7 +38,7 @@ class TimelineProbe:
         pids.update({address: worker_pid(state) for address, state in cluster.scheduler.workers.items()})
         self._sampler = RssSampler(pids, self.interval_s, name="memreplay-timeline")
 
-    def stop(self) -> Timeline:
+    def stop(self, outcome: str) -> Timeline:
         assert self._sampler is not None, "stop() before start()"
         samples = self._sampler.stop()
         path = self._case_dir / self.csv_name

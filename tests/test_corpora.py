@@ -77,3 +77,21 @@ def test_image_volumes_vary_in_size(image_corpus) -> None:
 def test_non_positive_scale_is_refused(scale: float, tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="scale"):
         ensure_corpus("text", scale, tmp_path)
+
+
+def test_two_processes_generating_one_corpus_at_once_both_succeed(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.conftest import MEMREPLAY
+
+    cache = tmp_path / "cache"
+    command = [MEMREPLAY, "corpora", "--scale", "0.05", "--kind", "text", "--dir", str(cache),
+               "--results", str(tmp_path)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    regenerated: list[str] = []
+    ensure_corpus("text", 0.05, cache, on_generate=regenerated.append)
+    assert regenerated == []  # what they made together is intact

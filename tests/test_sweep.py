@@ -200,3 +200,47 @@ def test_a_task_raising_timeout_error_itself_is_an_error_not_a_timeout(cli, tmp_
                  "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     (case,) = load_record(result.record_path, SweepRecord).cases
     assert case.outcome == "error" and case.error.startswith("TimeoutError: the database did not answer")
+
+
+@pytest.mark.slow
+def test_a_second_process_writing_the_same_run_is_refused(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    matrix = _matrix(tmp_path, f"""
+[matrix]
+workloads = ["tests.sweep_workloads:hangs", "wordcount-streaming"]
+shapes = [[1, 1]]
+memory_limits = ["1GiB"]
+scale = {TEST_SCALE}
+timeout_s = 20
+fil_profiles = false
+""")
+    first = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
+                              str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("runs/*/run.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (record,) = tmp_path.glob("runs/*/run.json")
+        time.sleep(1)  # the first process holds the run while its hanging case runs
+        second = cli("sweep", str(matrix), "--resume", str(record.parent), "--results", str(tmp_path))
+        assert_one_line_error(second, str(record.parent), "being written by another memreplay process")
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+
+
+def test_resume_refuses_a_matrix_whose_settings_changed(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    body = """
+[matrix]
+workloads = ["wordcount-streaming"]
+shapes = [[1, 1]]
+memory_limits = ["1GiB"]
+scale = {scale}
+fil_profiles = false
+"""
+    first = cli("sweep", str(_matrix(tmp_path, body.format(scale=TEST_SCALE))), "--results", str(tmp_path),
+                "--corpora", str(corpus_cache))
+    assert first.returncode == 0, first.stderr
+    run = str(Path(first.record_path).parent)
+    edited = _matrix(tmp_path, body.format(scale=0.5), name="edited.toml")
+    assert_one_line_error(cli("sweep", str(edited), "--resume", run, "--results", str(tmp_path)),
+                          run, "scale 0.02 → 0.5", "start a new sweep")

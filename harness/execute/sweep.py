@@ -25,7 +25,8 @@ def matrix_settings(matrix: Matrix) -> MatrixSettings:
     return MatrixSettings(
         source=matrix.source, scale=matrix.scale, repeats=matrix.repeats, timeout_s=matrix.timeout_s,
         fil_profiles=matrix.fil_profiles,
-        cases=[PlannedCase(id=c.id, workload=c.workload.name, repeat=c.repeat, config=c.config) for c in matrix.cases],
+        cases=[PlannedCase(id=c.id, workload=c.workload.name, workload_version=c.workload.version, repeat=c.repeat,
+                           config=c.config) for c in matrix.cases],
     )
 
 
@@ -36,11 +37,14 @@ def _open_run(matrix: Matrix, results: Path, resume: str | None, label: str) -> 
         return RunDirectory.create(results, label, record)
     run = RunDirectory.reopen(resume, SweepRecord)
     before = run.record.settings.matrix
-    # the same plan, wherever the matrix file now lives: cases, scale, time limit, repeats
-    if (before.cases, before.scale, before.timeout_s, before.repeats) != (
-            settings.cases, settings.scale, settings.timeout_s, settings.repeats):
-        raise UserError(f"run {resume} was not a sweep of this matrix (its cases or settings differ); "
-                        "start a new sweep")
+    # the same resolved plan, wherever the matrix file now lives: every case, its configuration
+    # and workload version, the scale, time limit, repeats and profiles
+    differ = [field for field in MatrixSettings.__struct_fields__
+              if field != "source" and getattr(before, field) != getattr(settings, field)]
+    if differ:
+        shown = ", ".join(f"{field} {getattr(before, field)!r} → {getattr(settings, field)!r}" if field != "cases"
+                          else "its cases (workloads, versions or configurations)" for field in differ)
+        raise UserError(f"run {resume} was not a sweep of this matrix: {shown}; start a new sweep")
     return run
 
 
@@ -49,6 +53,12 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
     """Run the cases not yet in the record; the record is saved after every case, so Ctrl-C
     (KeyboardInterrupt, which propagates) keeps every finished case."""
     run = _open_run(matrix, results, resume, label)
+    with run.exclusive():
+        _run_pending(run, matrix, corpora)
+    return run
+
+
+def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpora: Path) -> None:
     finished = {case.id for case in run.record.cases}
     pending = [case for case in matrix.cases if case.id not in finished]
     corpus_by_kind: dict[str, Corpus] = {}
@@ -78,7 +88,6 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
                 workload.name, corpus.path(chosen), run.directory / "profiles" / workload.slug,
                 timeout=matrix.timeout_s or 600))
             run.save()
-    return run
 
 
 def finished_rows(run: RunDirectory[SweepRecord], workload: str | None = None) -> list[TaskRow]:

@@ -220,6 +220,7 @@ class TaskProfile(_Part, kw_only=True):
 class PlannedCase(_Part, kw_only=True):
     id: str
     workload: str
+    workload_version: int
     repeat: int
     config: ClusterConfig
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import msgspec
+from filelock import FileLock, Timeout
 
 from harness.errors import UserError
 from harness.records.atomic import atomic_write_bytes
@@ -80,6 +83,21 @@ class RunDirectory(Generic[R]):
         directory = self.directory / "cases" / name
         directory.mkdir(parents=True, exist_ok=True)
         return directory
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held while a run is being written: a second process that tries to write the same run
+        (two ``--resume`` at once) is refused in one line instead of mixing its cases in."""
+        lock = FileLock(self.directory / ".lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise UserError(f"run {self.directory} is being written by another memreplay process; "
+                            "wait for it to finish") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def save(self) -> None:
         atomic_write_bytes(self.path, msgspec.json.format(msgspec.json.encode(self.record), indent=2) + b"\n")

@@ -19,6 +19,8 @@ elsewhere a 2 ms sampling thread may miss shorter peaks (``method`` says which).
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,4 +40,12 @@ def install(scheduler: Any, csv_path: str | Path, method: str = "auto") -> TaskM
 @click.option("--memusage-csv", default="memusage.csv", help="where to write the per-task CSV")
 @click.option("--memusage-method", default="auto", type=click.Choice(["auto", "clear_refs", "sampling"]))
 def dask_setup(scheduler: Any, memusage_csv: str, memusage_method: str) -> None:
-    install(scheduler, memusage_csv, memusage_method)
+    try:
+        install(scheduler, memusage_csv, memusage_method)
+    except OSError as error:
+        # distributed logs a failing preload and serves on; a scheduler that records nothing
+        # while it looks healthy is worse than one that does not start
+        # (os._exit: distributed turns an exception here into a log line, SystemExit into a traceback)
+        print(f"memreplay: error: --memusage-csv {memusage_csv}: {error.strerror or error}", file=sys.stderr,
+              flush=True)
+        os._exit(2)

@@ -89,3 +89,23 @@ def test_unknown_config_key_is_refused_naming_its_replacement(cli, tmp_path: Pat
     made_up.write_text('[config]\n"distributed.scheduler.no-such-length" = 5\n')
     result = cli("scheduler", "--trimmed", str(made_up), "--results", str(tmp_path / "results"))
     assert_one_line_error(result, "config.distributed.scheduler.no-such-length: unknown key", str(made_up))
+
+
+def test_a_preset_value_of_the_wrong_type_is_refused_before_any_process(cli, tmp_path: Path) -> None:
+    preset = tmp_path / "wrong-type.toml"
+    preset.write_text('[recipe]\n"distributed.admin.log-length" = "lots"\n')
+    result = cli("scheduler", "--trimmed", str(preset), "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, str(preset), "recipe.distributed.admin.log-length: must be a whole number")
+
+
+def test_a_scheduler_that_dies_fails_the_study_within_seconds_with_its_error(cli, tmp_path: Path) -> None:
+    import time
+
+    preset = tmp_path / "dies.toml"  # the right type, a value the scheduler cannot parse at start
+    preset.write_text('[config]\n"distributed.scheduler.work-stealing-interval" = "soon"\n')
+    started = time.monotonic()
+    result = cli("scheduler", "--default", str(preset), "--results", str(tmp_path / "results"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # after the progress line, one line saying why
+    assert "scheduler process exited with code" in last and "Invalid time unit: soon" in last
+    assert time.monotonic() - started < 30

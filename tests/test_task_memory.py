@@ -158,3 +158,17 @@ def test_preload_with_real_scheduler_and_late_worker(tmp_path: Path) -> None:
     assert {"pre-0", "pre-1", "pre-2"} <= set(rows)
     for i in range(3):
         assert abs(rows[f"pre-{i}"].peak_increase_bytes - 40 * MIB) <= MIB
+
+
+def test_the_preload_refuses_to_start_when_it_cannot_write_its_csv(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    done = subprocess.run(
+        [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--preload", "harness.memusage", "--memusage-csv", str(blocked / "memusage.csv")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    ours = [line for line in done.stderr.splitlines() if " - INFO - " not in line]
+    assert ours == [f"memreplay: error: --memusage-csv {blocked / 'memusage.csv'}: Not a directory"]

@@ -102,6 +102,8 @@ def load_preset(path: str | Path, keys: dict[str, Any] | None = None) -> Schedul
     for table in document:
         if table not in ("recipe", "config"):
             raise UserError(f"{path}: {table}: unknown table (known: config, recipe)")
+        if not isinstance(document[table], dict):
+            raise UserError(f"{path}: {table}: must be a table of settings")
     settings: dict[str, Any] = {}
     mapped: list[dict[str, str]] = []
     for key, value in document.get("config", {}).items():
@@ -109,18 +111,30 @@ def load_preset(path: str | Path, keys: dict[str, Any] | None = None) -> Schedul
             replacement = _replacement(key, keys)
             hint = f"; distributed {distributed_version()} calls it {replacement}" if replacement else ""
             raise UserError(f"{path}: config.{key}: unknown key{hint}")
-        settings[key] = value
+        settings[key] = _of_installed_type(path, f"config.{key}", value, keys[key])
     for key, value in document.get("recipe", {}).items():
         target = key if key in keys else _replacement(key, keys)
         if target is None:
             raise UserError(f"{path}: recipe.{key}: no such key in distributed {distributed_version()}, "
                             "and no known replacement")
         for installed in target.split("+"):
+            value = _of_installed_type(path, f"recipe.{key}", value, keys[installed])
             # two recipe keys folded into one: keep the larger, so neither log is cut below its recipe
             settings[installed] = max(value, settings.get(installed, value))
             if installed != key:
                 mapped.append({"recipe": key, "installed": installed})
     return SchedulerPreset(path.stem, str(path), settings, mapped)
+
+
+def _of_installed_type(path: Path, where: str, value: Any, default: Any) -> Any:
+    """A value of the kind the installed default is (a scheduler given a string where it counts
+    entries would die at start): refused here, in one line, before any process starts."""
+    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+    expected = kinds.get(type(default))
+    if expected is None or (isinstance(value, expected) and (isinstance(value, bool) == isinstance(default, bool))):
+        return value
+    name = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[type(default)]
+    raise UserError(f"{path}: {where}: must be {name} (the installed default is {default!r}), got {value!r}")
 
 
 def to_environment(settings: dict[str, Any]) -> dict[str, str]:

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 import psutil
 
@@ -38,6 +39,7 @@ BATCH = 5_000
 TRANSITIONS, IDLE_S = 200_000, 10.0
 QUICK_TRANSITIONS, QUICK_IDLE_S = 40_000, 2.0  # --quick
 RSS_INTERVAL_S = 0.25
+STARTUP_S = 60  # a scheduler and its workers start in seconds; a child that dies fails at once
 
 
 def _entries(structure: Any) -> int:
@@ -66,6 +68,38 @@ def _command(name: str) -> list[str]:
     return [str(Path(sys.executable).with_name("dask")), name]
 
 
+class _Child(NamedTuple):
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[str]
+
+
+class ScenarioFailed(UserError):
+    """A scheduler or worker process of the scenario died (a preset value it cannot use, a port...)."""
+
+
+def _last_error_line(child: _Child) -> str:
+    child.log.flush()
+    lines = [line.strip() for line in Path(child.log.name).read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line] or lines
+    line = errors[-1] if errors else f"exit code {child.process.returncode}"
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
+def _wait_for(ready: Callable[[], bool], children: list[_Child], what: str) -> None:
+    """Until ``ready()``, at most STARTUP_S; a child that dies meanwhile fails at once, with its
+    last error line."""
+    deadline = time.monotonic() + STARTUP_S
+    while not ready():
+        for child in children:
+            if child.process.poll() is not None:
+                raise ScenarioFailed(f"{child.name} process exited with code {child.process.returncode} while "
+                                     f"starting {what}: {_last_error_line(child)}")
+        if time.monotonic() > deadline:
+            raise ScenarioFailed(f"{what} did not start within {STARTUP_S} s")
+        time.sleep(0.1)
+
+
 def _dashboard_flag() -> list[str]:
     try:
         import bokeh  # noqa: F401
@@ -86,18 +120,24 @@ def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int
     from distributed import Client
 
     env = {**os.environ, **to_environment(preset.settings)}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-    processes = [subprocess.Popen([*_command("scheduler"), "--host", "127.0.0.1", "--scheduler-file",
-                                   str(scheduler_file), *_dashboard_flag()], **quiet)]
+    logs = scheduler_file.parent
+    children: list[_Child] = []
+
+    def start(name: str, *arguments: str) -> None:
+        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the child)
+        children.append(_Child(name, subprocess.Popen([*_command(arguments[0]), *arguments[1:]], stdout=log,
+                                                      stderr=subprocess.STDOUT, env=env), log))
+
+    start("scheduler", "scheduler", "--host", "127.0.0.1", "--scheduler-file", str(scheduler_file),
+          *_dashboard_flag())
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for _ in range(workers):
-            processes.append(subprocess.Popen([*_command("worker"), "--scheduler-file", str(scheduler_file),
-                                               "--nthreads", "1", "--no-dashboard"], **quiet))
-        with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
-            client.wait_for_workers(workers, timeout=60)
+        _wait_for(scheduler_file.exists, children, f"the scheduler under preset {preset.name}")
+        for number in range(workers):
+            start(f"worker-{number}", "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                  "--no-dashboard")
+        with Client(scheduler_file=str(scheduler_file), timeout=STARTUP_S) as client:
+            _wait_for(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= workers, children,
+                      f"{workers} workers under preset {preset.name}")
             client.get_task_stream()  # the dashboard's task stream exists once something asks for it
             pid = client.run_on_scheduler(os.getpid)
             sampler = RssSampler({"scheduler": pid}, RSS_INTERVAL_S, name="memreplay-scheduler-rss")
@@ -113,13 +153,14 @@ def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int
             rss_end = psutil.Process(pid).memory_info().rss
             timeline = [(round(t, 2), rss) for t, _, rss in sampler.stop()]
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
+        for child in reversed(children):
+            child.process.terminate()
+        for child in children:
             try:
-                process.wait(timeout=30)
+                child.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                child.process.kill()
+            child.log.close()
     return SchedulerScenario(
         label=label, preset=preset.describe(), tasks=batch * BATCH, load_s=load_s, idle_s=idle_s,
         rss_start_bytes=rss_start, rss_end_bytes=rss_end, rss_timeline=timeline,

@@ -99,7 +99,7 @@ def _command_recommend(args: argparse.Namespace) -> int:
     import msgspec
 
     from harness.analysis.recommend import recommend
-    from harness.plan.cluster_config import kill_fraction
+    from harness.plan.distributed_config import kill_fraction
     from harness.plan.sizes import parse_size
     from harness.records.schema import SweepRecord
     from harness.records.store import load_record

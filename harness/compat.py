@@ -24,6 +24,7 @@ __all__ = [
     "DistributedChanged",
     "add_stream_handlers",
     "distributed_version",
+    "is_alias",
     "live_clients",
     "log_structures",
     "memory_kill_events",
@@ -131,6 +132,17 @@ def log_structures(scheduler: Any) -> dict[str, Any]:
     structures["system_monitor"] = _require(_require(scheduler, "monitor", "Scheduler"), "quantities",
                                             "SystemMonitor")
     return structures
+
+
+def is_alias(scheduler: Any, key: Any) -> bool:
+    """Whether the task ``key`` only renames another task's output (dask's ``Alias``, which a
+    fused graph leaves under the un-fused name): it runs no code of its own."""
+    try:
+        from dask._task_spec import Alias
+    except ImportError:  # dask before task specs (2024.12) has no alias tasks
+        return False
+    state = _require(scheduler, "tasks", "Scheduler").get(key)
+    return state is not None and isinstance(_require(state, "run_spec", "TaskState"), Alias)
 
 
 def live_clients() -> list[Any]:

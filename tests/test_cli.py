@@ -84,6 +84,28 @@ def test_a_task_key_matplotlib_would_read_as_math_is_drawn_as_text(cli, tmp_path
     assert case.timeline.png == "timeline.png" and case.timeline.plot_error is None
 
 
+def test_threads_of_one_process_are_recorded_as_such(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    result = cli("run", "wordcount-streaming", "--no-processes", "--workers", "1", "--scale", str(TEST_SCALE),
+                 "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    assert result.returncode == 0, result.stderr
+    (case,) = load_record(result.record_path, SweepRecord).cases
+    assert not case.config.processes and "the memory limit is not enforced" in case.notes[0]
+
+
+def test_aliases_are_marked_and_kept_out_of_the_summary(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    result = cli("run", "wordcount-streaming", "--workers", "1", "--scale", str(TEST_SCALE),
+                 "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    (case,) = load_record(result.record_path, SweepRecord).cases
+    rows = read_task_rows(Path(case.directory) / case.task_memory.csv)
+    files = case.corpus.files
+    work = [r for r in rows if r.task_prefix == "count_words_streaming" and not r.alias]
+    aliases = [r for r in rows if r.alias]
+    assert len(work) == files and work[0].group.startswith("from_sequence-")  # the fused task does the work
+    assert len(aliases) == files and all(not r.group.startswith("from_sequence-") for r in aliases)
+    assert case.task_memory.alias_rows == files
+    assert case.task_memory.by_prefix["count_words_streaming"].tasks == files  # each file once, not twice
+
+
 def test_record_of_another_schema_is_refused(tmp_path: Path) -> None:
     from harness.errors import UserError
 
@@ -139,6 +161,12 @@ def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None
         (["profile", "wordcount-naive", "--timeout", "-1"], ["--timeout: must be a finite number of seconds"]),
         (["scheduler", "--idle", "inf"], ["--idle: must be a finite number of seconds ≥ 0"]),
         (["scheduler", "--transitions", "0"], ["--transitions: must be at least 1"]),
+        (["run", "wordcount-naive", "--memory-limit", "64MiB"], ["--memory-limit: 64MiB is too small for a worker"]),
+        (["run", "wordcount-naive", "--memory-limit", "64TiB"], ["--memory-limit: 64TiB is more than this machine"]),
+        (["run", "wordcount-naive", "--memory-limit", "1"], ["--memory-limit: 1B is too small"]),
+        (["run", "wordcount-naive", "--no-processes", "--memory-limit", "1GiB"], ["not enforced with --no-processes"]),
+        (["bench-probe", "--repeats", "0"], ["--repeats: must be at least 1"]),
+        (["bench-probe", "--truth-tasks", "-4"], ["--truth-tasks: must be at least 1"]),
         (["corpora", "--scale", "-1"], ["scale"]),
         (["recommend", "nowhere", "--cores", "4", "--memory", "8GiB"], ["cannot read run record", "No such file"]),
         (["recommend", ".", "--cores", "4", "--memory", "plenty"], ["--memory: 'plenty' is not a size"]),

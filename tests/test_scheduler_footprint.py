@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
-from harness.plan.scheduler_presets import installed_keys, load_preset
+from harness.plan.distributed_config import installed_keys, load_preset
 from harness.records.schema import SchedulerRecord
 from harness.records.store import load_record
 from harness.studies.deepsize import deep_size

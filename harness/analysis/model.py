@@ -25,12 +25,12 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def fit_peak_model(rows: Iterable[TaskRow]) -> dict[str, PrefixModel]:
     """Per prefix, ``peak_increase ≈ intercept + slope × input_bytes`` from tasks that ran alone
-    (no neighbour's memory in their peak increase). Within a prefix, dask may run several task
-    groups (a fused task and its alias); the group holding the largest peak increase is the one
-    modelled. A prefix needs at least three distinct input sizes."""
+    (no neighbour's memory in their peak increase), aliases left out. Should a prefix still hold
+    several task groups, the group holding the largest peak increase is the one modelled. A
+    prefix needs at least three distinct input sizes."""
     groups: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in rows:
-        if row.alone and row.input_bytes and row.peak_increase_bytes is not None:
+        if row.alone and not row.alias and row.input_bytes and row.peak_increase_bytes is not None:
             groups[(row.task_prefix, row.group)].append((row.input_bytes, row.peak_increase_bytes))
     model: dict[str, PrefixModel] = {}
     for (prefix, group), points in sorted(groups.items()):

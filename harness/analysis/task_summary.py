@@ -16,15 +16,18 @@ __all__ = ["largest_by_prefix", "largest_prefix", "largest_task", "summarise_tas
 
 
 def largest_task(rows: Iterable[TaskRow], *, alone_only: bool = False) -> TaskRow | None:
-    """The row with the highest peak increase (only tasks alone in their worker with ``alone_only``)."""
-    measured = [row for row in rows if row.peak_increase_bytes is not None and (row.alone or not alone_only)]
+    """The row with the highest peak increase (only tasks alone in their worker with
+    ``alone_only``); an alias, which runs no code, is never it."""
+    measured = [row for row in rows if row.peak_increase_bytes is not None and not row.alias
+                and (row.alone or not alone_only)]
     return max(measured, key=lambda row: row.peak_increase_bytes or 0, default=None)
 
 
 def largest_by_prefix(rows: Iterable[TaskRow], *, alone_only: bool = False) -> dict[str, TaskRow]:
     groups: dict[str, list[TaskRow]] = defaultdict(list)
     for row in rows:
-        groups[row.task_prefix].append(row)
+        if not row.alias:
+            groups[row.task_prefix].append(row)
     largest = {prefix: largest_task(members, alone_only=alone_only) for prefix, members in groups.items()}
     return {prefix: row for prefix, row in sorted(largest.items()) if row is not None}
 
@@ -66,13 +69,16 @@ def _summarise_prefix(members: list[TaskRow]) -> PrefixSummary:
 
 
 def summarise_task_memory(rows: list[TaskRow], csv_name: str) -> TaskMemory:
-    """What a case record keeps of its ``tasks.csv``."""
+    """What a case record keeps of its ``tasks.csv``. Aliases (which run no code) are counted
+    but kept out of the per-prefix summary, so each file's task counts once."""
     groups: dict[str, list[TaskRow]] = defaultdict(list)
     for row in rows:
-        groups[row.task_prefix].append(row)
+        if not row.alias:
+            groups[row.task_prefix].append(row)
     return TaskMemory(
         csv=csv_name,
         rows=len(rows),
+        alias_rows=sum(row.alias for row in rows),
         methods=sorted({row.method for row in rows}),
         worker_footprint_bytes=worker_footprint(rows),
         worker_died=[DeadTask(task_key=r.task_key, task_prefix=r.task_prefix, worker=r.worker,

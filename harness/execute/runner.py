@@ -62,10 +62,13 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
             answer_check = "passed"
         except AnswerMismatch as mismatch:
             outcome, answer_check, error = "error", "failed", f"answer mismatch: {mismatch}"
+    notes = [] if config.processes else [
+        "workers are threads of the memreplay process: the memory limit is not enforced (no nanny), and each "
+        "per-task row measures that one process, which every task shares"]
     return CaseResult(
         id=case.id, repeat=case.repeat, workload=WorkloadRef(**workload.describe()),
         corpus=CorpusRef(**corpus.describe()), config=config, directory=str(case_dir),
         outcome=outcome, error=error, wall_time_s=wall_time_s,
         cost_gib_s=wall_time_s * config.total_memory / 2**30,  # memory reserved × time: what a bill charges
-        answer_check=answer_check, oom=oom, **measured,
+        answer_check=answer_check, oom=oom, notes=notes, **measured,
     )

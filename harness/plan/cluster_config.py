@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 
-import dask
 import msgspec
 import psutil
+from dask.utils import format_bytes
 
 from harness.errors import UserError
 from harness.plan.sizes import compact_bytes, parse_size
 
-__all__ = ["MIN_WORKER_MEMORY", "ClusterConfig", "check_memory_limit", "config_from_options", "default_config",
-           "kill_fraction"]
+__all__ = ["MIN_WORKER_MEMORY", "ClusterConfig", "check_memory_limit", "config_from_options", "default_config"]
 
 # A worker process holds about 100–150 MiB before it runs anything: below this it cannot start.
 MIN_WORKER_MEMORY = 256 * 2**20
@@ -45,15 +44,6 @@ class ClusterConfig(msgspec.Struct, frozen=True):
         return self.n_workers * self.memory_limit
 
 
-def kill_fraction() -> float:
-    """``distributed.worker.memory.terminate`` from dask's config: the share of its memory limit
-    at which a nanny kills its worker (1.0 where killing is switched off)."""
-    import distributed  # noqa: F401  (registers distributed's defaults in dask.config)
-
-    value = dask.config.get("distributed.worker.memory.terminate")
-    return float(value) if value else 1.0
-
-
 def check_memory_limit(limit: int, what: str) -> int:
     """A per-worker limit a worker can start with and the machine can honour: dask would
     silently clamp a larger one to the machine's RAM."""
@@ -62,7 +52,7 @@ def check_memory_limit(limit: int, what: str) -> int:
         raise UserError(f"{what}: {compact_bytes(limit)} is too small for a worker to start "
                         f"(at least {compact_bytes(MIN_WORKER_MEMORY)})")
     if limit > ram:
-        raise UserError(f"{what}: {compact_bytes(limit)} is more than this machine's RAM ({compact_bytes(ram)}); "
+        raise UserError(f"{what}: {compact_bytes(limit)} is more than this machine's RAM ({format_bytes(ram)}); "
                         "dask would silently use the RAM instead")
     return limit
 
@@ -79,6 +69,9 @@ def default_config() -> ClusterConfig:
 def config_from_options(workers: int | None, threads: int | None, memory_limit: str | None,
                         processes: bool = True) -> ClusterConfig:
     """``memreplay run``'s options, each falling back to :func:`default_config`."""
+    if not processes and memory_limit is not None:
+        raise UserError("--memory-limit: not enforced with --no-processes (the workers are threads of this process, "
+                        "with no nanny to stop them); leave it out, or run workers in processes")
     fallback = default_config()
     return ClusterConfig(
         n_workers=fallback.n_workers if workers is None else workers,

@@ -30,7 +30,7 @@ def parse_size(value: object, what: str) -> int:
 
 def compact_bytes(value: int) -> str:
     """``4294967296`` → ``4GiB``: exact binary units where they fit, else dask's rounding."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value % size == 0:
             return f"{value // size}{unit}"
     return format_bytes(value).replace(" ", "")

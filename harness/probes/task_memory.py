@@ -17,7 +17,13 @@ from dask.utils import key_split
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from harness.analysis.task_summary import summarise_task_memory
-from harness.compat import MEMORY_KILL_TOPIC, add_stream_handlers, register_worker_plugin, worker_reported_memory
+from harness.compat import (
+    MEMORY_KILL_TOPIC,
+    add_stream_handlers,
+    is_alias,
+    register_worker_plugin,
+    worker_reported_memory,
+)
 from harness.probes.base import ProbeContext
 from harness.probes.task_memory_worker import (
     OP_TASK_START,
@@ -44,6 +50,7 @@ class TaskMemoryCollector(SchedulerPlugin):
         self._executing: dict[str, dict[str, dict[str, Any]]] = {}  # worker → key → start message
         self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
         self._known_names: set[str] = set()
+        self._aliases: set[str] = set()  # keys that only rename another task's output
         self.input_hints: dict[int, int] = {}  # partition index → bytes, for tasks without inputs
         # The scheduler forgets a worker before telling plugins it left; keep its state to read
         # the last RSS it reported.
@@ -55,6 +62,7 @@ class TaskMemoryCollector(SchedulerPlugin):
     def update_graph(self, scheduler: Any, *, tasks: list[Any] = (), **kwargs: Any) -> None:
         """Learn un-fused prefixes: dask names a fused task ``<other prefixes>-<output key name>``,
         and the output key name is itself a key of the graph."""
+        self._aliases.update(str(key) for key in tasks if is_alias(scheduler, key))
         names = {key_name(key) for key in tasks}
         self._known_names |= names
         for name in names:
@@ -114,6 +122,7 @@ class TaskMemoryCollector(SchedulerPlugin):
                 _seconds(message["start"]), _seconds(stop), _seconds(None if stop is None else stop - message["start"]),
                 message["baseline"], _cell(peak), _cell(increase), _cell(get("input_bytes")),
                 _cell(get("output_bytes")), _cell(get("concurrent")), message["method"], message["state"],
+                "true" if message["key"] in self._aliases else "false",
             ))
 
     def write_unfinished(self, scheduler: Any, state: str) -> int:

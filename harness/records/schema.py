@@ -125,6 +125,7 @@ class DeadTask(_Part, kw_only=True):
 class TaskMemory(_Part, kw_only=True):
     csv: str
     rows: int
+    alias_rows: int = 0  # rows of dask's aliases (no code of their own), not in by_prefix
     methods: list[str]
     worker_footprint_bytes: int | None
     worker_died: list[DeadTask] = []
@@ -153,6 +154,7 @@ class CaseResult(_Part, kw_only=True):
     cost_gib_s: float | None  # wall time × workers × memory limit: what a cloud bill charges
     answer_check: Literal["passed", "failed", "not checked"]
     oom: OomInfo | None = None
+    notes: list[str] = []  # what the figures mean in this case, where it is not the usual
     task_memory: TaskMemory | None = None
     timeline: Timeline | None = None
 

@@ -28,7 +28,7 @@ COLUMNS = (
     *MEMUSAGE_COLUMNS,
     "task_prefix", "worker", "start", "stop", "duration_s",
     "baseline_bytes", "peak_bytes", "peak_increase_bytes", "input_bytes", "output_bytes",
-    "concurrent_tasks", "method", "state",
+    "concurrent_tasks", "method", "state", "alias",
 )
 
 
@@ -52,7 +52,8 @@ class TaskRow(msgspec.Struct, frozen=True):
     output_bytes: int | None
     concurrent_tasks: int | None
     method: str  # clear_refs, sampling, nanny, heartbeat
-    state: str  # memory, erred, worker-died
+    state: str  # memory, erred, worker-died, timed-out, unfinished
+    alias: bool = False  # dask's alias of another task's output: runs no code, kept out of summaries
 
     @property
     def alone(self) -> bool:
@@ -78,6 +79,7 @@ _KINDS = {**dict.fromkeys(("min_memory_mb", "max_memory_mb", "start", "stop", "d
           **dict.fromkeys(("baseline_bytes", "peak_bytes", "peak_increase_bytes", "input_bytes", "output_bytes",
                            "concurrent_tasks"), int)}
 _CONVERT = tuple(_KINDS.get(column) for column in COLUMNS)
+_BOOLEANS = {"true": True, "false": False}
 
 
 def iter_task_rows(path: str | Path) -> Iterator[TaskRow]:
@@ -94,8 +96,11 @@ def iter_task_rows(path: str | Path) -> Iterator[TaskRow]:
                 if not cells:
                     continue
                 try:
-                    yield TaskRow(*(cell if kind is None else _number(kind, cell)
-                                    for kind, cell in zip(_CONVERT, cells, strict=True)))
+                    *values, alias = (cell if kind is None else _number(kind, cell)
+                                      for kind, cell in zip(_CONVERT, cells, strict=True))
+                    yield TaskRow(*values, alias=_BOOLEANS[alias])
+                except KeyError:
+                    raise UserError(f"{path}: line {number}: alias must be true or false") from None
                 except ValueError as error:
                     raise UserError(f"{path}: line {number}: {error}") from None
     except OSError as error:

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.analysis.probe_accuracy import duration_bucket, tolerance_bytes
 from harness.compat import live_clients
+from harness.errors import UserError
 from harness.execute.cluster import local_cluster
 from harness.plan.cluster_config import ClusterConfig
 from harness.probes.task_memory import install_collector
@@ -186,6 +187,10 @@ def run_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000
                   rows_tasks: int = 100_000) -> RunDirectory[ProbeAccuracyRecord]:
     """The three stages, the record saved after each, so a stage already measured survives a
     later failure."""
+    for name, value, least in (("--truth-tasks", truth_tasks, 1), ("--tiny-tasks", tiny_tasks, 1),
+                               ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0)):
+        if value < least:
+            raise UserError(f"{name}: must be at least {least}, got {value}")
     settings = ProbeAccuracySettings(truth_tasks=truth_tasks, tiny_tasks=tiny_tasks, repeats=repeats,
                                      rows_tasks=rows_tasks)
     run = RunDirectory.create(results, "probe-accuracy", ProbeAccuracyRecord(settings=settings,

@@ -24,7 +24,7 @@ import psutil
 from harness.analysis.scheduler_footprint import compare_footprints
 from harness.compat import log_structures, transition_count
 from harness.errors import UserError
-from harness.plan.scheduler_presets import SchedulerPreset, load_preset, log_settings, to_environment
+from harness.plan.distributed_config import SchedulerPreset, load_preset, log_settings, to_environment
 from harness.plan.sizes import check_seconds
 from harness.probes.rss_sampler import RssSampler
 from harness.records.atomic import atomic_write_text

@@ -1,5 +1,6 @@
-"""Scheduler presets (``configs/scheduler/*.toml``): named sets of the scheduler's log-sizing
-settings, checked against the installed distributed.
+"""Distributed's configuration as memreplay plans with it: scheduler presets
+(``configs/scheduler/*.toml``, named sets of the scheduler's log-sizing settings, checked
+against the installed distributed) and the nanny's kill line.
 
 A preset has two tables:
 - ``[recipe]``: settings named as a published recipe names them; a key the installed
@@ -22,7 +23,8 @@ from harness.compat import distributed_version
 from harness.errors import UserError
 from harness.plan.toml_file import read_toml
 
-__all__ = ["RENAMES", "SchedulerPreset", "installed_keys", "load_preset", "log_settings", "to_environment"]
+__all__ = ["RENAMES", "SchedulerPreset", "installed_keys", "kill_fraction", "load_preset", "log_settings",
+           "to_environment"]
 
 # distributed 2023.9.3 folded these into one key.
 RENAMES: dict[str, str] = {
@@ -53,6 +55,13 @@ def _flatten(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
             flat.update(_flatten(value, name))
         flat[name] = value
     return flat
+
+
+def kill_fraction() -> float:
+    """``distributed.worker.memory.terminate`` from dask's config: the share of its memory limit
+    at which a nanny kills its worker (1.0 where killing is switched off)."""
+    value = dask.config.get("distributed.worker.memory.terminate")
+    return float(value) if value else 1.0
 
 
 def installed_keys() -> dict[str, Any]:

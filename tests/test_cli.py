@@ -183,6 +183,15 @@ def test_bad_input_is_one_line_and_nonzero(cli, args: list[str], fragments: list
     assert_one_line_error(result, *fragments)
 
 
+def test_a_directory_where_a_file_should_be(cli, tmp_path: Path) -> None:
+    assert_one_line_error(cli("sweep", str(tmp_path), "--results", str(tmp_path / "r")),
+                          f"cannot read matrix {tmp_path}: Is a directory")
+    assert_one_line_error(cli("scheduler", "--default", str(tmp_path), "--results", str(tmp_path / "r")),
+                          f"cannot read scheduler preset {tmp_path}: Is a directory")
+    (tmp_path / "run.json").mkdir()
+    assert_one_line_error(cli("recommend", str(tmp_path), "--cores", "2", "--memory", "4GiB"), "is a directory")
+
+
 def test_unwritable_results_directory(cli, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

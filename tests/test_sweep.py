@@ -244,3 +244,31 @@ fil_profiles = false
     edited = _matrix(tmp_path, body.format(scale=0.5), name="edited.toml")
     assert_one_line_error(cli("sweep", str(edited), "--resume", run, "--results", str(tmp_path)),
                           run, "scale 0.02 → 0.5", "start a new sweep")
+
+
+class _ProbeOnAFullDisk:
+    """A probe whose files cannot be written when the case ends (as on a full disk)."""
+
+    name = "timeline"
+
+    def start(self, cluster, context) -> None:
+        self.case_dir = context.case_dir
+
+    def stop(self, outcome: str) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_probe_that_cannot_write_never_loses_the_measured_case(tmp_path: Path, text_corpus) -> None:
+    from harness.execute.runner import run_case
+    from harness.plan.cluster_config import ClusterConfig
+    from harness.plan.matrix import Case
+    from harness.probes.task_memory import TaskMemoryProbe
+    from workloads import resolve_workload
+
+    case = Case(resolve_workload("wordcount-streaming"), ClusterConfig(n_workers=1, threads_per_worker=1,
+                                                                       memory_limit=2**30))
+    result = run_case(case, text_corpus, tmp_path, probes=[TaskMemoryProbe(), _ProbeOnAFullDisk()])
+    assert result.outcome == "ok" and result.answer_check == "passed"
+    assert result.task_memory.by_prefix["count_words_streaming"].tasks == len(text_corpus.files)
+    assert result.timeline is None
+    assert result.notes == ["the timeline probe failed: OSError: [Errno 28] No space left on device"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from corpora import Corpus
 from harness.execute.cluster import local_cluster
-from harness.execute.outcomes import classify_failure, name_the_running_task
+from harness.execute.outcomes import classify_failure, name_the_running_task, one_line
 from harness.plan.matrix import Case
 from harness.probes.base import Probe, ProbeContext
 from harness.probes.task_memory import TaskMemoryProbe
@@ -50,8 +50,13 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
             outcome, error, oom = classify_failure(failure, cluster.scheduler, deadline_passed)
             answer = None
         wall_time_s = time.perf_counter() - started
+        notes: list[str] = []
         for probe in probes:
-            measured[probe.name] = probe.stop(outcome)
+            try:
+                measured[probe.name] = probe.stop(outcome)
+            except Exception as failure:  # a probe that cannot write its files never loses the case
+                measured[probe.name] = None
+                notes.append(f"the {probe.name} probe failed: {one_line(failure)}")
     task_memory = measured.get("task_memory")
     if oom is not None and task_memory is not None:
         oom = name_the_running_task(oom, task_memory.worker_died)
@@ -62,9 +67,9 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
             answer_check = "passed"
         except AnswerMismatch as mismatch:
             outcome, answer_check, error = "error", "failed", f"answer mismatch: {mismatch}"
-    notes = [] if config.processes else [
-        "workers are threads of the memreplay process: the memory limit is not enforced (no nanny), and each "
-        "per-task row measures that one process, which every task shares"]
+    if not config.processes:
+        notes.append("workers are threads of the memreplay process: the memory limit is not enforced (no nanny), "
+                     "and each per-task row measures that one process, which every task shares")
     return CaseResult(
         id=case.id, repeat=case.repeat, workload=WorkloadRef(**workload.describe()),
         corpus=CorpusRef(**corpus.describe()), config=config, directory=str(case_dir),

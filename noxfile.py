@@ -10,10 +10,11 @@ nox.options.sessions = ["lint", "tests"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Install memreplay with its test extras and run the test suite (real clusters, small scale).
+    """Install memreplay with its test extras and run the test suite (real clusters, small scale),
+    one pytest worker per core, each test file on one worker (its module fixtures run once).
     `nox -s tests -- -m "not slow"` skips the tests that start several clusters or profilers."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session

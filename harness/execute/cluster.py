@@ -30,6 +30,9 @@ def local_cluster(config: ClusterConfig) -> Iterator[tuple[LocalCluster, Client]
             memory_limit=config.memory_limit,
             processes=config.processes,
             dashboard_address=None,
+            # the scheduler's HTTP endpoints (health, metrics) on any free loopback port: two
+            # cases or two memreplay runs at once never fight over 8787
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.CRITICAL,  # failures are recorded as outcomes, not logged twice
         ) as cluster, Client(cluster) as client:
             yield cluster, client

@@ -155,8 +155,8 @@ def test_recommendation_sizes_against_the_kill_line_and_rounds_up() -> None:
 
 
 def test_recommendation_takes_the_largest_peak_alone_and_the_largest_footprint() -> None:
-    record = _sweep(_case("r0", peak=900 * MIB), _case("r1", peak=GIB, footprint=120 * MIB),
-                    _case("crowded", peak=2 * GIB, alone=GIB))  # with neighbours 2 GiB, alone 1 GiB
+    record = _sweep(_case("r0", peak=900 * MIB, alone=900 * MIB), _case("r1", peak=GIB, footprint=120 * MIB, alone=GIB),
+                    _case("crowded", peak=2 * GIB))  # with neighbours only: 2 GiB, a neighbour's memory in it
     recommendation = recommend(record, cores=8, memory=64 * GIB, margin=0.2, kill_fraction=0.95)
     advice = recommendation.workloads["w"]
     assert advice.largest_peak_increase_bytes == GIB and recommendation.worker_footprint_bytes == 120 * MIB

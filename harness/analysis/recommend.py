@@ -16,6 +16,7 @@ How a worker's limit is sized (the README's *Recommendation* says the same):
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 
 import msgspec
@@ -73,12 +74,19 @@ def worker_limit(footprint: int, threads: int, peak: int, kill_fraction: float) 
 
 
 def _largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
-    """The largest peak increase of one task across ``cases``: measured alone in its worker
-    where any task of that prefix was, else (conservatively) with its neighbours."""
-    peaks = [summary.peak_increase_max_alone_bytes or summary.peak_increase_max_bytes
-             for case in cases if case.task_memory for summary in case.task_memory.by_prefix.values()]
-    measured = [peak for peak in peaks if peak is not None]
-    return max(measured, default=None)
+    """The largest peak increase of one task across ``cases``, prefix by prefix: measured alone
+    in its worker wherever a task of that prefix ran alone in any case, else (conservatively)
+    with its neighbours."""
+    alone: dict[str, list[int]] = defaultdict(list)
+    crowded: dict[str, list[int]] = defaultdict(list)
+    for case in cases:
+        for prefix, summary in (case.task_memory.by_prefix if case.task_memory else {}).items():
+            if summary.peak_increase_max_alone_bytes is not None:
+                alone[prefix].append(summary.peak_increase_max_alone_bytes)
+            if summary.peak_increase_max_bytes is not None:
+                crowded[prefix].append(summary.peak_increase_max_bytes)
+    peaks = [max(alone[prefix]) if alone[prefix] else max(crowded[prefix]) for prefix in crowded]
+    return max(peaks, default=None)
 
 
 def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float) -> Advice:

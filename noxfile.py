@@ -41,7 +41,7 @@ def bench_probe(session: nox.Session) -> None:
 
 # distributed 2023.6.0 predates the 2023.9.3 rename of the scheduler's log-length keys.
 OLD_DISTRIBUTED = ["dask[bag]==2023.6.0", "distributed==2023.6.0", "bokeh>=3.1,<3.5", "psutil", "numpy", "scipy",
-                   "matplotlib", "click", "msgspec"]
+                   "matplotlib", "click", "msgspec", "filelock"]
 
 
 @nox.session(name="bench-scheduler")

@@ -128,7 +128,7 @@ def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int
         children.append(_Child(name, subprocess.Popen([*_command(arguments[0]), *arguments[1:]], stdout=log,
                                                       stderr=subprocess.STDOUT, env=env), log))
 
-    start("scheduler", "scheduler", "--host", "127.0.0.1", "--scheduler-file", str(scheduler_file),
+    start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file),
           *_dashboard_flag())
     try:
         _wait_for(scheduler_file.exists, children, f"the scheduler under preset {preset.name}")

@@ -1,0 +1,44 @@
+"""The figures asv tracks, read from run records: per case (workload × shape), the largest
+peak increase of a task alone in its worker (what CI gates on), the worker footprint, the peak
+RSS of a worker process and the wall time; per workload, Fil's peak; per scheduler preset, the
+scheduler's RSS and the bytes its bounded structures hold."""
+
+from __future__ import annotations
+
+from harness.records.schema import SchedulerRecord, SweepRecord
+
+__all__ = ["case_figures", "profile_figures", "scheduler_figures"]
+
+Figures = dict[str, float | None]
+
+
+def case_figures(record: SweepRecord) -> dict[tuple[str, str], Figures]:
+    """By (workload, ``WxT`` shape), from the cases that finished ``ok`` (the last repeat wins)."""
+    figures: dict[tuple[str, str], Figures] = {}
+    for case in record.cases:
+        if case.outcome != "ok" or case.task_memory is None:
+            continue
+        alone = [s.peak_increase_max_alone_bytes for s in case.task_memory.by_prefix.values()
+                 if s.peak_increase_max_alone_bytes is not None]
+        workers = {name: peak for name, peak in (case.timeline.peak_rss_bytes if case.timeline else {}).items()
+                   if name != "scheduler"}
+        figures[(case.workload.name, case.config.shape)] = {
+            "largest_peak_increase_bytes": max(alone, default=None),
+            "worker_footprint_bytes": case.task_memory.worker_footprint_bytes,
+            "worker_peak_rss_bytes": max(workers.values(), default=None),
+            "wall_time_s": case.wall_time_s,
+        }
+    return figures
+
+
+def profile_figures(record: SweepRecord) -> dict[str, float | None]:
+    """Fil's peak tracked allocations by workload."""
+    return {profile.workload: profile.peak_tracked_bytes for profile in record.summary.profiles}
+
+
+def scheduler_figures(record: SchedulerRecord) -> dict[str, Figures]:
+    """By preset label (``default``, ``trimmed``): the scheduler's RSS at the end and the bytes
+    its bounded structures hold."""
+    return {scenario.label: {"rss_bytes": scenario.rss_end_bytes,
+                             "structure_bytes": sum(s.bytes for s in scenario.structures.values())}
+            for scenario in record.scenarios if scenario.label in ("default", "trimmed")}

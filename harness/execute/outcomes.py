@@ -43,7 +43,7 @@ def classify_failure(error: BaseException, scheduler: Any, deadline_passed: bool
                   f"{format_bytes(last.get('rss') or 0)} RSS")
         # dask's KilledWorker names a task it lost, possibly one only queued on the worker;
         # name_the_running_task replaces it with the one the probe saw executing
-        return "oom", reason, OomInfo(task=str(getattr(error, "task", "")) or None, worker=last.get("worker"),
+        return "oom", reason, OomInfo(task=str(error.task), worker=last.get("worker"),
                                       peak_rss_bytes=last.get("rss"), workers_killed=len(kills))
     return "error", one_line(error), None
 

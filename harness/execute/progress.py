@@ -15,10 +15,10 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = total
         self.done = 0
-        self.stream = stream
+        self.stream = sys.stderr if stream is None else stream  # the stderr of now, not of import time
         self.started = time.monotonic()
         self._tty = stream.isatty()
 

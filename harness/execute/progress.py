@@ -20,7 +20,7 @@ class Progress:
         self.done = 0
         self.stream = sys.stderr if stream is None else stream  # the stderr of now, not of import time
         self.started = time.monotonic()
-        self._tty = stream.isatty()
+        self._tty = self.stream.isatty()
 
     def case(self, label: str) -> None:
         elapsed = time.monotonic() - self.started

@@ -55,3 +55,15 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
         session.install(*OLD_DISTRIBUTED)
         session.install("--no-deps", ".")  # memreplay itself, without upgrading dask
     session.run("memreplay", "scheduler", *session.posargs)
+
+
+@nox.session(name="bench-micro")
+def bench_micro(session: nox.Session) -> None:
+    """pytest-benchmark timings of the harness's hot paths (one task boundary of the probe, a CSV
+    row, corpus generation, .prof parsing, each task function), saved under results/micro/.
+    Compare with a saved run: `nox -s bench-micro -- --benchmark-compare=0001
+    --benchmark-compare-fail=mean:10%`."""
+    session.install(".[bench]")
+    session.run("pytest", "benchmarks/micro", "-p", "no:xdist", "--benchmark-only",
+                "--benchmark-storage=results/micro", "--benchmark-autosave",
+                "--benchmark-json=results/micro/latest.json", *session.posargs)

@@ -37,6 +37,7 @@ FIL_FIGURE = "tracked allocations at peak (Fil; thread pools forced to one threa
 _SVG_TITLE = re.compile(r"Peak Tracked Memory Usage \(([\d.]+) MiB\)")
 _FRAME = re.compile(r"^(?P<file>.*):(?P<line>\d+) \((?P<function>.*)\)$")
 FIL_OOM_EXIT = 53
+_STDLIB = sysconfig.get_paths()["stdlib"]  # looked up once: it was most of the time of parsing a .prof
 
 
 def _fil_command() -> str:
@@ -80,7 +81,7 @@ def _attributed_frame(frames: list[str], focus: str | None) -> tuple[str, int, s
     parsed = [(m["file"], int(m["line"]), m["function"]) for m in (_FRAME.match(f) for f in frames) if m]
     if not parsed:
         return None
-    stdlib = sysconfig.get_paths()["stdlib"]
+    stdlib = _STDLIB
     preferences = (
         lambda file: focus is not None and file.startswith(focus),
         lambda file: not file.startswith(("<", stdlib)),

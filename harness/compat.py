@@ -137,10 +137,8 @@ def log_structures(scheduler: Any) -> dict[str, Any]:
 def is_alias(scheduler: Any, key: Any) -> bool:
     """Whether the task ``key`` only renames another task's output (dask's ``Alias``, which a
     fused graph leaves under the un-fused name): it runs no code of its own."""
-    try:
-        from dask._task_spec import Alias
-    except ImportError:  # dask before task specs (2024.12) has no alias tasks
-        return False
+    from dask._task_spec import Alias  # an ImportError here is as loud as a moved attribute
+
     state = _require(scheduler, "tasks", "Scheduler").get(key)
     return state is not None and isinstance(_require(state, "run_spec", "TaskState"), Alias)
 

@@ -248,3 +248,13 @@ def test_the_tasks_csv_reader_refuses_what_is_not_one(tmp_path: Path) -> None:
     short.write_text(",".join(COLUMNS) + "\nk,1,2\n")
     with pytest.raises(UserError, match="line 2"):
         read_task_rows(short)
+
+
+def test_a_hand_edited_negative_size_is_refused(tmp_path: Path) -> None:
+    import msgspec
+
+    from harness.records.store import load_record
+
+    (tmp_path / "run.json").write_bytes(msgspec.json.encode(_sweep(_case("edited", footprint=-10**12))))
+    with pytest.raises(UserError, match=r"Expected `int` >= 0 - at `\$.cases\[0\].task_memory.worker_footprint_bytes`"):
+        load_record(tmp_path)

@@ -121,6 +121,9 @@ def test_record_of_another_schema_is_refused(tmp_path: Path) -> None:
         (b"[1, 2]", "not a run record"),
         (json.dumps({"schema_version": 3, "kind": "sweep", "created": "x"}).encode(), "missing required field"),
         (json.dumps({"schema_version": 3, "kind": "banana"}).encode(), "Invalid value 'banana'"),
+        (b'{"schema_version": 3, "kind": "sweep", "created": "\xff\xfe"}', "not valid JSON"),
+        (b"[" * 100_000, "not a run record"),
+        (b'{"schema_version": 3, "kind": "sweep", "cases": ' + b"[" * 100_000, "not a run record"),
     ],
 )
 def test_damaged_or_foreign_records_are_refused_in_one_line(cli, tmp_path: Path, content: bytes,
@@ -181,6 +184,7 @@ def test_bad_input_is_one_line_and_nonzero(cli, args: list[str], fragments: list
     else:
         result = cli(*args, "--results", str(tmp_path))
     assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
 
 
 def test_a_directory_where_a_file_should_be(cli, tmp_path: Path) -> None:

@@ -95,3 +95,12 @@ def test_two_processes_generating_one_corpus_at_once_both_succeed(tmp_path: Path
     regenerated: list[str] = []
     ensure_corpus("text", 0.05, cache, on_generate=regenerated.append)
     assert regenerated == []  # what they made together is intact
+
+
+def test_a_corpus_file_replaced_by_a_directory_is_one_line(tmp_path: Path) -> None:
+    corpus = ensure_corpus("text", 0.01, tmp_path)
+    victim = corpus.paths[0]
+    victim.unlink()
+    victim.mkdir()
+    with pytest.raises(CorpusError, match=f"cannot write corpus .*{victim.name}"):
+        ensure_corpus("text", 0.01, tmp_path)

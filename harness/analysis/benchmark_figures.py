@@ -5,6 +5,7 @@ scheduler's RSS and the bytes its bounded structures hold."""
 
 from __future__ import annotations
 
+from harness.analysis.task_summary import largest_prefix
 from harness.records.schema import SchedulerRecord, SweepRecord
 
 __all__ = ["case_figures", "profile_figures", "scheduler_figures"]
@@ -18,12 +19,11 @@ def case_figures(record: SweepRecord) -> dict[tuple[str, str], Figures]:
     for case in record.cases:
         if case.outcome != "ok" or case.task_memory is None:
             continue
-        alone = [s.peak_increase_max_alone_bytes for s in case.task_memory.by_prefix.values()
-                 if s.peak_increase_max_alone_bytes is not None]
+        alone = largest_prefix(case.task_memory, alone_only=True)
         workers = {name: peak for name, peak in (case.timeline.peak_rss_bytes if case.timeline else {}).items()
                    if name != "scheduler"}
         figures[(case.workload.name, case.config.shape)] = {
-            "largest_peak_increase_bytes": max(alone, default=None),
+            "largest_peak_increase_bytes": None if alone is None else alone[1],
             "worker_footprint_bytes": case.task_memory.worker_footprint_bytes,
             "worker_peak_rss_bytes": max(workers.values(), default=None),
             "wall_time_s": case.wall_time_s,

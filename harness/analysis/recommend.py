@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from harness.analysis.task_summary import prefix_peak_increase
 from harness.plan.cluster_config import MIN_WORKER_MEMORY
 from harness.plan.sizes import compact_bytes
 from harness.records.schema import CaseResult, SweepRecord
@@ -78,15 +79,14 @@ def _largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
     in its worker wherever a task of that prefix ran alone in any case, else (conservatively)
     with its neighbours."""
     alone: dict[str, list[int]] = defaultdict(list)
-    crowded: dict[str, list[int]] = defaultdict(list)
+    anyhow: dict[str, list[int]] = defaultdict(list)
     for case in cases:
         for prefix, summary in (case.task_memory.by_prefix if case.task_memory else {}).items():
-            if summary.peak_increase_max_alone_bytes is not None:
-                alone[prefix].append(summary.peak_increase_max_alone_bytes)
-            if summary.peak_increase_max_bytes is not None:
-                crowded[prefix].append(summary.peak_increase_max_bytes)
-    peaks = [max(alone[prefix]) if alone[prefix] else max(crowded[prefix]) for prefix in crowded]
-    return max(peaks, default=None)
+            for peaks, only in ((alone, True), (anyhow, False)):
+                if (peak := prefix_peak_increase(summary, alone_only=only)) is not None:
+                    peaks[prefix].append(peak)
+    # a prefix measured alone in any case is judged by those measurements only
+    return max((max(alone[prefix] or anyhow[prefix]) for prefix in anyhow), default=None)
 
 
 def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float) -> Advice:

@@ -12,7 +12,8 @@ import numpy as np
 from harness.records.schema import DeadTask, LargestTask, PrefixSummary, TaskMemory
 from harness.records.task_rows import TaskRow
 
-__all__ = ["largest_by_prefix", "largest_prefix", "largest_task", "summarise_task_memory", "worker_footprint"]
+__all__ = ["largest_by_prefix", "largest_prefix", "largest_task", "prefix_peak_increase", "summarise_task_memory",
+           "worker_footprint"]
 
 
 def largest_task(rows: Iterable[TaskRow], *, alone_only: bool = False) -> TaskRow | None:
@@ -32,12 +33,19 @@ def largest_by_prefix(rows: Iterable[TaskRow], *, alone_only: bool = False) -> d
     return {prefix: row for prefix, row in sorted(largest.items()) if row is not None}
 
 
-def largest_prefix(task_memory: TaskMemory | None) -> tuple[str, int] | None:
-    """The same rule over a case's stored summary: the prefix whose largest task had the
-    highest peak increase, and that peak increase."""
-    measured = [(prefix, summary.peak_increase_max_bytes) for prefix, summary in
-                (task_memory.by_prefix if task_memory else {}).items() if summary.peak_increase_max_bytes]
-    return max(measured, key=lambda item: item[1] or 0, default=None)  # type: ignore[return-value]
+def prefix_peak_increase(summary: PrefixSummary, *, alone_only: bool = False) -> int | None:
+    """The same rule over a stored summary: a prefix's largest peak increase, measured alone in
+    its worker wherever any of its tasks ran alone, else (unless ``alone_only``) with neighbours."""
+    if summary.peak_increase_max_alone_bytes is not None or alone_only:
+        return summary.peak_increase_max_alone_bytes
+    return summary.peak_increase_max_bytes
+
+
+def largest_prefix(task_memory: TaskMemory | None, *, alone_only: bool = False) -> tuple[str, int] | None:
+    """The prefix of a case whose largest task needed the most memory, and that peak increase."""
+    measured = [(prefix, peak) for prefix, summary in (task_memory.by_prefix if task_memory else {}).items()
+                if (peak := prefix_peak_increase(summary, alone_only=alone_only)) is not None]
+    return max(measured, key=lambda item: item[1], default=None)
 
 
 def worker_footprint(rows: Iterable[TaskRow]) -> int | None:

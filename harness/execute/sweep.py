@@ -52,20 +52,22 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
               label: str = "sweep") -> RunDirectory[SweepRecord]:
     """Run the cases not yet in the record; the record is saved after every case, so Ctrl-C
     (KeyboardInterrupt, which propagates) keeps every finished case."""
-    run = _open_run(matrix, results, resume, label)
-    with run.exclusive():
-        _run_pending(run, matrix, corpora)
-    return run
-
-
-def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpora: Path) -> None:
-    finished = {case.id for case in run.record.cases}
-    pending = [case for case in matrix.cases if case.id not in finished]
+    # the corpora first: a corpus that cannot be made leaves no run directory behind
     corpus_by_kind: dict[str, Corpus] = {}
-    for case in pending:
+    for case in matrix.cases:
         kind = case.workload.corpus_kind
         if kind not in corpus_by_kind:
             corpus_by_kind[kind] = ensure_corpus(kind, matrix.scale, corpora, on_generate=_say_generating)
+    run = _open_run(matrix, results, resume, label)
+    with run.exclusive():
+        _run_pending(run, matrix, corpus_by_kind, corpora)
+    return run
+
+
+def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind: dict[str, Corpus],
+                 corpora: Path) -> None:
+    finished = {case.id for case in run.record.cases}
+    pending = [case for case in matrix.cases if case.id not in finished]
     progress = Progress(len(pending)) if len(matrix.cases) > 1 else None
     for case in pending:
         if progress:

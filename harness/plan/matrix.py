@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.plan.cluster_config import ClusterConfig, check_memory_limit
-from harness.plan.sizes import check_seconds, parse_size
+from harness.plan.sizes import check_scale, check_seconds, parse_size
 from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
@@ -22,6 +22,7 @@ _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limit
 _SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles"}
 _RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
 _SECTIONS = {"matrix", "quick"}
+MAX_REPEATS = 1000  # a typo of a few zeros would otherwise plan for days
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Matrix:
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None) -> Matrix:
     """What ``memreplay run`` runs: a matrix of one case, without profiles."""
-    return Matrix("memreplay run", scale, 1, check_seconds(timeout_s, "--timeout"), False, (Case(workload, config),))
+    return Matrix("memreplay run", check_scale(scale, "--scale"), 1, check_seconds(timeout_s, "--timeout"), False,
+                  (Case(workload, config),))
 
 
 def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
@@ -131,6 +133,8 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
         raise UserError(f"{path}: matrix.processes: must be a list of true/false, got {processes!r}")
     scale = _positive(path, "matrix.scale", table.get("scale", 1.0), float)
     repeats = _positive(path, "matrix.repeats", table.get("repeats", 1), int)
+    if repeats > MAX_REPEATS:
+        raise UserError(f"{path}: matrix.repeats: at most {MAX_REPEATS}, got {repeats}")
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
     fil_profiles = table.get("fil_profiles", True)
     if not isinstance(fil_profiles, bool):

@@ -9,13 +9,14 @@ from dask.utils import format_bytes, parse_bytes
 
 from harness.errors import UserError
 
-__all__ = ["check_seconds", "compact_bytes", "parse_size"]
+__all__ = ["check_scale", "check_seconds", "compact_bytes", "parse_size"]
 
 
 def parse_size(value: object, what: str) -> int:
     """``"4GiB"`` or a whole number of bytes → bytes. ``what`` names the option or key in the
     one-line error for anything that is not a positive, finite size."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (isinstance(value, str)
+                                                                              and not value.strip()):
         raise UserError(f"{what}: {value!r} is not a size (try 4GiB or 500MiB)")
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"{what}: {value!r} is not a size (try 4GiB or 500MiB)")
@@ -43,4 +44,11 @@ def check_seconds(value: float | None, what: str, *, zero_allowed: bool = False)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
             value < 0 or (value == 0 and not zero_allowed)):
         raise UserError(f"{what}: must be a finite number of seconds {'≥' if zero_allowed else '>'} 0, got {value!r}")
+    return float(value)
+
+
+def check_scale(value: float, what: str) -> float:
+    """A corpus scale: finite and greater than 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UserError(f"{what}: must be a finite number greater than 0, got {value!r}")
     return float(value)

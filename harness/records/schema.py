@@ -26,7 +26,7 @@ Schema history:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -44,6 +44,8 @@ __all__ = [
 SCHEMA_VERSION = 3
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
+Bytes = Annotated[int, msgspec.Meta(ge=0)]  # a measured size: a hand-edited negative one is refused
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class _Part(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -59,7 +61,7 @@ class Environment(_Part, kw_only=True):
     numpy: str
     cpu_model: str
     cpu_count: int | None
-    ram_bytes: int
+    ram_bytes: Bytes
     os: str
     hostname: str
     git_commit: str | None
@@ -81,7 +83,7 @@ class CorpusRef(_Part, kw_only=True):
     seed: int
     generator_version: int
     files: int
-    total_bytes: int
+    total_bytes: Bytes
 
 
 class OomInfo(_Part, kw_only=True):
@@ -90,14 +92,14 @@ class OomInfo(_Part, kw_only=True):
     task: str | None
     task_prefix: str | None = None
     worker: str | None
-    peak_rss_bytes: int | None
+    peak_rss_bytes: Bytes | None
     workers_killed: int
 
 
 class LargestTask(_Part, kw_only=True):
     task_key: str
-    peak_increase_bytes: int
-    input_bytes: int | None
+    peak_increase_bytes: Bytes
+    input_bytes: Bytes | None
     worker: str
 
 
@@ -105,10 +107,10 @@ class PrefixSummary(_Part, kw_only=True):
     tasks: int
     measured: int
     erred: int
-    peak_increase_p50_bytes: int | None
-    peak_increase_p95_bytes: int | None
-    peak_increase_max_bytes: int | None
-    peak_increase_max_alone_bytes: int | None = None  # among tasks alone in their worker: no neighbour's memory
+    peak_increase_p50_bytes: Bytes | None
+    peak_increase_p95_bytes: Bytes | None
+    peak_increase_max_bytes: Bytes | None
+    peak_increase_max_alone_bytes: Bytes | None = None  # among tasks alone in their worker: no neighbour's memory
     largest_task: LargestTask | None
 
 
@@ -118,8 +120,8 @@ class DeadTask(_Part, kw_only=True):
     task_key: str
     task_prefix: str
     worker: str
-    baseline_bytes: int | None
-    peak_bytes: int | None
+    baseline_bytes: Bytes | None
+    peak_bytes: Bytes | None
 
 
 class TaskMemory(_Part, kw_only=True):
@@ -127,7 +129,7 @@ class TaskMemory(_Part, kw_only=True):
     rows: int
     alias_rows: int = 0  # rows of dask's aliases (no code of their own), not in by_prefix
     methods: list[str]
-    worker_footprint_bytes: int | None
+    worker_footprint_bytes: Bytes | None
     worker_died: list[DeadTask] = []
     by_prefix: dict[str, PrefixSummary] = {}
 
@@ -137,7 +139,7 @@ class Timeline(_Part, kw_only=True):
     png: str | None
     samples: int
     processes: list[str]
-    peak_rss_bytes: dict[str, int]
+    peak_rss_bytes: dict[str, Bytes]
     plot_error: str | None = None  # the plot could not be drawn; the samples are kept
 
 
@@ -150,7 +152,7 @@ class CaseResult(_Part, kw_only=True):
     directory: str
     outcome: Outcome
     error: str | None = None
-    wall_time_s: float | None
+    wall_time_s: Seconds | None
     cost_gib_s: float | None  # wall time × workers × memory limit: what a cloud bill charges
     answer_check: Literal["passed", "failed", "not checked"]
     oom: OomInfo | None = None
@@ -160,9 +162,9 @@ class CaseResult(_Part, kw_only=True):
 
 
 class HeldOut(_Part, kw_only=True):
-    input_bytes: int
+    input_bytes: Bytes
     predicted_bytes: int
-    measured_bytes: int
+    measured_bytes: Bytes
     error_percent: float | None
 
 
@@ -175,7 +177,7 @@ class PrefixModel(_Part, kw_only=True):
     slope: float
     intercept_bytes: int
     residual_std_bytes: int
-    max_peak_increase_bytes: int
+    max_peak_increase_bytes: Bytes
     heldout: HeldOut
 
 
@@ -184,7 +186,7 @@ class TopLine(_Part, kw_only=True):
     line: int
     function: str
     code: str
-    bytes: int
+    bytes: Bytes
     percent: float
 
 
@@ -194,7 +196,7 @@ class LineRss(_Part, kw_only=True):
     file: str
     line: int
     code: str
-    rss_bytes: int
+    rss_bytes: Bytes
     increment_bytes: int
     occurrences: int
 
@@ -205,15 +207,15 @@ class TaskProfile(_Part, kw_only=True):
 
     workload: str
     input: str
-    input_bytes: int
+    input_bytes: Bytes
     figure: str
     outcome: Literal["ok", "failed", "skipped"]
     reason: str | None = None
     exit_code: int | None = None
     directory: str | None = None
     outputs: list[str] = []
-    peak_tracked_bytes: int | None = None
-    svg_title_bytes: int | None = None
+    peak_tracked_bytes: Bytes | None = None
+    svg_title_bytes: Bytes | None = None
     top_lines: list[TopLine] = []
     line_rss: list[LineRss] | None = None
     line_rss_error: str | None = None
@@ -250,7 +252,7 @@ class SweepSummary(_Part, kw_only=True):
 
 class StructureSize(_Part, kw_only=True):
     entries: int
-    bytes: int
+    bytes: Bytes
 
 
 class SchedulerScenario(_Part, kw_only=True):
@@ -259,8 +261,8 @@ class SchedulerScenario(_Part, kw_only=True):
     tasks: int
     load_s: float
     idle_s: float
-    rss_start_bytes: int
-    rss_end_bytes: int
+    rss_start_bytes: Bytes
+    rss_end_bytes: Bytes
     rss_timeline: list[tuple[float, int]]
     structures: dict[str, StructureSize]
     settings: dict[str, Any]
@@ -303,10 +305,10 @@ class SchedulerSettings(_Part, kw_only=True):
 
 class TruthRow(_Part, kw_only=True):
     key: str
-    truth_bytes: int
+    truth_bytes: Bytes
     seconds: float
     bucket: str
-    measured_bytes: int | None
+    measured_bytes: Bytes | None
     error_bytes: int | None
     within_tolerance: bool
     at_least_truth: bool

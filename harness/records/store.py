@@ -123,8 +123,10 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
         raise UserError(f"cannot read run record {path}: {error.strerror or error}") from None
     try:
         header = msgspec.json.decode(data, type=_Header)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except msgspec.ValidationError:
         raise UserError(f"{path}: not a run record (not a JSON object)") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as error:
+        raise UserError(f"{path}: not a run record (not valid JSON: {str(error).splitlines()[0][:200]})") from None
     if header.schema_version != SCHEMA_VERSION:
         raise UserError(f"run record {path} has schema version {header.schema_version!r}; this memreplay reads "
                         f"{SCHEMA_VERSION} (see the README's Records section)")
@@ -132,6 +134,8 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
         record = msgspec.json.decode(data, type=Record)
     except msgspec.ValidationError as error:
         raise UserError(f"run record {path} does not match schema {SCHEMA_VERSION}: {error}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as error:
+        raise UserError(f"{path}: not a run record (not valid JSON: {str(error).splitlines()[0][:200]})") from None
     if kind is not None and not isinstance(record, kind):
         wanted = kind.__struct_config__.tag
         raise UserError(f"run record {path} is a {record.__struct_config__.tag} record, not a {wanted} record")

@@ -22,7 +22,7 @@ import msgspec
 
 from corpora import Corpus, CorpusFile, ensure_corpus
 from harness.analysis.task_summary import largest_task
-from harness.plan.sizes import check_seconds
+from harness.plan.sizes import check_scale, check_seconds
 from harness.records.schema import LineRss, ProfileRecord, ProfileSettings, TaskProfile, TopLine
 from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow
@@ -172,11 +172,13 @@ def profile_workloads(references: list[str], scale: float, timeout: float, resul
                       corpora: Path) -> RunDirectory[ProfileRecord]:
     """``memreplay profile``: each workload's task function on its largest input, side by side."""
     check_seconds(timeout, "--timeout")
+    check_scale(scale, "--scale")
     workloads = [resolve_workload(reference) for reference in references]  # every name checked first
+    corpus_by_kind = {w.corpus_kind: ensure_corpus(w.corpus_kind, scale, corpora) for w in workloads}  # first
     record = ProfileRecord(settings=ProfileSettings(scale=scale, timeout_s=timeout), **new_record_fields())
     run = RunDirectory.create(results, "profile", record)
     for workload in workloads:
-        corpus = ensure_corpus(workload.corpus_kind, scale, corpora)
+        corpus = corpus_by_kind[workload.corpus_kind]
         chosen = choose_input(corpus)
         print(f"profiling {workload.name} on {chosen.name} under Fil and memory_profiler ...", file=sys.stderr)
         run.record.profiles.append(profile_task(workload.name, corpus.path(chosen),

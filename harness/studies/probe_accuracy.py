@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import statistics
 import sys
@@ -187,6 +188,9 @@ def run_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000
                   rows_tasks: int = 100_000) -> RunDirectory[ProbeAccuracyRecord]:
     """The three stages, the record saved after each, so a stage already measured survives a
     later failure."""
+    if importlib.util.find_spec("dask_memusage") is None:
+        raise UserError("bench-probe compares with dask-memusage, which is not installed: "
+                        "pip install 'memreplay[comparison]' (nox -s bench-probe does)")
     for name, value, least in (("--truth-tasks", truth_tasks, 1), ("--tiny-tasks", tiny_tasks, 1),
                                ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0)):
         if value < least:

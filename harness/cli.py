@@ -39,10 +39,6 @@ def _corpus_cache(results: Path, given: str | None) -> Path:
     return Path(given or os.environ.get(CORPORA_ENV) or results / "corpora")
 
 
-def _say_generating(name: str) -> None:
-    print(f"generating corpus file {name}", file=sys.stderr)
-
-
 def _command_list(args: argparse.Namespace) -> int:
     from harness.report.terminal import workloads_table
     from workloads import registered_workloads
@@ -52,10 +48,12 @@ def _command_list(args: argparse.Namespace) -> int:
 
 
 def _command_corpora(args: argparse.Namespace) -> int:
+    from harness.execute.sweep import say_generating
+
     results = prepare_results_directory(args.results)
     cache = _corpus_cache(results, args.dir)
     for kind in CORPUS_KINDS if args.kind == "all" else (args.kind,):
-        corpus = ensure_corpus(kind, args.scale, cache, on_generate=_say_generating)
+        corpus = ensure_corpus(kind, args.scale, cache, on_generate=say_generating)
         print(f"{kind}: {len(corpus.files)} files, {format_bytes(corpus.total_bytes)}, verified, in {corpus.root}")
     return 0
 

@@ -23,6 +23,7 @@ __all__ = [
     "MEMORY_KILL_TOPIC",
     "DistributedChanged",
     "add_stream_handlers",
+    "check_memory_kill_event",
     "distributed_version",
     "is_alias",
     "live_clients",
@@ -92,8 +93,20 @@ def register_worker_plugin(scheduler: Any, name: str, plugin: Any) -> None:
 
 
 def memory_kill_events(scheduler: Any) -> list[dict[str, Any]]:
-    """The nannies' out-of-memory kill events (``worker``, ``rss``...) the scheduler has heard of."""
-    return [message for _, message in scheduler.get_events(MEMORY_KILL_TOPIC) if isinstance(message, dict)]
+    """The nannies' out-of-memory kill events the scheduler has heard of, each with the
+    ``worker`` killed and its ``rss`` (bytes) at the kill."""
+    events = [message for _, message in scheduler.get_events(MEMORY_KILL_TOPIC)]
+    for event in events:
+        check_memory_kill_event(event)
+    return events
+
+
+def check_memory_kill_event(event: Any) -> dict[str, Any]:
+    """A nanny's out-of-memory event, with the fields memreplay reads, or a loud failure."""
+    if not (isinstance(event, dict) and isinstance(event.get("worker"), str) and isinstance(event.get("rss"), int)):
+        raise DistributedChanged(f"distributed {distributed_version()}'s {MEMORY_KILL_TOPIC!r} event is not "
+                                 f"{{'worker': str, 'rss': int, ...}}: {event!r}")
+    return event
 
 
 def worker_reported_memory(worker_state: Any) -> int:

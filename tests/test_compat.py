@@ -36,9 +36,22 @@ def test_every_internal_is_where_memreplay_expects_it() -> None:
         assert answer[1] is True
         compat.add_stream_handlers(scheduler, {"memreplay-test-op": lambda **kwargs: None})
         assert "memreplay-test-op" in scheduler.stream_handlers
+        assert client in compat.live_clients()
+        # dask fuses a bag's steps and leaves an alias under the un-fused name
+        import dask.bag as db
+
+        bag = db.from_sequence(range(4), npartitions=2).map(abs)
+        future = client.compute(bag)
+        future.result()
+        keys = [key for key in scheduler.tasks if isinstance(key, tuple)]
+        aliases = {key for key in keys if compat.is_alias(scheduler, key)}
+        assert aliases and all(not str(key[0]).startswith("from_sequence-") for key in aliases)
+        assert any(str(key[0]).startswith("from_sequence-") for key in set(keys) - aliases)
 
 
 def test_a_moved_internal_fails_loudly_naming_itself() -> None:
+    with pytest.raises(compat.DistributedChanged, match="worker-restart-memory"):
+        compat.check_memory_kill_event({"worker": "tcp://127.0.0.1:1", "memory": 5})
     with pytest.raises(compat.DistributedChanged, match=r"Scheduler\.transition_counter.*distributed 2"):
         compat.transition_count(SimpleNamespace())
     with pytest.raises(compat.DistributedChanged, match=r"WorkerState\.metrics"):

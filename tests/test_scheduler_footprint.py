@@ -1,5 +1,5 @@
-"""Scheduler footprint: a real `dask scheduler` process under default and trimmed profiles,
-profile checking against the installed distributed, and the 2023.9.3 key rename both ways."""
+"""Scheduler footprint: a real `dask scheduler` process under the default and trimmed presets,
+preset checking against the installed distributed, and the 2023.9.3 key rename both ways."""
 
 from __future__ import annotations
 
@@ -47,12 +47,12 @@ def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
 
 
 def test_recipe_keys_are_mapped_onto_the_installed_names() -> None:
-    profile = load_preset(CONFIGS / "trimmed.toml")
-    assert profile.settings["distributed.admin.low-level-log-length"] == 200
-    assert "distributed.scheduler.transition-log-length" not in profile.settings
-    assert {m["recipe"] for m in profile.mapped} == {"distributed.scheduler.transition-log-length",
+    preset = load_preset(CONFIGS / "trimmed.toml")
+    assert preset.settings["distributed.admin.low-level-log-length"] == 200
+    assert "distributed.scheduler.transition-log-length" not in preset.settings
+    assert {m["recipe"] for m in preset.mapped} == {"distributed.scheduler.transition-log-length",
                                                      "distributed.scheduler.events-log-length"}
-    assert profile.describe()["resolved"]["distributed.admin.log-length"] == 250
+    assert preset.describe()["resolved"]["distributed.admin.log-length"] == 250
 
 
 # The log-sizing keys of distributed 2023.6.0, before the rename.

@@ -42,7 +42,6 @@ def _run_truth(csv: Path, threads: int) -> dict[str, TaskRow]:
 
 
 @needs_clear_refs
-@needs_clear_refs
 def test_every_task_within_tolerance_single_thread(tmp_path: Path) -> None:
     rows = _run_truth(tmp_path / "t1.csv", threads=1)
     for i, (mib, _) in enumerate(TRUTH):
@@ -53,7 +52,6 @@ def test_every_task_within_tolerance_single_thread(tmp_path: Path) -> None:
         assert row.task_prefix == "truth"
 
 
-@needs_clear_refs
 @needs_clear_refs
 def test_two_threads_rows_cover_their_own_task_and_record_overlap(tmp_path: Path) -> None:
     rows = _run_truth(tmp_path / "t2.csv", threads=2)

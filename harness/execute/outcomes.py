@@ -39,12 +39,11 @@ def classify_failure(error: BaseException, scheduler: Any, deadline_passed: bool
     kills = _memory_kills(scheduler, wait_s=2.0) if isinstance(error, KilledWorker) else []
     if kills:
         last = kills[-1]
-        reason = (f"out of memory: worker {last.get('worker')} killed by its nanny at "
-                  f"{format_bytes(last.get('rss') or 0)} RSS")
+        reason = f"out of memory: worker {last['worker']} killed by its nanny at {format_bytes(last['rss'])} RSS"
         # dask's KilledWorker names a task it lost, possibly one only queued on the worker;
         # name_the_running_task replaces it with the one the probe saw executing
-        return "oom", reason, OomInfo(task=str(error.task), worker=last.get("worker"),
-                                      peak_rss_bytes=last.get("rss"), workers_killed=len(kills))
+        return "oom", reason, OomInfo(task=str(error.task), worker=last["worker"], peak_rss_bytes=last["rss"],
+                                      workers_killed=len(kills))
     return "error", one_line(error), None
 
 

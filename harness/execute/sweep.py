@@ -18,7 +18,7 @@ from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow, iter_task_rows
 from harness.studies.fil import choose_input, profile_task
 
-__all__ = ["finished_rows", "matrix_settings", "run_sweep"]
+__all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
 
 
 def matrix_settings(matrix: Matrix) -> MatrixSettings:
@@ -57,7 +57,7 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
     for case in matrix.cases:
         kind = case.workload.corpus_kind
         if kind not in corpus_by_kind:
-            corpus_by_kind[kind] = ensure_corpus(kind, matrix.scale, corpora, on_generate=_say_generating)
+            corpus_by_kind[kind] = ensure_corpus(kind, matrix.scale, corpora, on_generate=say_generating)
     run = _open_run(matrix, results, resume, label)
     with run.exclusive():
         _run_pending(run, matrix, corpus_by_kind, corpora)
@@ -101,5 +101,5 @@ def finished_rows(run: RunDirectory[SweepRecord], workload: str | None = None) -
     return rows
 
 
-def _say_generating(name: str) -> None:
+def say_generating(name: str) -> None:
     print(f"generating corpus file {name}", file=sys.stderr)

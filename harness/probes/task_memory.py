@@ -20,6 +20,7 @@ from harness.analysis.task_summary import summarise_task_memory
 from harness.compat import (
     MEMORY_KILL_TOPIC,
     add_stream_handlers,
+    check_memory_kill_event,
     is_alias,
     register_worker_plugin,
     worker_reported_memory,
@@ -81,8 +82,9 @@ class TaskMemoryCollector(SchedulerPlugin):
         self._worker_states[worker] = scheduler.workers[worker]
 
     def log_event(self, topic: str, msg: Any) -> None:
-        if topic == MEMORY_KILL_TOPIC and isinstance(msg, dict) and msg.get("worker"):
-            self._killed_at[msg["worker"]] = int(msg.get("rss") or 0)
+        if topic == MEMORY_KILL_TOPIC:
+            event = check_memory_kill_event(msg)
+            self._killed_at[event["worker"]] = event["rss"]
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         state = self._worker_states.pop(worker, None)

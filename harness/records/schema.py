@@ -7,7 +7,8 @@ Vocabulary (the README's *Records* section says the same):
 - a **case** is one workload on one cluster configuration (one repeat); its **outcome** is
   ``ok``, ``oom``, ``timeout`` or ``error``;
 - a **peak** is an absolute RSS maximum (``peak_bytes``, ``peak_rss_bytes``); a **peak
-  increase** is a peak minus the RSS the task started from (``peak_increase_bytes``);
+  increase** is a peak minus the lowest RSS seen at the task's boundaries and those of tasks
+  overlapping it (``peak_increase_bytes``);
 - the **worker footprint** is what a worker process holds before it runs any task;
 - a **profile** is a Fil (and memory_profiler) profile of one task function; a **scheduler
   preset** is one of ``configs/scheduler/*.toml``.
@@ -211,7 +212,6 @@ class TaskProfile(_Part, kw_only=True):
     figure: str
     outcome: Literal["ok", "failed", "skipped"]
     reason: str | None = None
-    exit_code: int | None = None
     directory: str | None = None
     outputs: list[str] = []
     peak_tracked_bytes: Bytes | None = None

@@ -34,8 +34,9 @@ COLUMNS = (
 
 class TaskRow(msgspec.Struct, frozen=True):
     """One task execution as the per-task probe measured it. ``peak_bytes`` is the worker's
-    absolute peak RSS during the task; ``peak_increase_bytes`` is that peak minus the task's
-    baseline (the memory the task needed). Empty cells are None."""
+    absolute peak RSS during the task; ``peak_increase_bytes`` is that peak minus the lowest RSS
+    seen at its boundaries and those of tasks overlapping it (the memory the task needed; an
+    upper bound where tasks overlapped). Empty cells are None."""
 
     task_key: str
     min_memory_mb: float | None

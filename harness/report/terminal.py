@@ -129,6 +129,8 @@ def recommendation_text(advice: Recommendation) -> str:
                      len(a.oom_cases)))
         if a.reason:
             reasons.append(f"{workload}: {a.reason}")
+    if not advice.workloads:
+        return "\n".join([*lines, "The run has no cases, so there is nothing to advise from: run a sweep first."])
     lines.append(format_table(("workload", "largest task", "tasks at once", "use", "fastest in run",
                                "cheapest in run", "oom cases"), rows))
     if reasons:

@@ -151,7 +151,7 @@ def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int
             time.sleep(idle_s)
             measured = client.run_on_scheduler(measure_structures)
             rss_end = psutil.Process(pid).memory_info().rss
-            timeline = [(round(t, 2), rss) for t, _, rss in sampler.stop()]
+            timeline = [(t, rss) for t, _, rss in sampler.stop()]
     finally:
         for child in reversed(children):
             child.process.terminate()

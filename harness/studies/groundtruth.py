@@ -13,9 +13,10 @@ import random
 import time
 from dataclasses import dataclass
 
+from harness.records.task_rows import MIB
+
 __all__ = ["GroundTruthTask", "allocate_and_hold", "ground_truth_tasks"]
 
-MIB = 1024 * 1024
 PAGE = mmap.PAGESIZE
 
 

@@ -30,13 +30,9 @@ def matrix_settings(matrix: Matrix) -> MatrixSettings:
     )
 
 
-def _open_run(matrix: Matrix, results: Path, resume: str | None, label: str) -> RunDirectory[SweepRecord]:
-    settings = matrix_settings(matrix)
-    if resume is None:
-        record = SweepRecord(settings=SweepSettings(matrix=settings), **new_record_fields())
-        return RunDirectory.create(results, label, record)
+def _reopen(matrix: Matrix, resume: str) -> RunDirectory[SweepRecord]:
     run = RunDirectory.reopen(resume, SweepRecord)
-    before = run.record.settings.matrix
+    before, settings = run.record.settings.matrix, matrix_settings(matrix)
     # the same resolved plan, wherever the matrix file now lives: every case, its configuration
     # and workload version, the scale, time limit, repeats and profiles
     differ = [field for field in MatrixSettings.__struct_fields__
@@ -48,17 +44,29 @@ def _open_run(matrix: Matrix, results: Path, resume: str | None, label: str) -> 
     return run
 
 
-def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None = None,
-              label: str = "sweep") -> RunDirectory[SweepRecord]:
-    """Run the cases not yet in the record; the record is saved after every case, so Ctrl-C
-    (KeyboardInterrupt, which propagates) keeps every finished case."""
-    # the corpora first: a corpus that cannot be made leaves no run directory behind
+def _corpora(matrix: Matrix, corpora: Path) -> dict[str, Corpus]:
     corpus_by_kind: dict[str, Corpus] = {}
     for case in matrix.cases:
         kind = case.workload.corpus_kind
         if kind not in corpus_by_kind:
             corpus_by_kind[kind] = ensure_corpus(kind, matrix.scale, corpora, on_generate=say_generating)
-    run = _open_run(matrix, results, resume, label)
+    return corpus_by_kind
+
+
+def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None = None,
+              label: str = "sweep") -> RunDirectory[SweepRecord]:
+    """Run the cases not yet in the record; the record is saved after every case, so Ctrl-C
+    (KeyboardInterrupt, which propagates) keeps every finished case. Whatever can be refused
+    is refused before any work: a resumed run's plan and lock, then the corpora; only then is
+    a new run directory made."""
+    if resume is not None:
+        run = _reopen(matrix, resume)
+        with run.exclusive():
+            _run_pending(run, matrix, _corpora(matrix, corpora), corpora)
+        return run
+    corpus_by_kind = _corpora(matrix, corpora)
+    record = SweepRecord(settings=SweepSettings(matrix=matrix_settings(matrix)), **new_record_fields())
+    run = RunDirectory.create(results, label, record)
     with run.exclusive():
         _run_pending(run, matrix, corpus_by_kind, corpora)
     return run

@@ -15,7 +15,7 @@ Tested against distributed 2026.8.0; the scheduler study (``log_structures``,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import version
 from typing import Any
 
@@ -25,7 +25,7 @@ __all__ = [
     "add_stream_handlers",
     "check_memory_kill_event",
     "distributed_version",
-    "is_alias",
+    "alias_keys",
     "live_clients",
     "log_structures",
     "memory_kill_events",
@@ -147,13 +147,18 @@ def log_structures(scheduler: Any) -> dict[str, Any]:
     return structures
 
 
-def is_alias(scheduler: Any, key: Any) -> bool:
-    """Whether the task ``key`` only renames another task's output (dask's ``Alias``, which a
-    fused graph leaves under the un-fused name): it runs no code of its own."""
+def alias_keys(scheduler: Any, keys: Iterable[Any]) -> set[str]:
+    """The keys (as strings) among ``keys`` whose task only renames another task's output
+    (dask's ``Alias``, which a fused graph leaves under the un-fused name): no code of its own."""
     from dask._task_spec import Alias  # an ImportError here is as loud as a moved attribute
 
-    state = _require(scheduler, "tasks", "Scheduler").get(key)
-    return state is not None and isinstance(_require(state, "run_spec", "TaskState"), Alias)
+    states = _require(scheduler, "tasks", "Scheduler")
+    aliases = set()
+    for key in keys:
+        state = states.get(key)
+        if state is not None and isinstance(_require(state, "run_spec", "TaskState"), Alias):
+            aliases.add(str(key))
+    return aliases
 
 
 def live_clients() -> list[Any]:

@@ -20,8 +20,8 @@ from harness.analysis.task_summary import summarise_task_memory
 from harness.compat import (
     MEMORY_KILL_TOPIC,
     add_stream_handlers,
+    alias_keys,
     check_memory_kill_event,
-    is_alias,
     register_worker_plugin,
     worker_reported_memory,
 )
@@ -63,7 +63,7 @@ class TaskMemoryCollector(SchedulerPlugin):
     def update_graph(self, scheduler: Any, *, tasks: list[Any] = (), **kwargs: Any) -> None:
         """Learn un-fused prefixes: dask names a fused task ``<other prefixes>-<output key name>``,
         and the output key name is itself a key of the graph."""
-        self._aliases.update(str(key) for key in tasks if is_alias(scheduler, key))
+        self._aliases |= alias_keys(scheduler, tasks)  # one look-up of distributed's internals per graph
         names = {key_name(key) for key in tasks}
         self._known_names |= names
         for name in names:

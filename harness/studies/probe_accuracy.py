@@ -88,14 +88,10 @@ def install_dask_memusage(scheduler: Any, path: Path) -> None:
         dask_memusage.install(scheduler, str(path))
 
 
-def _install_memreplay(scheduler: Any, path: Path) -> None:
-    install_collector(scheduler, path)
-
-
 PROBES: dict[str, Callable[[Any, Path], Any] | None] = {
     "none": None,
     "dask-memusage": install_dask_memusage,
-    "memreplay": _install_memreplay,
+    "memreplay": install_collector,
 }
 
 

@@ -5,8 +5,10 @@ scheduler's RSS and the bytes its bounded structures hold."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from harness.analysis.task_summary import largest_prefix
-from harness.records.schema import SchedulerRecord, SweepRecord
+from harness.records.schema import SchedulerRecord, SweepRecord, TaskProfile
 
 __all__ = ["case_figures", "profile_figures", "scheduler_figures"]
 
@@ -31,9 +33,9 @@ def case_figures(record: SweepRecord) -> dict[tuple[str, str], Figures]:
     return figures
 
 
-def profile_figures(record: SweepRecord) -> dict[str, float | None]:
-    """Fil's peak tracked allocations by workload."""
-    return {profile.workload: profile.peak_tracked_bytes for profile in record.summary.profiles}
+def profile_figures(profiles: Iterable[TaskProfile]) -> dict[str, float | None]:
+    """Fil's peak tracked allocations by workload (of a profile run, or of a sweep's summary)."""
+    return {profile.workload: profile.peak_tracked_bytes for profile in profiles}
 
 
 def scheduler_figures(record: SchedulerRecord) -> dict[str, Figures]:

@@ -169,14 +169,14 @@ def choose_input(corpus: Corpus, rows: Iterable[TaskRow] = ()) -> CorpusFile:
 
 
 def profile_workloads(references: list[str], scale: float, timeout: float, results: Path,
-                      corpora: Path) -> RunDirectory[ProfileRecord]:
+                      corpora: Path, run_label: str = "profile") -> RunDirectory[ProfileRecord]:
     """``memreplay profile``: each workload's task function on its largest input, side by side."""
     check_seconds(timeout, "--timeout")
     check_scale(scale, "--scale")
     workloads = [resolve_workload(reference) for reference in references]  # every name checked first
     corpus_by_kind = {w.corpus_kind: ensure_corpus(w.corpus_kind, scale, corpora) for w in workloads}  # first
     record = ProfileRecord(settings=ProfileSettings(scale=scale, timeout_s=timeout), **new_record_fields())
-    run = RunDirectory.create(results, "profile", record)
+    run = RunDirectory.create(results, run_label, record)
     for workload in workloads:
         corpus = corpus_by_kind[workload.corpus_kind]
         chosen = choose_input(corpus)

@@ -173,7 +173,8 @@ def _transition_count(dask_scheduler: Any) -> int:
 
 
 def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bool = False,
-              transitions: int | None = None, idle_s: float | None = None) -> RunDirectory[SchedulerRecord]:
+              transitions: int | None = None, idle_s: float | None = None,
+              run_label: str = "scheduler") -> RunDirectory[SchedulerRecord]:
     """``memreplay scheduler``: default, trimmed, and default again (an A/A run, so the noise
     is visible next to the saving), each in a fresh scheduler process."""
     presets = {"default": load_preset(default), "trimmed": load_preset(trimmed)}  # refused before anything runs
@@ -184,7 +185,7 @@ def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bo
     idle_s = (QUICK_IDLE_S if quick else IDLE_S) if idle_s is None else idle_s
     record = SchedulerRecord(settings=SchedulerSettings(transitions=transitions, idle_s=idle_s),
                              **new_record_fields())
-    run = RunDirectory.create(results, "scheduler", record)
+    run = RunDirectory.create(results, run_label, record)
     for label, preset in (("default", presets["default"]), ("trimmed", presets["trimmed"]),
                           ("default-again", presets["default"])):
         print(f"scheduler under {label}: {transitions:,} transitions, then {idle_s:g} s idle ...", file=sys.stderr)

@@ -1,7 +1,11 @@
 """Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`; the studies
-`bench-probe` and `bench-scheduler`."""
+`bench-probe` and `bench-scheduler`; CI's memory tracking: `asv` (trend site), `regression`
+(the gate), `regression-proof`, and `bench-micro`."""
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import nox
 
@@ -14,7 +18,20 @@ def tests(session: nox.Session) -> None:
     one pytest worker per core, each test file on one worker (its module fixtures run once).
     `nox -s tests -- -m "not slow"` skips the tests that start several clusters or profilers."""
     session.install("-e", ".[test]")
+    _ensure_chromium(session)
     session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """The browser test drives Debian's chromium through playwright (playwright's own browser
+    download does not work offline); install the package when it is missing."""
+    if shutil.which("chromium"):
+        return
+    if os.geteuid() != 0:
+        session.error("the browser test needs Debian's chromium: sudo apt-get install -y chromium")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True,
+                env={"DEBIAN_FRONTEND": "noninteractive"})
 
 
 @nox.session
@@ -55,6 +72,30 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
         session.install(*OLD_DISTRIBUTED)
         session.install("--no-deps", ".")  # memreplay itself, without upgrading dask
     session.run("memreplay", "scheduler", *session.posargs)
+
+
+@nox.session
+def asv(session: nox.Session) -> None:
+    """The asv benchmarks at HEAD in this environment (`memreplay trend`): results under
+    results/asv/, the site under results/asv-html/, opening offline. `-- --quick` runs each once."""
+    session.install(".[asv]")
+    session.run("memreplay", "trend", *session.posargs)
+
+
+@nox.session
+def regression(session: nox.Session) -> None:
+    """The memory regression gate: `nox -s regression -- BASE [HEAD]` builds both commits in
+    clean virtualenvs (asv continuous) and exits 1 when a gated figure regressed."""
+    session.install(".[asv]")
+    session.run("memreplay", "regression", *session.posargs)
+
+
+@nox.session(name="regression-proof")
+def regression_proof(session: nox.Session) -> None:
+    """The gate, proven on a throwaway copy of the project: a 20 % regression caught, its revert
+    passed, an A/A pair passed three times (proofs/; outputs under results/regression-proof/)."""
+    session.install(".[asv]", "pytest>=9.0", "pytest-timeout>=2.3")
+    session.run("pytest", "proofs", "-p", "no:cacheprovider", "--timeout", "2400", "-v", *session.posargs)
 
 
 @nox.session(name="bench-micro")

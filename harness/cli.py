@@ -27,6 +27,7 @@ EXIT_INTERRUPTED = 130
 CORPORA_ENV = "MEMREPLAY_CORPORA"
 RESULTS_HELP = "results directory (default $MEMREPLAY_RESULTS or ./results)"
 CORPORA_HELP = "corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)"
+DEFAULT_FLOOR = "2MiB"  # the gate's floor: well above the A/A noise measured (README, *Regression gate*)
 USER_ERRORS = (UserError, CorpusError, WorkloadError)  # one line each, exit code 2
 
 
@@ -144,6 +145,31 @@ def _command_bench_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_trend(args: argparse.Namespace) -> int:
+    from harness.trend.publish import publish_trend
+
+    published = publish_trend(Path.cwd(), args.machine, quick=args.quick)
+    print(f"asv results of {published.commit[:8]}: {published.results}\n"
+          f"trend site (opens offline): {published.site}")
+    return 0
+
+
+def _command_regression(args: argparse.Namespace) -> int:
+    import math
+
+    from harness.analysis.regression import GateRule, regressed
+    from harness.plan.sizes import parse_size
+    from harness.report.terminal import gate_text
+    from harness.trend.gate import GATED, run_gate
+
+    if not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise UserError(f"--threshold must be a positive percentage, got {args.threshold}")
+    rule = GateRule(threshold=args.threshold / 100, floor_bytes=parse_size(args.floor, "--floor"))
+    outcome = run_gate(Path.cwd(), args.base, args.head, rule, args.machine)
+    print(gate_text(outcome.base, outcome.head, outcome.rule, outcome.comparisons, GATED))
+    return 1 if regressed(outcome.comparisons) else 0
+
+
 def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="corpus scale (1.0: a 25 MB text file, 16-64 MB volumes)")
@@ -218,6 +244,22 @@ def _build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
     probe.add_argument("--rows-tasks", type=int, default=100_000, help="tasks in the every-row check (0: skip)")
     probe.set_defaults(handler=_command_bench_probe)
+
+    from harness.trend.asv_project import DEFAULT_MACHINE  # no asv import: asv is an extra
+    machine_help = f"asv machine name, one per class of machine (default $MEMREPLAY_ASV_MACHINE or {DEFAULT_MACHINE})"
+    trend = commands.add_parser("trend", help="the asv benchmarks at HEAD in this environment; publish an offline site")
+    trend.add_argument("--quick", action="store_true", help="asv's --quick (each benchmark once)")
+    trend.add_argument("--machine", default=DEFAULT_MACHINE, help=machine_help)
+    trend.set_defaults(handler=_command_trend)
+
+    gate = commands.add_parser("regression", help="the memory regression gate: BASE against HEAD, each in a "
+                                                  "clean virtualenv (exit 1: regressed)")
+    gate.add_argument("base", metavar="BASE", help="the commit to compare against (branch, tag or hash)")
+    gate.add_argument("head", metavar="HEAD", nargs="?", default="HEAD", help="the commit under test (default HEAD)")
+    gate.add_argument("--threshold", type=float, default=10.0, help="percent worse that fails (default 10)")
+    gate.add_argument("--floor", default=DEFAULT_FLOOR, help=f"and bytes worse that fail (default {DEFAULT_FLOOR})")
+    gate.add_argument("--machine", default=DEFAULT_MACHINE, help=machine_help)
+    gate.set_defaults(handler=_command_regression)
     return parser
 
 

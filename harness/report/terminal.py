@@ -9,6 +9,7 @@ from dask.utils import format_bytes
 
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, summarise_accuracy
 from harness.analysis.recommend import Recommendation
+from harness.analysis.regression import Comparison, GateRule, regressed
 from harness.analysis.task_summary import largest_prefix
 from harness.plan.sizes import compact_bytes
 from harness.records.schema import (
@@ -26,7 +27,7 @@ from harness.report.table import format_table
 from workloads import Workload
 
 __all__ = [
-    "case_outcome_text", "footprint_text", "model_table", "probe_accuracy_text", "profile_table",
+    "case_outcome_text", "footprint_text", "gate_text", "model_table", "probe_accuracy_text", "profile_table",
     "profiles_text", "recommendation_text", "scheduler_text", "summary_table", "sweep_text", "workloads_table",
 ]
 
@@ -226,3 +227,18 @@ def probe_accuracy_text(record: ProbeAccuracyRecord) -> str:
 def workloads_table(workloads: Iterable[Workload]) -> str:
     return format_table(("workload", "version", "corpus", "description"),
                         [(w.name, w.version, w.corpus_kind, w.description) for w in workloads])
+
+
+def gate_text(base: str, head: str, rule: GateRule, comparisons: Sequence[Comparison], gated: str) -> str:
+    """The regression gate's table: every gated figure, base beside head, and the verdict."""
+    rows = [(*c.key, "-" if c.base is None else format_bytes(int(c.base)),
+             "-" if c.head is None else format_bytes(int(c.head)),
+             "-" if c.base is None or c.head is None else _signed_bytes(int(c.head - c.base)),
+             "-" if c.ratio is None else f"{c.ratio:.3f}", c.verdict) for c in comparisons]
+    width = len(comparisons[0].key) if comparisons else 0
+    headers = (*("workload", "shape")[:width], *("param",) * max(0, width - 2),
+               f"base {base[:8]}", f"head {head[:8]}", "change", "ratio", "verdict")
+    verdict = ("REGRESSED" if regressed(comparisons) else "passed")
+    return (f"{gated}: worse by more than {rule.threshold:.0%} and by more than "
+            f"{format_bytes(rule.floor_bytes)} fails\n{format_table(headers, rows)}\n"
+            f"memory regression gate: {verdict}")

@@ -83,11 +83,12 @@ def _fetch(package: Package, cache: Path) -> Path:
             raise UserError(f"npm not found: the asv site's scripts come from the npm registry "
                             f"({package.spec}); install Node.js and npm")
         cache.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["npm", "pack", package.spec, "--pack-destination", str(cache), "--silent"],
+        done = subprocess.run(["npm", "pack", package.spec, "--pack-destination", str(cache)],
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0 or not tarball.exists():
-            reason = (done.stderr.strip().splitlines() or ["no tarball written"])[-1]
-            raise UserError(f"npm pack {package.spec}: {reason}")
+            said = [line.removeprefix("npm error ") for line in done.stderr.splitlines()
+                    if line.startswith("npm error") and not line.startswith("npm error code")]
+            raise UserError(f"npm pack {package.spec}: {said[0] if said else 'no tarball written'}")
     if _integrity(tarball) != package.integrity:
         raise UserError(f"{tarball}: integrity differs from the registry's {package.integrity[:20]}...")
     return tarball

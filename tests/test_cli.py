@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.probes.timeline import read_timeline
 from harness.records.schema import SCHEMA_VERSION, ProfileRecord, SweepRecord
 from harness.records.store import load_record
 from harness.records.task_rows import read_task_rows
+from harness.records.timeline_samples import read_timeline
 from tests.conftest import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 
 

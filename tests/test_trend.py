@@ -6,15 +6,12 @@ itself, end to end, is `nox -s regression-proof` (proofs/)."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from harness.errors import UserError
 from harness.trend import site
 from harness.trend.asv_project import AsvProject
 from harness.trend.publish import NPM_CACHE
+from tests.browser import offline_page, served
 from tests.conftest import TEST_SCALE
 from tests.project_copy import copy_project, git
 
@@ -37,7 +35,6 @@ scale = {TEST_SCALE}
 timeout_s = 120
 """
 MACHINE = "memreplay-test"
-CHROMIUM = "/usr/bin/chromium"
 GRAPH = "benchmarks.Cases.track_largest_peak_increase"
 MIB = 2**20
 
@@ -62,20 +59,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"repo": repo, "commit": commit, "records": base / "records", "stdout": done.stdout, "tmp": base / "tmp"}
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def served(published: dict[str, object]) -> Iterator[str]:
+def served_site(published: dict[str, object]) -> Iterator[str]:
     """The published site on loopback."""
-    html = Path(published["repo"]) / "results" / "asv-html"  # type: ignore[arg-type]
-    handler = functools.partial(_Quiet, directory=str(html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
+    with served(Path(published["repo"]) / "results" / "asv-html") as url:  # type: ignore[arg-type]
+        yield url
 
 
 def test_results_are_filed_without_the_interpreter_path(published: dict[str, object]) -> None:
@@ -110,31 +98,12 @@ def _v(name: str) -> str:
     return version(name)
 
 
-def test_the_site_renders_offline_in_chromium(served: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium package is needed (nox -s tests installs it)"
-    blocked: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-
-        def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
-            if route.request.url.startswith(served):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", only_loopback)
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(served)
+def test_the_site_renders_offline_in_chromium(served_site: str, tmp_path: Path) -> None:
+    with offline_page(served_site) as seen:
+        page = seen.page
+        page.goto(served_site)
         page.wait_for_selector(".benchmark-container, #summarygrid-display", timeout=20_000)
-        page.goto(f"{served}#{GRAPH}")
+        page.goto(f"{served_site}#{GRAPH}")
         page.wait_for_selector("#main-graph canvas.flot-base", timeout=20_000)
         page.wait_for_timeout(500)
         page.screenshot(path=str(tmp_path / "graph.png"))
@@ -145,8 +114,7 @@ def test_the_site_renders_offline_in_chromium(served: str, tmp_path: Path) -> No
         buttons = page.locator(".btn-group button, .btn-group label, .btn-group a").all_inner_texts()
         legend = page.locator(".legend").all_inner_texts()
         url = page.url
-        browser.close()
-    assert errors == [] and blocked == []
+    assert seen.errors == [] and seen.blocked == []
     assert "error.html" not in url  # asv's page for scripts that did not load
     assert drawn and max(drawn) > 1000  # a graph canvas with something drawn on it
     assert {"workload", "shape", "machine"} <= {h.strip() for h in headings}
@@ -181,7 +149,7 @@ def test_a_tampered_cached_tarball_is_fetched_again(published: dict[str, object]
 
 
 def test_the_gate_rule_needs_both_the_ratio_and_the_floor() -> None:
-    rule = GateRule(threshold=0.10, floor_bytes=2 * MIB)
+    rule = GateRule(threshold=0.10, floor=2 * MIB)
     base = {("big", "1x1"): 100 * MIB, ("small", "1x1"): 2 * MIB, ("gone", "1x1"): 5 * MIB, ("nan", "1x1"): MIB}
     head = {("big", "1x1"): 121 * MIB, ("small", "1x1"): 3.9 * MIB, ("new", "1x1"): 5 * MIB,
             ("nan", "1x1"): float("nan")}

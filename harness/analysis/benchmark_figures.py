@@ -8,28 +8,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.analysis.task_summary import largest_prefix
-from harness.records.schema import SchedulerRecord, SweepRecord, TaskProfile
+from harness.records.schema import CaseResult, SchedulerRecord, SweepRecord, TaskProfile
+from harness.records.timeline_samples import SCHEDULER
 
-__all__ = ["case_figures", "profile_figures", "scheduler_figures"]
+__all__ = ["case_figures", "figures_of_case", "profile_figures", "scheduler_figures"]
 
 Figures = dict[str, float | None]
+
+
+def figures_of_case(case: CaseResult) -> Figures | None:
+    """The memory and time figures of one case that finished ``ok``; None for any other."""
+    if case.outcome != "ok" or case.task_memory is None:
+        return None
+    alone = largest_prefix(case.task_memory, alone_only=True)
+    workers = {name: peak for name, peak in (case.timeline.peak_rss_bytes if case.timeline else {}).items()
+               if name != SCHEDULER}
+    return {
+        "largest_peak_increase_bytes": None if alone is None else alone[1],
+        "worker_footprint_bytes": case.task_memory.worker_footprint_bytes,
+        "worker_peak_rss_bytes": max(workers.values(), default=None),
+        "wall_time_s": case.wall_time_s,
+        "cost_gib_s": case.cost_gib_s,
+    }
 
 
 def case_figures(record: SweepRecord) -> dict[tuple[str, str], Figures]:
     """By (workload, ``WxT`` shape), from the cases that finished ``ok`` (the last repeat wins)."""
     figures: dict[tuple[str, str], Figures] = {}
     for case in record.cases:
-        if case.outcome != "ok" or case.task_memory is None:
-            continue
-        alone = largest_prefix(case.task_memory, alone_only=True)
-        workers = {name: peak for name, peak in (case.timeline.peak_rss_bytes if case.timeline else {}).items()
-                   if name != "scheduler"}
-        figures[(case.workload.name, case.config.shape)] = {
-            "largest_peak_increase_bytes": None if alone is None else alone[1],
-            "worker_footprint_bytes": case.task_memory.worker_footprint_bytes,
-            "worker_peak_rss_bytes": max(workers.values(), default=None),
-            "wall_time_s": case.wall_time_s,
-        }
+        measured = figures_of_case(case)
+        if measured is not None:
+            figures[(case.workload.name, case.config.shape)] = measured
     return figures
 
 

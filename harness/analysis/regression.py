@@ -19,7 +19,7 @@ Verdict = Literal["regressed", "worse, within the gate", "same", "better", "miss
 @dataclass(frozen=True)
 class GateRule:
     threshold: float  # 0.10: 10 % worse
-    floor_bytes: int  # and at least this many bytes worse
+    floor: float  # and worse by more than this, in the figure's unit (bytes for memory)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def compare_figures(base: Mapping[tuple[str, ...], float | None], head: Mapping[
         before, after = _measured(base.get(key)), _measured(head.get(key))
         if before is None or after is None:
             verdict: Verdict = "missing"
-        elif after - before > rule.floor_bytes and after > before * (1 + rule.threshold):
+        elif after - before > rule.floor and after > before * (1 + rule.threshold):
             verdict = "regressed"
         elif after > before:
             verdict = "worse, within the gate"

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 
 import psutil
 
-__all__ = ["RssSampler", "Sample"]
+from harness.records.timeline_samples import Sample
 
-Sample = tuple[float, str, int]  # seconds since start, process name, RSS bytes
+__all__ = ["RssSampler", "Sample"]
 
 
 class RssSampler:

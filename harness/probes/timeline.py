@@ -7,20 +7,18 @@ when the per-task probe wrote one.
 
 from __future__ import annotations
 
-import csv
 import os
-from pathlib import Path
 from typing import Any
 
 from harness.compat import worker_pid
 from harness.probes.base import ProbeContext
-from harness.probes.rss_sampler import RssSampler, Sample
+from harness.probes.rss_sampler import RssSampler
 from harness.records.schema import Timeline
+from harness.records.timeline_samples import SCHEDULER, write_timeline
 from harness.report.timeline_plot import draw_timeline
 
-__all__ = ["SCHEDULER", "TimelineProbe", "read_timeline"]
+__all__ = ["TimelineProbe"]
 
-SCHEDULER = "scheduler"  # LocalCluster's scheduler runs in the driver process: this is its RSS
 
 
 class TimelineProbe:
@@ -34,18 +32,14 @@ class TimelineProbe:
 
     def start(self, cluster: Any, context: ProbeContext) -> None:
         self._case_dir = context.case_dir
-        pids = {SCHEDULER: os.getpid()}
+        pids = {SCHEDULER: os.getpid()}  # LocalCluster's scheduler runs in the driver process
         pids.update({address: worker_pid(state) for address, state in cluster.scheduler.workers.items()})
         self._sampler = RssSampler(pids, self.interval_s, name="memreplay-timeline")
 
     def stop(self, outcome: str) -> Timeline:
         assert self._sampler is not None, "stop() before start()"
         samples = self._sampler.stop()
-        path = self._case_dir / self.csv_name
-        with open(path, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(("time_s", "process", "rss_bytes"))
-            writer.writerows((f"{t:.3f}", name, rss) for t, name, rss in samples)
+        write_timeline(self._case_dir / self.csv_name, samples)
         tasks = self._case_dir / "tasks.csv"
         png, plot_error = self.png_name, None
         try:
@@ -59,7 +53,3 @@ class TimelineProbe:
             plot_error=plot_error,
         )
 
-
-def read_timeline(path: Path) -> list[Sample]:
-    with open(path, newline="") as handle:
-        return [(float(r["time_s"]), r["process"], int(r["rss_bytes"])) for r in csv.DictReader(handle)]

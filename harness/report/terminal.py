@@ -240,5 +240,5 @@ def gate_text(base: str, head: str, rule: GateRule, comparisons: Sequence[Compar
                f"base {base[:8]}", f"head {head[:8]}", "change", "ratio", "verdict")
     verdict = ("REGRESSED" if regressed(comparisons) else "passed")
     return (f"{gated}: worse by more than {rule.threshold:.0%} and by more than "
-            f"{format_bytes(rule.floor_bytes)} fails\n{format_table(headers, rows)}\n"
+            f"{format_bytes(int(rule.floor))} fails\n{format_table(headers, rows)}\n"
             f"memory regression gate: {verdict}")

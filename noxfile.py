@@ -1,11 +1,12 @@
 """Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`; the studies
 `bench-probe` and `bench-scheduler`; CI's memory tracking: `asv` (trend site), `regression`
-(the gate), `regression-proof`, and `bench-micro`."""
+(the gate), `regression-proof`, and `bench-micro`; `docs` (the README's report picture)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -20,6 +21,17 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     _ensure_chromium(session)
     session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """docs/report.png, the README's picture of a report: the browser test's real sweep, its
+    report as Chromium shows it."""
+    session.install("-e", ".[test]")
+    _ensure_chromium(session)
+    Path("docs").mkdir(exist_ok=True)
+    session.run("pytest", "tests/test_report.py", "-k", "renders_offline", "-p", "no:xdist",
+                env={"MEMREPLAY_REPORT_SCREENSHOT": str(Path("docs/report.png").resolve())})
 
 
 def _ensure_chromium(session: nox.Session) -> None:
@@ -57,8 +69,8 @@ def bench_probe(session: nox.Session) -> None:
 
 
 # distributed 2023.6.0 predates the 2023.9.3 rename of the scheduler's log-length keys.
-OLD_DISTRIBUTED = ["dask[bag]==2023.6.0", "distributed==2023.6.0", "bokeh>=3.1,<3.5", "psutil", "numpy", "scipy",
-                   "matplotlib", "click", "msgspec", "filelock"]
+OLD_DISTRIBUTED = ["dask[bag]==2023.6.0", "distributed==2023.6.0", "bokeh>=3.1,<3.5", "jinja2", "psutil", "numpy",
+                   "scipy", "matplotlib", "click", "msgspec", "filelock"]
 
 
 @nox.session(name="bench-scheduler")
@@ -67,7 +79,7 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
     """Scheduler footprint, default vs trimmed (plus an A/A run), on today's distributed and on
     2023.6.0, before the rename: the recipe's situation and today's side by side."""
     if distributed == "installed":
-        session.install(".[dashboard]")
+        session.install(".")
     else:
         session.install(*OLD_DISTRIBUTED)
         session.install("--no-deps", ".")  # memreplay itself, without upgrading dask

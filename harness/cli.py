@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from dask.utils import format_bytes
 
@@ -19,6 +20,9 @@ from harness.compat import DistributedChanged
 from harness.errors import UserError
 from harness.records.store import prepare_results_directory
 from workloads import WorkloadError
+
+if TYPE_CHECKING:
+    from harness.analysis.regression import GateRule
 
 __all__ = ["main"]
 
@@ -38,6 +42,19 @@ class _Parser(argparse.ArgumentParser):
 
 def _corpus_cache(results: Path, given: str | None) -> Path:
     return Path(given or os.environ.get(CORPORA_ENV) or results / "corpora")
+
+
+def _report_line(run: Path, record: object) -> str:
+    """Write the run's ``report.html`` and say where; a report that cannot be written is one
+    line, and the run (already saved) is kept."""
+    try:
+        from harness.plan.distributed_config import kill_fraction
+        from harness.report.run_report import write_run_report
+
+        return f"report: {write_run_report(run, record, kill_fraction=kill_fraction())}"  # type: ignore[arg-type]
+    except Exception as error:  # the run is saved whatever happens to its page; `memreplay report RUN` retries
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"report: not written ({reason}); the run is kept: memreplay report {run}"
 
 
 def _command_list(args: argparse.Namespace) -> int:
@@ -71,6 +88,7 @@ def _command_run(args: argparse.Namespace) -> int:
     results = prepare_results_directory(args.results)
     run = run_sweep(matrix, results, _corpus_cache(results, args.corpora), label=matrix.cases[0].id)
     print(sweep_text(run.record, run.path))
+    print(_report_line(run.directory, run.record))
     return 0 if run.record.cases[0].outcome == "ok" else 1
 
 
@@ -90,6 +108,7 @@ def _command_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     print(sweep_text(run.record, run.path))
+    print(_report_line(run.directory, run.record))
     # out of memory and timeouts are what a sweep is for; an error or a wrong answer is not
     return 1 if any(case.outcome == "error" for case in run.record.cases) else 0
 
@@ -121,6 +140,7 @@ def _command_profile(args: argparse.Namespace) -> int:
     results = prepare_results_directory(args.results)
     run = profile_workloads(args.workloads, args.scale, args.timeout, results, _corpus_cache(results, args.corpora))
     print(profiles_text(run.record, run.path))
+    print(_report_line(run.directory, run.record))
     return 0 if all(p.outcome == "ok" for p in run.record.profiles) else 1
 
 
@@ -132,6 +152,7 @@ def _command_scheduler(args: argparse.Namespace) -> int:
     run = run_study(args.default, args.trimmed, results, quick=args.quick, transitions=args.transitions,
                     idle_s=args.idle)
     print(scheduler_text(run.record, run.path))
+    print(_report_line(run.directory, run.record))
     return 0
 
 
@@ -142,7 +163,80 @@ def _command_bench_probe(args: argparse.Namespace) -> int:
     results = prepare_results_directory(args.results)
     run = run_benchmark(results, args.truth_tasks, args.tiny_tasks, args.repeats, args.rows_tasks)
     print(f"{probe_accuracy_text(run.record)}\n\nresults: {run.path}")
+    print(_report_line(run.directory, run.record))
     return 0
+
+
+def _machine(cores: int | None, memory: str | None) -> tuple[int, int] | None:
+    """``--cores`` and ``--memory`` together, or neither."""
+    from harness.plan.sizes import parse_size
+
+    if (cores is None) != (memory is None):
+        raise UserError("give --cores and --memory together (or neither: the machine the run was measured on)")
+    if cores is None or memory is None:
+        return None
+    if cores < 1:
+        raise UserError(f"--cores must be at least 1, got {cores}")
+    return cores, parse_size(memory, "--memory")
+
+
+def _command_report(args: argparse.Namespace) -> int:
+    from harness.plan.distributed_config import kill_fraction
+    from harness.records.store import load_record
+    from harness.report.run_report import write_run_report
+
+    machine = _machine(args.cores, args.memory)
+    record = load_record(args.run)
+    try:
+        written = write_run_report(args.run, record, kill_fraction=kill_fraction(), machine=machine)
+    except OSError as error:
+        raise UserError(f"{args.run}: cannot write report.html: {error.strerror or error}") from None
+    print(f"report: {written}")
+    return 0
+
+
+def _gate_rule(threshold: float, floor: str) -> GateRule:
+    from harness.analysis.regression import GateRule
+    from harness.plan.sizes import parse_size
+
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise UserError(f"--threshold must be a positive percentage, got {threshold}")
+    return GateRule(threshold=threshold / 100, floor=parse_size(floor, "--floor"))
+
+
+def _run_directory(path: str) -> Path:
+    """A run given as its directory or its run.json: the directory."""
+    from harness.records.store import RECORD_NAME
+
+    given = Path(path).resolve()
+    return given.parent if given.name == RECORD_NAME else given
+
+
+def _command_compare(args: argparse.Namespace) -> int:
+    from harness.analysis.compare import compare_runs
+    from harness.records.atomic import atomic_write_text
+    from harness.records.schema import SweepRecord
+    from harness.records.store import load_record
+    from harness.report.comparison_views import comparison_markdown, comparison_text, write_comparison_page
+
+    rule = _gate_rule(args.threshold, args.floor)
+    base, head = load_record(args.base, SweepRecord), load_record(args.head, SweepRecord)
+    aa = load_record(args.noise, SweepRecord) if args.noise else None
+    names = (_run_directory(args.base).name, _run_directory(args.head).name)
+    comparison = compare_runs(base, head, rule, aa, names)
+    page = Path(args.output) if args.output else _run_directory(args.head) / f"compare-to-{names[0]}.html"
+    print(comparison_text(comparison, names))
+    if args.markdown:
+        try:
+            atomic_write_text(Path(args.markdown), comparison_markdown(comparison, names))
+        except OSError as error:
+            raise UserError(f"--markdown {args.markdown}: cannot write: {error.strerror or error}") from None
+    try:
+        written = write_comparison_page(page, comparison, names)
+    except OSError as error:
+        raise UserError(f"{page}: cannot write the comparison page: {error.strerror or error}") from None
+    print(f"report: {written}")
+    return 1 if comparison.regressed else 0
 
 
 def _command_trend(args: argparse.Namespace) -> int:
@@ -155,16 +249,11 @@ def _command_trend(args: argparse.Namespace) -> int:
 
 
 def _command_regression(args: argparse.Namespace) -> int:
-    import math
-
-    from harness.analysis.regression import GateRule, regressed
-    from harness.plan.sizes import parse_size
+    from harness.analysis.regression import regressed
     from harness.report.terminal import gate_text
     from harness.trend.gate import GATED, run_gate
 
-    if not (math.isfinite(args.threshold) and args.threshold > 0):
-        raise UserError(f"--threshold must be a positive percentage, got {args.threshold}")
-    rule = GateRule(threshold=args.threshold / 100, floor_bytes=parse_size(args.floor, "--floor"))
+    rule = _gate_rule(args.threshold, args.floor)
     outcome = run_gate(Path.cwd(), args.base, args.head, rule, args.machine)
     print(gate_text(outcome.base, outcome.head, outcome.rule, outcome.comparisons, GATED))
     return 1 if regressed(outcome.comparisons) else 0
@@ -244,6 +333,24 @@ def _build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
     probe.add_argument("--rows-tasks", type=int, default=100_000, help="tasks in the every-row check (0: skip)")
     probe.set_defaults(handler=_command_bench_probe)
+
+    report = commands.add_parser("report", help="write RUN/report.html: one self-contained page of a run")
+    report.add_argument("run", help="a run directory or its run.json")
+    report.add_argument("--cores", type=int, help="advise for a machine of this many cores (with --memory)")
+    report.add_argument("--memory", help="and this much RAM, e.g. 64GiB (default: the machine the run was measured on)")
+    report.set_defaults(handler=_command_report)
+
+    compare = commands.add_parser("compare", help="two sweeps side by side; exit 1 when a memory figure got worse")
+    compare.add_argument("base", metavar="BASE", help="the sweep to compare against (run directory or run.json)")
+    compare.add_argument("head", metavar="HEAD", help="the sweep under test")
+    compare.add_argument("--threshold", type=float, default=10.0, help="percent worse that fails (default 10)")
+    compare.add_argument("--floor", default=DEFAULT_FLOOR,
+                         help=f"and bytes worse that fail, at least (default {DEFAULT_FLOOR}; raised to the noise "
+                              "the records show)")
+    compare.add_argument("--noise", metavar="AA_RUN", help="an A/A run of BASE: its distance from BASE is noise")
+    compare.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    compare.add_argument("--output", metavar="FILE", help="the HTML page (default HEAD/compare-to-BASE.html)")
+    compare.set_defaults(handler=_command_compare)
 
     from harness.trend.asv_project import DEFAULT_MACHINE  # no asv import: asv is an extra
     machine_help = f"asv machine name, one per class of machine (default $MEMREPLAY_ASV_MACHINE or {DEFAULT_MACHINE})"

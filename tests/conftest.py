@@ -45,8 +45,15 @@ class Result:
 
     @property
     def record_path(self) -> str:
-        """The run record a command ended by naming (``results: PATH``)."""
-        return self.stdout.strip().splitlines()[-1].removeprefix("results: ")
+        """The run record a command named (``results: PATH``)."""
+        return next(line.removeprefix("results: ") for line in reversed(self.stdout.splitlines())
+                    if line.startswith("results: "))
+
+    @property
+    def report_path(self) -> str:
+        """The report a command named (``report: PATH``)."""
+        return next(line.removeprefix("report: ") for line in reversed(self.stdout.splitlines())
+                    if line.startswith("report: "))
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import dask
 import dask.bag as db
 
 from harness.studies.groundtruth import MIB, allocate_and_hold
@@ -54,3 +55,15 @@ def _raise_timeout(path: Path) -> None:
 
 raises_timeout = Workload("raises-timeout", 1, "a task that raises TimeoutError itself", "text",
                           build=_per_file(_raise_timeout), task_function=_raise_timeout)
+
+
+HOSTILE_KEY = "<img src=x onerror=alert(1)>"  # a task key that is also HTML: reports must show it as text
+
+
+def _hostile(path: Path) -> int:
+    return allocate_and_hold(40, 0.05)
+
+
+hostile_key = Workload("hostile-key", 1, "one 40 MiB task whose key is an HTML injection", "text",
+                       build=lambda corpus: dask.delayed(_hostile)(corpus.paths[0], dask_key_name=HOSTILE_KEY),
+                       task_function=_hostile)

@@ -64,3 +64,7 @@ def test_profile_command_prints_both_side_by_side(cli, corpus_cache: Path, tmp_p
     assert "(memory_profiler)" in result.stdout
     record = load_record(result.record_path, ProfileRecord)
     assert [p.workload for p in record.profiles] == ["wordcount-naive", "wordcount-streaming"]
+    # the run's report: each profile's top lines with their source, the flame graph inlined
+    page = Path(result.report_path).read_text()
+    assert Path(result.report_path) == Path(result.record_path).parent / "report.html"
+    assert "words = text.split()" in page and page.count('src="data:image/svg+xml;base64,') == 2

@@ -13,6 +13,7 @@ from harness.plan.distributed_config import installed_keys, load_preset
 from harness.records.schema import SchedulerRecord
 from harness.records.store import load_record
 from harness.studies.deepsize import deep_size
+from tests.browser import PLOTS_DRAWN, offline_page, served
 from tests.conftest import assert_one_line_error
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "scheduler"
@@ -44,6 +45,16 @@ def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
     assert default.transitions >= 12_000 and default.rss_end_bytes > 0 and default.rss_timeline
     assert record.comparison.structures_saving_bytes > 0
     assert record.comparison.rss_noise_bytes == abs(default.rss_end_bytes - again.rss_end_bytes)
+    # its report, opened offline: the structures and the RSS over time drawn
+    report = Path(result.report_path)
+    with served(report.parent) as url, offline_page(url) as seen:
+        seen.page.goto(url + report.name)
+        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
+        seen.page.wait_for_timeout(1000)
+        drawn = seen.page.evaluate(PLOTS_DRAWN)
+        headings = seen.page.locator("section h2").all_inner_texts()
+    assert seen.errors == [] and seen.blocked == [] and len(drawn) == 2 and min(drawn) > 500
+    assert headings[:2] == ["The answer", "Scheduler structures, default versus trimmed"]
 
 
 def test_recipe_keys_are_mapped_onto_the_installed_names() -> None:

@@ -1,0 +1,179 @@
+"""Two sweeps side by side (``memreplay compare BASE HEAD``): cases matched by workload and
+configuration, each figure's change set against the noise floor, outcome changes first, and
+the environments that differ.
+
+The noise floor of a figure is the larger of the ``--floor`` (bytes, for memory figures) and
+the noise the records show: the spread between repeats of a case (in either run) and, given an
+A/A run of BASE (``--noise``), how far that run's figure lay from BASE's. A memory figure
+regressed when it is worse by more than the threshold *and* by more than its noise floor (the
+gate's rule, :mod:`harness.analysis.regression`); an ``ok`` case that ran out of memory, timed
+out or failed regressed too. Time and cost are compared the same way but never gate.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.analysis.benchmark_figures import figures_of_case
+from harness.analysis.regression import Comparison, GateRule, compare_figures
+from harness.errors import UserError
+from harness.records.schema import CaseResult, Environment, SweepRecord
+
+__all__ = [
+    "FIGURES", "CaseComparison", "EnvironmentDifference", "Figure", "OutcomeChange", "RunComparison",
+    "compare_runs",
+]
+
+CaseKey = tuple[str, str]  # workload, configuration label (2x1-4GiB)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # the key in figures_of_case
+    label: str
+    unit: Literal["bytes", "s", "GiB·s"]
+    gated: bool  # a memory figure: a regression beyond the rule fails compare
+
+
+FIGURES = (
+    Figure("largest_peak_increase_bytes", "largest task's peak increase", "bytes", True),
+    Figure("worker_peak_rss_bytes", "worker peak RSS", "bytes", True),
+    Figure("worker_footprint_bytes", "worker footprint", "bytes", True),
+    Figure("wall_time_s", "wall time", "s", False),
+    Figure("cost_gib_s", "cost", "GiB·s", False),
+)
+
+# Compared and shown when they differ; the last three are expected to differ and never warned about.
+_ENVIRONMENT_WARNED = ("python", "dask", "distributed", "numpy", "cpu_model", "cpu_count", "ram_bytes", "os")
+_ENVIRONMENT_SHOWN = (*_ENVIRONMENT_WARNED, "hostname", "git_commit")
+_WORSE_OUTCOME = {"ok": 0, "timeout": 1, "error": 2, "oom": 3}
+
+
+@dataclass(frozen=True)
+class OutcomeChange:
+    key: CaseKey
+    base: str | None  # None: the case is not in that run
+    head: str | None
+
+    @property
+    def regressed(self) -> bool:
+        return self.base == "ok" and self.head is not None and self.head != "ok"
+
+
+@dataclass(frozen=True)
+class EnvironmentDifference:
+    field: str
+    base: object
+    head: object
+    warned: bool
+
+
+@dataclass(frozen=True)
+class CaseComparison:
+    key: CaseKey
+    base_outcome: str | None
+    head_outcome: str | None
+    figures: dict[str, Comparison]  # by Figure.name
+    floors: dict[str, float]  # the noise floor each figure was judged against
+
+    def beyond_floor(self, figure: Figure) -> bool:
+        c = self.figures[figure.name]
+        return c.base is not None and c.head is not None and abs(c.head - c.base) > self.floors[figure.name]
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    rule: GateRule
+    cases: list[CaseComparison]
+    outcome_changes: list[OutcomeChange]
+    environment: list[EnvironmentDifference]
+    noise_source: str  # where the noise floor came from, in words
+
+    @property
+    def regressions(self) -> list[tuple[CaseKey, Figure, Comparison]]:
+        return [(case.key, figure, case.figures[figure.name]) for case in self.cases for figure in FIGURES
+                if figure.gated and case.figures[figure.name].verdict == "regressed"]
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions) or any(change.regressed for change in self.outcome_changes)
+
+
+def _key(case: CaseResult) -> CaseKey:
+    return case.workload.name, case.config.label
+
+
+def _by_case(record: SweepRecord) -> dict[CaseKey, list[CaseResult]]:
+    cases: dict[CaseKey, list[CaseResult]] = defaultdict(list)
+    for case in record.cases:
+        cases[_key(case)].append(case)
+    return cases
+
+
+def _worst_outcome(cases: Iterable[CaseResult]) -> str:
+    return max((case.outcome for case in cases), key=_WORSE_OUTCOME.__getitem__)
+
+
+def _values(cases: Iterable[CaseResult], figure: str) -> list[float]:
+    """The figure in every repeat that measured it."""
+    return [value for case in cases if (figures := figures_of_case(case)) is not None
+            and (value := figures[figure]) is not None]
+
+
+def _spread(values: list[float]) -> float:
+    return max(values) - min(values) if len(values) > 1 else 0.0
+
+
+def _environment(base: Environment, head: Environment) -> list[EnvironmentDifference]:
+    return [EnvironmentDifference(name, getattr(base, name), getattr(head, name), name in _ENVIRONMENT_WARNED)
+            for name in _ENVIRONMENT_SHOWN if getattr(base, name) != getattr(head, name)]
+
+
+def _check_comparable(base: SweepRecord, head: SweepRecord, names: tuple[str, str]) -> None:
+    scales = base.settings.matrix.scale, head.settings.matrix.scale
+    if scales[0] != scales[1]:
+        raise UserError(f"{names[0]} ran at scale {scales[0]} and {names[1]} at scale {scales[1]}: "
+                        "their inputs differ, so their figures are not comparable")
+
+
+def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: SweepRecord | None = None,
+                 names: tuple[str, str] = ("BASE", "HEAD")) -> RunComparison:
+    """Every case of either run, matched by workload and configuration (repeats folded into
+    their median). ``aa`` is an A/A run of BASE: its distance from BASE is noise."""
+    _check_comparable(base, head, names)
+    if aa is not None:
+        _check_comparable(base, aa, (names[0], "the A/A run"))
+    base_cases, head_cases = _by_case(base), _by_case(head)
+    aa_cases = _by_case(aa) if aa is not None else {}
+    keys = list(dict.fromkeys([*base_cases, *head_cases]))
+    cases, changes = [], []
+    for key in keys:
+        before, after = base_cases.get(key, []), head_cases.get(key, [])
+        outcomes = (_worst_outcome(before) if before else None, _worst_outcome(after) if after else None)
+        if outcomes[0] != outcomes[1]:
+            changes.append(OutcomeChange(key, *outcomes))
+        figures, floors = {}, {}
+        for figure in FIGURES:
+            values = _values(before, figure.name), _values(after, figure.name)
+            noise = max(_spread(values[0]), _spread(values[1]))
+            if key in aa_cases and values[0] and (again := _values(aa_cases[key], figure.name)):
+                noise = max(noise, abs(statistics.median(again) - statistics.median(values[0])))
+            floor = max(noise, rule.floor) if figure.unit == "bytes" else noise
+            floors[figure.name] = floor
+            medians = tuple(statistics.median(v) if v else None for v in values)
+            figures[figure.name] = compare_figures({key: medians[0]}, {key: medians[1]},
+                                                   GateRule(rule.threshold, floor))[0]
+        cases.append(CaseComparison(key, *outcomes, figures=figures, floors=floors))
+    # outcome changes first, worst first: an ok case that ran out of memory is the headline
+    changes.sort(key=lambda c: (not c.regressed, -_WORSE_OUTCOME.get(c.head or "ok", 0)))
+    repeats = max(base.settings.matrix.repeats, head.settings.matrix.repeats)
+    sources = [f"the spread of {repeats} repeats"] if repeats > 1 else []
+    if aa is not None:
+        sources.append("an A/A run of BASE")
+    noise_source = " and ".join(sources) if sources else "none in the records, which have no repeats and no A/A run"
+    return RunComparison(rule, cases, changes, _environment(base.environment, head.environment), noise_source)
+

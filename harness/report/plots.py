@@ -1,0 +1,227 @@
+"""The report's interactive plots, as bokeh figures built from plain values (no record types):
+configuration heat maps, per-prefix peak distributions, peak against input size with the fit,
+memory timelines, scheduler structures and probe accuracy. Sizes are plotted in MiB; every
+axis says its unit. User text (task keys, prefixes, workers) reaches a plot only as data in a
+``ColumnDataSource``, which bokeh shows as text."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Label, NumeralTickFormatter, Span
+from bokeh.palettes import Category10_10, YlOrRd9
+from bokeh.plotting import figure
+from bokeh.transform import jitter
+
+from harness.records.task_rows import MIB
+
+__all__ = [
+    "HeatCell", "TaskPoint", "change_plot", "heat_map", "model_plot", "peak_distribution", "probe_accuracy_plot",
+    "structures_plot", "timeline_plot",
+]
+
+WIDE, NARROW = 1180, 580
+_TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+_MARKED = {"oom": "#b2182b", "timeout": "#7b3294", "error": "#4d4d4d"}  # cells that did not finish ok
+_PALETTE = tuple(reversed(YlOrRd9))  # light (small) to dark (large)
+
+
+def _style(plot: figure, x_label: str, y_label: str) -> figure:
+    plot.xaxis.axis_label, plot.yaxis.axis_label = x_label, y_label
+    plot.title.text_font_size = "13px"
+    plot.toolbar.logo = None
+    plot.outline_line_color = None
+    return plot
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    row: tuple[str, str]  # (workload, shape WxT)
+    column: str  # memory limit
+    value: float | None  # None: nothing measured (see outcome)
+    text: str  # what the cell says
+    outcome: str
+    case: str
+
+
+def heat_map(title: str, cells: Sequence[HeatCell], unit: str) -> figure:
+    """Rows: workload × shape; columns: memory limit. Colour is relative within each workload
+    (a word count and an image pipeline differ a hundredfold), and neutral where a workload's
+    cells differ by less than a tenth; cells that did not finish are coloured by outcome and
+    say it."""
+    rows = list(dict.fromkeys(cell.row for cell in cells))
+    columns = list(dict.fromkeys(cell.column for cell in cells))
+    span: dict[str, tuple[float, float]] = {}
+    for workload in dict.fromkeys(row[0] for row in rows):
+        values = [c.value for c in cells if c.row[0] == workload and c.value is not None]
+        span[workload] = (min(values), max(values)) if values else (0.0, 0.0)
+
+    def shade(cell: HeatCell) -> str:
+        if cell.value is None:
+            return _MARKED.get(cell.outcome, "#bbbbbb")
+        low, high = span[cell.row[0]]
+        position = 0.25 if high - low <= 0.1 * abs(high) else (cell.value - low) / (high - low)
+        return _PALETTE[min(len(_PALETTE) - 1, int(position * (len(_PALETTE) - 1) + 0.5))]
+
+    def label(row: tuple[str, str]) -> str:
+        return f"{row[0]}  {row[1]}"
+
+    source = ColumnDataSource({
+        "row": [label(cell.row) for cell in cells], "column": [cell.column for cell in cells],
+        "colour": [shade(cell) for cell in cells], "text": [cell.text for cell in cells],
+        "ink": ["white" if cell.value is None or shade(cell) in _PALETTE[-4:] else "black" for cell in cells],
+        "outcome": [cell.outcome for cell in cells], "case": [cell.case for cell in cells],
+    })
+    plot = figure(title=title, x_range=columns, y_range=[label(row) for row in reversed(rows)],
+                  width=260 + 110 * len(columns) + 6 * max(len(label(row)) for row in rows),
+                  height=80 + 26 * len(rows), tools="hover,save", toolbar_location="right",
+                  tooltips=[("case", "@case"), ("outcome", "@outcome"), (unit, "@text")])
+    plot.rect("column", "row", 1, 1, source=source, fill_color="colour", line_color="white")
+    plot.text("column", "row", text="text", source=source, text_align="center", text_baseline="middle",
+              text_font_size="11px", text_color="ink")
+    plot.xaxis.major_label_text_font_size = "12px"
+    plot.yaxis.major_label_text_font_size = "11px"
+    plot.grid.grid_line_color = None
+    plot.axis.axis_line_color = None
+    return _style(plot, "memory limit per worker", "")
+
+
+@dataclass(frozen=True)
+class TaskPoint:
+    key: str
+    prefix: str
+    peak_increase_bytes: int
+    input_bytes: int | None
+    worker: str
+    case: str
+    alone: bool
+
+
+def _task_source(points: Sequence[TaskPoint]) -> ColumnDataSource:
+    return ColumnDataSource({
+        "key": [p.key for p in points], "prefix": [p.prefix for p in points],
+        "peak": [p.peak_increase_bytes / MIB for p in points],
+        "input": [math.nan if p.input_bytes is None else p.input_bytes / MIB for p in points],
+        "input_text": ["-" if p.input_bytes is None else f"{p.input_bytes / MIB:.2f} MiB" for p in points],
+        "worker": [p.worker for p in points], "case": [p.case for p in points],
+        "alone": ["alone in its worker" if p.alone else "beside other tasks" for p in points],
+        "colour": [Category10_10[0] if p.alone else Category10_10[1] for p in points],
+    })
+
+
+_TASK_TOOLTIPS = [("task", "@key"), ("prefix", "@prefix"), ("peak increase", "@peak{0,0.00} MiB"),
+                  ("input", "@input_text"), ("worker", "@worker"), ("case", "@case"), ("ran", "@alone")]
+
+
+def peak_distribution(title: str, points: Sequence[TaskPoint]) -> figure:
+    """Every task's peak increase, one row per prefix, jittered; blue ran alone in its worker."""
+    prefixes = sorted({p.prefix for p in points}, reverse=True)
+    plot = figure(title=title, y_range=prefixes, width=NARROW, height=90 + 46 * len(prefixes), tools=_TOOLS,
+                  toolbar_location="right")
+    plot.scatter("peak", jitter("prefix", width=0.5, range=plot.y_range), source=_task_source(points),
+                 color="colour", alpha=0.6, size=6)
+    plot.add_tools(HoverTool(tooltips=_TASK_TOOLTIPS))
+    plot.xaxis.formatter = NumeralTickFormatter(format="0,0.[0]")
+    return _style(plot, "peak increase (MiB)", "task prefix")
+
+
+def model_plot(title: str, points: Sequence[TaskPoint], slope: float, intercept_bytes: float,
+               held_out: tuple[int, int, int]) -> figure:
+    """Peak increase against input size, the fitted line, and the held-out point: (input,
+    predicted, measured) bytes."""
+    plot = figure(title=title, width=NARROW, height=370, tools=_TOOLS, toolbar_location="right")
+    plot.scatter("input", "peak", source=_task_source(points), color="colour", alpha=0.7, size=7,
+                 legend_label="tasks alone in their worker")
+    largest = max([p.input_bytes or 0 for p in points] + [held_out[0]])
+    xs = np.array([0.0, largest], dtype=np.float64)
+    plot.line(xs / MIB, (intercept_bytes + slope * xs) / MIB, color="#444444", line_dash="dashed",
+              legend_label="linear fit (all points)")
+    plot.scatter([held_out[0] / MIB], [held_out[1] / MIB], marker="x", size=14, line_width=3, color="#b2182b",
+                 legend_label="held-out prediction")
+    plot.add_tools(HoverTool(tooltips=_TASK_TOOLTIPS, renderers=[plot.renderers[0]]))
+    plot.legend.label_text_font_size = "11px"
+    plot.legend.orientation = "horizontal"
+    plot.add_layout(plot.legend[0], "below")  # beside the points it would hide some
+    return _style(plot, "input size (MiB)", "peak increase (MiB)")
+
+
+def _thinned(times: np.ndarray, values: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``most`` points, keeping each bin's highest value: thinning never hides a peak."""
+    if len(times) <= most:
+        return times, values
+    bins = np.array_split(np.arange(len(times)), most)
+    keep = np.array([b[np.argmax(values[b])] for b in bins])
+    return times[keep], values[keep]
+
+
+def timeline_plot(title: str, samples: Mapping[str, tuple[Sequence[float], Sequence[int]]],
+                  marks: Sequence[tuple[str, float, int]] = (), width: int = NARROW) -> figure:
+    """RSS over time, one line per process; ``marks`` are (label, seconds, bytes) peaks."""
+    plot = figure(title=title, width=width, height=300, tools=_TOOLS, toolbar_location="right")
+    for colour, (process, (times, rss)) in zip(Category10_10 * 10, sorted(samples.items())):
+        t, v = _thinned(np.asarray(times, dtype=np.float64), np.asarray(rss, dtype=np.float64), 1500)
+        plot.line(t, v / MIB, color=colour, legend_label=process, line_width=1.5)
+    if marks:
+        source = ColumnDataSource({"label": [m[0] for m in marks], "t": [m[1] for m in marks],
+                                   "peak": [m[2] / MIB for m in marks]})
+        dots = plot.scatter("t", "peak", source=source, marker="inverted_triangle", size=9, color="black")
+        plot.add_tools(HoverTool(renderers=[dots], tooltips=[("largest task", "@label"),
+                                                             ("peak RSS", "@peak{0,0.0} MiB")]))
+    plot.legend.location = "top_left"
+    plot.legend.label_text_font_size = "10px"
+    plot.legend.click_policy = "hide"
+    return _style(plot, "seconds since the case started", "RSS (MiB)")
+
+
+def structures_plot(title: str, structures: Sequence[str], default: Sequence[int], trimmed: Sequence[int]) -> figure:
+    """Deep bytes of each bounded scheduler structure, default preset beside trimmed."""
+    factors = [(name, preset) for name in structures for preset in ("default", "trimmed")]
+    values = [v / MIB for pair in zip(default, trimmed) for v in pair]
+    source = ColumnDataSource({"factor": factors, "mib": values, "preset": [f[1] for f in factors],
+                               "colour": [Category10_10[0] if f[1] == "default" else Category10_10[2]
+                                          for f in factors]})
+    plot = figure(title=title, y_range=FactorRange(*reversed(factors)), width=NARROW,
+                  height=80 + 22 * len(factors), tools="hover,save", toolbar_location="right",
+                  tooltips=[("structure", "@factor"), ("deep size", "@mib{0,0.00} MiB")])
+    plot.hbar(y="factor", right="mib", height=0.8, source=source, color="colour")
+    plot.x_range.start = 0
+    return _style(plot, "deep size (MiB)", "")
+
+
+def probe_accuracy_plot(title: str, truth: Sequence[int], measured: Sequence[int | None],
+                        keys: Sequence[str]) -> figure:
+    """Measured against true peak increase per task; the diagonal is exact."""
+    pairs = [(t / MIB, m / MIB, k) for t, m, k in zip(truth, measured, keys) if m is not None]
+    plot = figure(title=title, width=NARROW // 2 + 90, height=320, tools=_TOOLS, toolbar_location="right")
+    largest = max([max(p[0], p[1]) for p in pairs], default=1.0)
+    plot.line([0, largest], [0, largest], color="#999999", line_dash="dashed")
+    source = ColumnDataSource({"truth": [p[0] for p in pairs], "measured": [p[1] for p in pairs],
+                               "key": [p[2] for p in pairs]})
+    dots = plot.scatter("truth", "measured", source=source, size=6, alpha=0.7)
+    plot.add_tools(HoverTool(renderers=[dots], tooltips=[("task", "@key"), ("truth", "@truth{0,0.00} MiB"),
+                                                         ("measured", "@measured{0,0.00} MiB")]))
+    missing = len(truth) - len(pairs)
+    if missing:
+        plot.add_layout(Label(x=10, y=10, x_units="screen", y_units="screen", text=f"{missing} tasks without a row",
+                              text_font_size="11px", text_color="#b2182b"))
+    return _style(plot, "true peak increase (MiB)", "measured (MiB)")
+
+
+
+def change_plot(title: str, cases: Sequence[str], ratios: Sequence[float | None], regressed: Sequence[bool],
+                threshold: float) -> figure:
+    """HEAD's figure as a percentage of BASE's, one bar per case; the threshold drawn; red bars
+    regressed (the noise floor as well as the threshold)."""
+    shown = [(case, 100 * (ratio - 1), bad) for case, ratio, bad in zip(cases, ratios, regressed) if ratio is not None]
+    source = ColumnDataSource({"case": [s[0] for s in shown], "change": [s[1] for s in shown],
+                               "colour": ["#b2182b" if s[2] else "#4d79a8" for s in shown]})
+    plot = figure(title=title, y_range=list(reversed([s[0] for s in shown])), width=NARROW,
+                  height=90 + 22 * max(1, len(shown)), tools="hover,save", toolbar_location="right",
+                  tooltips=[("case", "@case"), ("change", "@change{+0.0} %")])
+    plot.hbar(y="case", right="change", height=0.7, source=source, color="colour")
+    plot.add_layout(Span(location=100 * threshold, dimension="height", line_color="#b2182b", line_dash="dashed"))
+    plot.add_layout(Span(location=0, dimension="height", line_color="#444444"))
+    return _style(plot, "change, HEAD against BASE (%)", "")

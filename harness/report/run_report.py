@@ -1,0 +1,381 @@
+"""``report.html`` of a run: the sections its record has data for, answer first.
+
+A sweep: the answer (outcomes and the recommendation), configuration heat maps, per-prefix
+peak distributions, peak against input size with the fitted model, the recommendation in
+full, Fil profiles, memory timelines, every case, the environment. A profile run: its
+profiles. A scheduler study: its structures default against trimmed and the scheduler's RSS.
+A probe-accuracy run: the probes against the ground truth. Case files are found beside the
+record, so a run directory that was moved or sent to a colleague still reports.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from dask.utils import format_bytes
+
+from harness.analysis.benchmark_figures import figures_of_case
+from harness.analysis.probe_accuracy import DURATION_BUCKETS, summarise_accuracy
+from harness.analysis.recommend import Recommendation, recommend
+from harness.errors import UserError
+from harness.plan.sizes import compact_bytes
+from harness.records.schema import (
+    CaseResult,
+    Environment,
+    ProbeAccuracyRecord,
+    ProfileRecord,
+    Record,
+    SchedulerRecord,
+    SweepRecord,
+    TaskProfile,
+)
+from harness.records.store import RECORD_NAME
+from harness.records.task_rows import MIB, TaskRow, iter_task_rows, parse_task_key
+from harness.records.timeline_samples import read_timeline
+from harness.report.html_page import Heading, Items, Picture, Plots, Section, Table, Text, write_page
+from harness.report.plots import (
+    NARROW,
+    HeatCell,
+    TaskPoint,
+    heat_map,
+    model_plot,
+    peak_distribution,
+    probe_accuracy_plot,
+    structures_plot,
+    timeline_plot,
+)
+
+__all__ = ["REPORT_NAME", "Machine", "write_run_report"]
+
+REPORT_NAME = "report.html"
+MARGIN = 0.2  # the recommendation's reserve, as `memreplay recommend` defaults
+HOLDING_PERCENT = 1.0  # a Fil line below this share of the peak is noise, not shown
+Machine = tuple[int, int]  # cores, bytes of RAM
+
+
+def _case_directory(run: Path, case: CaseResult) -> Path:
+    beside = run / "cases" / Path(case.directory).name
+    return beside if beside.is_dir() else Path(case.directory)
+
+
+def _task_rows(run: Path, case: CaseResult) -> Iterator[TaskRow]:
+    if case.task_memory is not None and (path := _case_directory(run, case) / case.task_memory.csv).exists():
+        yield from iter_task_rows(path)
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / MIB:,.1f} MiB"
+
+
+def _signed(value: float) -> str:
+    return ("+" if value >= 0 else "-") + format_bytes(int(abs(value)))
+
+
+# --- sweep ------------------------------------------------------------------------------------
+
+
+def _answer(record: SweepRecord, advice: Recommendation, machine_said: str) -> Section:
+    outcomes = defaultdict(int)
+    for case in record.cases:
+        outcomes[case.outcome] += 1
+    words = {"ok": "ok", "oom": "out of memory", "timeout": "timed out", "error": "failed"}
+    counted = ", ".join(f"{n} {words[o]}" for o, n in sorted(outcomes.items(), key=lambda item: item[0] != "ok"))
+    items = [f"{len(record.cases)} case{'s' * (len(record.cases) != 1)}: {counted or 'none finished'}."]
+    for workload, a in advice.workloads.items():
+        if a.tasks_at_once:
+            line = (f"{workload}: on {machine_said}, run {a.n_workers} worker{'s' * (a.n_workers != 1)} × "
+                    f"{a.threads_per_worker} thread{'s' * (a.threads_per_worker != 1)} with "
+                    f"{format_bytes(a.memory_limit or 0)} each ({a.tasks_at_once} tasks at once; its largest task "
+                    f"needs {format_bytes(a.largest_peak_increase_bytes or 0)}).")
+        else:
+            line = f"{workload}: no safe configuration on {machine_said}: {a.reason}."
+        if a.cheapest:
+            line += f" Cheapest measured: {a.cheapest.shape} at {a.cheapest.memory_limit}."
+        if a.oom_cases:
+            line += f" Out of memory in {len(a.oom_cases)} case{'s' * (len(a.oom_cases) != 1)}."
+        items.append(line)
+    return Section("The answer", [Items(items)], style="answer")
+
+
+def _heat_maps(record: SweepRecord) -> Section | None:
+    grouped: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
+    for case in record.cases:
+        grouped[(case.workload.name, case.config.shape, compact_bytes(case.config.memory_limit) +
+                 ("" if case.config.processes else " (threads)"))].append(case)
+    if len(grouped) < 2:
+        return None
+    marked = {"oom": "OOM", "timeout": "timeout", "error": "error"}
+
+    def cells(figure: str, shown) -> list[HeatCell]:
+        made = []
+        for (workload, shape, limit), cases in grouped.items():
+            values = [v for c in cases if (f := figures_of_case(c)) and (v := f[figure]) is not None]
+            worst = next((c for c in cases if c.outcome != "ok"), cases[0])
+            value = statistics.median(values) if values and worst.outcome == "ok" else None
+            made.append(HeatCell(row=(workload, shape), column=limit, value=value,
+                                 text=marked.get(worst.outcome, "-") if value is None else shown(value),
+                                 outcome=worst.outcome, case=worst.id))
+        return made
+
+    figures = [
+        heat_map("Worker peak RSS", cells("worker_peak_rss_bytes", lambda v: f"{v / MIB:,.0f} MiB"), "peak RSS"),
+        heat_map("Wall time", cells("wall_time_s", lambda v: f"{v:.1f} s"), "wall time"),
+        heat_map("Cost (GiB·s: time × workers × limit)",
+                 cells("cost_gib_s", lambda v: f"{v:,.1f}" if v < 10 else f"{v:,.0f}"), "GiB·s"),
+    ]
+    return Section("Configurations", [
+        Text("Rows: workload and shape (workers × threads); columns: memory limit per worker. Colour is "
+             "relative within a workload (darker: more). Red cells ran out of memory, purple timed out, grey "
+             "failed. With repeats, the median.", note=True),
+        Plots(figures)])
+
+
+def _task_points(run: Path, record: SweepRecord) -> dict[str, list[TaskPoint]]:
+    points: dict[str, list[TaskPoint]] = defaultdict(list)
+    for case in record.cases:
+        for row in _task_rows(run, case):
+            if row.alias or row.peak_increase_bytes is None:
+                continue
+            points[case.workload.name].append(TaskPoint(
+                key=row.task_key, prefix=row.task_prefix, peak_increase_bytes=row.peak_increase_bytes,
+                input_bytes=row.input_bytes, worker=row.worker, case=case.id, alone=row.alone))
+    return points
+
+
+def _distributions(points: dict[str, list[TaskPoint]]) -> Section | None:
+    if not points:
+        return None
+    largest: dict[tuple[str, str], TaskPoint] = {}
+    for workload, rows in points.items():
+        for p in rows:
+            held = largest.get((workload, p.prefix))
+            if held is None or (p.alone, p.peak_increase_bytes) > (held.alone, held.peak_increase_bytes):
+                largest[(workload, p.prefix)] = p
+    table = [(workload, prefix, p.key, _mib(p.peak_increase_bytes), _mib(p.input_bytes),
+              "alone" if p.alone else "beside others", p.worker, p.case) for (workload, prefix), p in largest.items()]
+    return Section("Peak increase per task", [
+        Text("Every task of every case, by prefix (the function the user wrote). Blue: the task ran alone in "
+             "its worker, so its peak increase is its own; orange: other tasks ran beside it, so it may hold "
+             "theirs too. Hover for the task.", note=True),
+        Plots([peak_distribution(workload, rows) for workload, rows in points.items()]),
+        Table(("workload", "prefix", "largest task", "peak increase", "input", "ran", "worker", "case"), table,
+              caption="The largest task of each prefix (alone in its worker where any was)", numeric=(3, 4),
+              code=(2,))])
+
+
+def _model(record: SweepRecord, points: dict[str, list[TaskPoint]]) -> Section | None:
+    model = record.summary.model
+    if not model:
+        return None
+    by_prefix: dict[str, list[TaskPoint]] = defaultdict(list)
+    for rows in points.values():
+        for p in rows:
+            by_prefix[p.prefix].append(p)
+    figures, table = [], []
+    for prefix, m in sorted(model.items()):
+        held = m.heldout
+        error = "-" if held.error_percent is None else f"{held.error_percent:+.1f} %"
+        used = [p for p in by_prefix[prefix] if p.alone and p.input_bytes and parse_task_key(p.key)[0] == m.group]
+        figures.append(model_plot(f"{prefix}: held-out error {error}", used or by_prefix[prefix], m.slope,
+                                  m.intercept_bytes, (held.input_bytes, held.predicted_bytes, held.measured_bytes)))
+        table.append((prefix, m.points, f"{m.slope:.2f}", _signed(m.intercept_bytes), _mib(held.input_bytes),
+                      _mib(held.predicted_bytes), _mib(held.measured_bytes), error))
+    return Section("Peak versus input size", [
+        Text("Peak increase ≈ intercept + slope × input, fitted per prefix on tasks that ran alone. Held out: "
+             "the largest input, predicted from the others (the red cross) and measured.", note=True),
+        Table(("task prefix", "tasks", "bytes per input byte", "intercept", "held-out input", "predicted",
+               "measured", "error"), table, numeric=(1, 2, 3, 4, 5, 6, 7)),
+        Plots(figures)])
+
+
+def _recommendation(advice: Recommendation, machine_said: str) -> Section:
+    rows = []
+    for workload, a in advice.workloads.items():
+        rows.append((workload, "-" if a.largest_peak_increase_bytes is None else
+                     format_bytes(a.largest_peak_increase_bytes), a.tasks_at_once,
+                     f"{a.n_workers}×{a.threads_per_worker}, {format_bytes(a.memory_limit or 0)} each"
+                     if a.tasks_at_once else a.reason or "-",
+                     f"{a.fastest.shape} {a.fastest.memory_limit} ({a.fastest.wall_time_s:.1f} s)"
+                     if a.fastest and a.fastest.wall_time_s is not None else "-",
+                     f"{a.cheapest.shape} {a.cheapest.memory_limit} ({a.cheapest.cost_gib_s:,.0f} GiB·s)"
+                     if a.cheapest and a.cheapest.cost_gib_s is not None else "-",
+                     ", ".join(a.oom_cases) or "-"))
+    footprint = "not measured" if advice.worker_footprint_bytes is None else format_bytes(advice.worker_footprint_bytes)
+    return Section("Recommendation", [
+        Text(f"For {machine_said}, keeping {advice.margin:.0%} in reserve ({format_bytes(advice.usable_bytes)} "
+             f"usable). A worker's own footprint: {footprint}; its nanny kills it at {advice.kill_fraction:.0%} of "
+             "its limit. Each limit = (footprint + threads × largest task) / kill fraction, rounded up. "
+             "memreplay report RUN --cores C --memory R advises for another machine."),
+        Table(("workload", "largest task", "tasks at once", "use", "fastest measured", "cheapest measured",
+               "out-of-memory cases"), rows, numeric=(1, 2))])
+
+
+def _profile_blocks(run: Path, profiles: Sequence[TaskProfile]) -> list:
+    blocks: list = []
+    for p in profiles:
+        blocks.append(Heading(f"{p.workload}: {p.figure} on {p.input} ({format_bytes(p.input_bytes)})"))
+        if p.outcome != "ok":
+            blocks.append(Text(f"Not profiled ({p.outcome}): {p.reason}"))
+            continue
+        blocks.append(Text(f"Fil's peak of tracked allocations: {format_bytes(p.peak_tracked_bytes or 0)}."))
+        lines = [(f"{Path(t.file).name}:{t.line}", t.function, t.code, format_bytes(t.bytes), f"{t.percent:.1f} %")
+                 for t in p.top_lines if t.percent >= HOLDING_PERCENT]
+        if lines:
+            blocks.append(Table(("where", "function", "source line", "held at the peak", "share"), lines,
+                                caption="Lines holding memory at the peak (Fil)", numeric=(3, 4), code=(2,)))
+        if p.line_rss:
+            growing = sorted((line for line in p.line_rss if line.increment_bytes > 0),
+                             key=lambda line: line.increment_bytes, reverse=True)[:5]
+            blocks.append(Table(("where", "source line", "RSS after", "added"),
+                                [(f"{Path(line.file).name}:{line.line}", line.code, format_bytes(line.rss_bytes),
+                                  format_bytes(line.increment_bytes)) for line in growing],
+                                caption="Lines that grew RSS most (memory_profiler)", numeric=(2, 3), code=(1,)))
+        directory = Path(p.directory) if p.directory else None
+        if directory is not None and not directory.is_dir():
+            directory = run / "profiles" / directory.name
+        svg = directory / "peak-memory.svg" if directory is not None else None
+        if svg is not None and svg.exists():
+            interactive = svg.parent / "index.html"
+            blocks.append(Picture(f"Fil's flame graph of {p.workload} at its peak (interactive: {interactive})",
+                                  svg.read_bytes()))
+    return blocks
+
+
+def _timelines(run: Path, record: SweepRecord) -> Section | None:
+    figures = []
+    for case in record.cases:
+        if case.timeline is None or not (path := _case_directory(run, case) / case.timeline.csv).exists():
+            continue
+        series: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
+        for t, process, rss in read_timeline(path):
+            series[process][0].append(t)
+            series[process][1].append(rss)
+        figures.append(timeline_plot(f"{case.id} ({case.outcome})", series, width=NARROW))
+    if not figures:
+        return None
+    return Section("Memory timelines", [
+        Text("RSS of every process, sampled every 50 ms; click a legend entry to hide its line. "
+             "\"scheduler\" is the process running memreplay and the scheduler.", note=True),
+        Plots(figures)])
+
+
+def _cases(record: SweepRecord) -> Section:
+    rows, styles = [], []
+    for case in record.cases:
+        figures = figures_of_case(case) or {}
+        rows.append((case.id, case.outcome, "-" if case.wall_time_s is None else f"{case.wall_time_s:.2f} s",
+                     "-" if case.cost_gib_s is None else f"{case.cost_gib_s:,.0f}",
+                     _mib(figures.get("largest_peak_increase_bytes")), _mib(figures.get("worker_peak_rss_bytes")),
+                     case.answer_check, (case.error or "") + (f" (executing {case.oom.task})"
+                                                              if case.oom and case.oom.task else "")))
+        styles.append("" if case.outcome == "ok" else "flag")
+    return Section("Cases", [Table(("case", "outcome", "wall time", "GiB·s", "largest task alone", "worker peak RSS",
+                                    "answer", "why not ok"), rows, numeric=(2, 3, 4, 5), row_styles=styles)])
+
+
+def _environment(environment: Environment, settings: Sequence[tuple[str, object]]) -> Section:
+    fields = [(name, getattr(environment, name)) for name in Environment.__struct_fields__]
+    shown = [(name, format_bytes(value) if name == "ram_bytes" else value) for name, value in fields]
+    return Section("Environment and settings", [Table(("", ""), [*settings, *shown])])
+
+
+def _sweep_sections(run: Path, record: SweepRecord, machine: Machine | None, kill_fraction: float) -> list[Section]:
+    cores, memory = machine or (record.environment.cpu_count or 1, record.environment.ram_bytes)
+    machine_said = (f"{cores} cores and {format_bytes(memory)}" +
+                    ("" if machine else " (the machine this ran on)"))
+    advice = recommend(record, cores, memory, MARGIN, kill_fraction)
+    points = _task_points(run, record)
+    matrix = record.settings.matrix
+    sections = [_answer(record, advice, machine_said), _heat_maps(record), _distributions(points),
+                _model(record, points), _recommendation(advice, machine_said)]
+    if record.summary.profiles:
+        sections.append(Section("Fil profiles of the hungriest tasks", _profile_blocks(run, record.summary.profiles)))
+    sections += [_timelines(run, record), _cases(record),
+                 _environment(record.environment, [("matrix", matrix.source), ("scale", matrix.scale),
+                                                   ("repeats", matrix.repeats), ("time limit", matrix.timeout_s),
+                                                   ("cases planned", len(matrix.cases))])]
+    return [s for s in sections if s is not None]
+
+
+# --- studies ----------------------------------------------------------------------------------
+
+
+def _scheduler_sections(record: SchedulerRecord) -> list[Section]:
+    sections = []
+    c = record.comparison
+    if c is not None:
+        sections.append(Section("The answer", [Items([
+            f"Trimming saves {_signed(c.rss_saving_bytes)} of scheduler RSS ({c.rss_saving_percent} %), against an "
+            f"A/A noise of {format_bytes(c.rss_noise_bytes)}, on distributed {c.distributed}.",
+            f"The bounded structures themselves account for {_signed(c.structures_saving_bytes)} of it"
+            + ("" if c.reconciled_percent is None else f" ({c.reconciled_percent} %).")])], style="answer"))
+        sections.append(Section("Scheduler structures, default versus trimmed", [
+            Plots([structures_plot("Deep size of each bounded structure", [r.structure for r in c.rows],
+                                   [r.default.bytes for r in c.rows], [r.trimmed.bytes for r in c.rows])]),
+            Table(("structure", "entries", "bytes", "trimmed entries", "trimmed bytes", "saving"),
+                  [(r.structure, f"{r.default.entries:,}", format_bytes(r.default.bytes), f"{r.trimmed.entries:,}",
+                    format_bytes(r.trimmed.bytes), _signed(r.saving_bytes)) for r in c.rows],
+                  numeric=(1, 2, 3, 4, 5))]))
+    if record.scenarios:
+        series = {s.label: ([t for t, _ in s.rss_timeline], [rss for _, rss in s.rss_timeline])
+                  for s in record.scenarios}
+        sections.append(Section("Scheduler RSS over time", [
+            Text(f"{record.settings.transitions:,} transitions, then {record.settings.idle_s:g} s idle, per preset.",
+                 note=True), Plots([timeline_plot("Scheduler RSS per preset", series)])]))
+    sections.append(_environment(record.environment, [("transitions", record.settings.transitions),
+                                                      ("idle s", record.settings.idle_s)]))
+    return sections
+
+
+def _accuracy_sections(record: ProbeAccuracyRecord) -> list[Section]:
+    sections = []
+    if record.accuracy:
+        summaries = [summarise_accuracy(run) for run in record.accuracy]
+        sections.append(Section("Probe accuracy against the ground truth", [
+            Table(("probe", "threads", "tasks", "rows", "within max(1 MiB, 1 %)", "≥ truth", "worst shortfall"),
+                  [(s.probe, s.threads, s.tasks, s.rows_present, s.within_tolerance, s.at_least_truth,
+                    _mib(s.worst_shortfall_bytes)) for s in summaries], numeric=(1, 2, 3, 4, 5, 6)),
+            Table(("probe", "threads", *(label for _, label in DURATION_BUCKETS)),
+                  [(s.probe, s.threads, *("-" if (e := s.by_bucket[label].median_relative_error) is None
+                                          else f"{100 * e:.1f} %" for _, label in DURATION_BUCKETS))
+                   for s in summaries], caption="Median relative error by task duration"),
+            Plots([probe_accuracy_plot(f"{run.probe}, threads={run.threads}", [r.truth_bytes for r in run.rows],
+                                       [r.measured_bytes for r in run.rows], [r.key for r in run.rows])
+                   for run in record.accuracy])]))
+    if record.overhead is not None:
+        o = record.overhead
+        sections.append(Section("Probe overhead", [
+            Text(f"{o.tasks:,} tiny tasks, {o.repeats} interleaved repeats."),
+            Table(("probe", "median s", "ratio of medians", "median of paired ratios"),
+                  [(probe, f"{o.median_seconds[probe]:.3f}", f"{o.overhead_ratio[probe]:.3f}",
+                    f"{o.paired_ratio_median[probe]:.3f}") for probe in o.median_seconds], numeric=(1, 2, 3))]))
+    sections.append(_environment(record.environment, []))
+    return sections
+
+
+def write_run_report(run: str | Path, record: Record, *, kill_fraction: float, machine: Machine | None = None) -> Path:
+    """Write ``RUN/report.html`` for ``record`` (read from ``RUN/run.json``). A sweep's
+    recommendation is for ``machine`` (cores, bytes), else the machine the run was measured on,
+    with workers killed at ``kill_fraction`` of their limit (dask's config, read by the caller)."""
+    run = Path(run)
+    if run.name == RECORD_NAME:
+        run = run.parent
+    kind = record.__struct_config__.tag
+    if isinstance(record, SweepRecord):
+        sections = _sweep_sections(run, record, machine, kill_fraction)
+    elif isinstance(record, ProfileRecord):
+        sections = [Section("Fil profiles", _profile_blocks(run, record.profiles)),
+                    _environment(record.environment, [("scale", record.settings.scale)])]
+    elif isinstance(record, SchedulerRecord):
+        sections = _scheduler_sections(record)
+    elif isinstance(record, ProbeAccuracyRecord):
+        sections = _accuracy_sections(record)
+    else:  # pragma: no cover - the Record union is closed
+        raise UserError(f"{run}: no report for a {kind} record")
+    return write_page(run / REPORT_NAME, f"memreplay {kind} report: {run.name}",
+                      f"{record.created} · {record.environment.hostname} · {record.environment.cpu_count} cores, "
+                      f"{format_bytes(record.environment.ram_bytes)} · dask {record.environment.dask}, "
+                      f"distributed {record.environment.distributed}", sections)

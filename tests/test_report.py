@@ -1,0 +1,216 @@
+"""The HTML report and ``memreplay compare``, for real: two real sweeps (an A/A pair) of word
+count, a task whose key is an HTML injection, and a workload that runs out of memory; the
+reports opened in headless Chromium (Debian's package) with every request off loopback
+blocked. Set $MEMREPLAY_REPORT_SCREENSHOT to a path to keep a screenshot of the sweep report
+(`nox -s docs` writes docs/report.png this way)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from harness.records.schema import SweepRecord
+from harness.records.store import load_record
+from tests.browser import PLOTS_DRAWN, offline_page, served
+from tests.conftest import TEST_SCALE, Result, assert_one_line_error, needs_clear_refs
+from tests.sweep_workloads import HOSTILE_KEY
+
+pytestmark = [needs_clear_refs, pytest.mark.slow]
+
+MATRIX = f"""
+[matrix]
+workloads = ["wordcount-naive", "tests.sweep_workloads:hostile_key", "tests.sweep_workloads:hog"]
+shapes = [[1, 1], [2, 1]]
+memory_limits = ["1GiB"]
+scale = {TEST_SCALE}
+timeout_s = 120
+fil_profiles = {{profiles}}
+"""
+MIB = 2**20
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, corpus_cache: Path) -> dict[str, Result]:
+    """Two sweeps of one matrix (an A/A pair; the first with Fil profiles)."""
+    from tests.conftest import memreplay
+
+    base = tmp_path_factory.mktemp("report")
+    done = {}
+    for name, profiles in (("a", "true"), ("a-again", "false")):
+        matrix = base / f"{name}.toml"
+        matrix.write_text(MATRIX.format(profiles=profiles))
+        done[name] = memreplay("sweep", str(matrix), "--results", str(base / "results"), "--corpora",
+                               str(corpus_cache), timeout=600)
+        assert done[name].returncode == 0, done[name].stdout[-2000:] + done[name].stderr[-2000:]
+    return done
+
+
+def _run_directory(result: Result) -> Path:
+    return Path(result.record_path).parent
+
+
+def test_every_sweep_writes_its_report_and_says_where(runs: dict[str, Result]) -> None:
+    for result in runs.values():
+        report = Path(result.report_path)
+        assert report == _run_directory(result) / "report.html" and report.exists()
+        assert result.stdout.strip().splitlines()[-1] == f"report: {report}"  # the last thing printed
+        page = report.read_text()
+        assert "<script src=" not in page and "<link " not in page  # nothing fetched: all inline
+        assert report.stat().st_size < 3 * MIB
+
+
+def test_the_report_renders_offline_with_every_plot_drawn(runs: dict[str, Result], tmp_path: Path) -> None:
+    run = _run_directory(runs["a"])
+    with served(run) as url, offline_page(url) as seen:
+        seen.page.goto(f"{url}report.html")
+        seen.page.wait_for_function("document.querySelectorAll('[data-root-id]').length > 0 && "
+                                    "window.Bokeh !== undefined", timeout=20_000)
+        seen.page.wait_for_timeout(1500)
+        drawn = seen.page.evaluate(PLOTS_DRAWN)
+        headings = seen.page.locator("section h2").all_inner_texts()
+        text = seen.page.locator("body").inner_text()
+        injected = seen.page.locator("img[src='x']").count()
+        keys = seen.page.evaluate("""() => Bokeh.documents.flatMap(d => [...d.all_models]
+            .filter(m => m.data && m.data.key).flatMap(m => [...m.data.key]))""")
+        tooltips = seen.page.evaluate("""() => Bokeh.documents.flatMap(d => [...d.all_models]
+            .filter(m => m.type === 'HoverTool' || (m.tooltips && Array.isArray(m.tooltips)))
+            .map(m => m.tooltips.map(t => t[0]).join(',')))""")
+        screenshot = os.environ.get("MEMREPLAY_REPORT_SCREENSHOT")
+        seen.page.screenshot(path=screenshot or str(tmp_path / "report.png"), full_page=not screenshot)
+    assert seen.errors == [] and seen.blocked == [] and seen.dialogs == []
+    # heat maps (3), distributions (3 workloads), the model, timelines (6 cases): all drawn
+    assert len(drawn) >= 12 and min(drawn) > 500, drawn
+    assert headings[0] == "The answer"
+    for section in ("Configurations", "Peak increase per task", "Recommendation", "Fil profiles of the hungriest "
+                    "tasks", "Memory timelines", "Cases", "Environment and settings"):
+        assert section in headings, headings
+    # the hostile key is text on the page and data in the plots, never markup
+    assert HOSTILE_KEY in text and injected == 0
+    assert HOSTILE_KEY in keys
+    assert any(t.startswith("task,prefix,peak increase,input,worker") for t in tooltips), tooltips
+    assert "2 out of memory" in text and "\toom\t" in text  # counted in the answer, listed in the cases
+    assert "Fil's peak of tracked allocations" in text
+
+
+def test_report_command_advises_for_a_given_machine(runs: dict[str, Result], cli) -> None:
+    run = _run_directory(runs["a-again"])
+    done = cli("report", str(run), "--cores", "16", "--memory", "64GiB")
+    assert done.returncode == 0 and done.report_path == str(run / "report.html")
+    page = (run / "report.html").read_text()
+    assert "16 cores and 64.00 GiB" in page and "the machine this ran on" not in page
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--cores", "4"], "give --cores and --memory together"),
+    (["--cores", "0", "--memory", "4GiB"], "--cores must be at least 1"),
+    (["--cores", "4", "--memory", "lots"], "--memory: 'lots' is not a size"),
+])
+def test_report_refusals_are_one_line(runs: dict[str, Result], args: list[str], message: str) -> None:
+    from tests.conftest import memreplay
+
+    assert_one_line_error(memreplay("report", str(_run_directory(runs["a"])), *args), message)
+
+
+def test_report_of_a_missing_or_damaged_run_is_one_line(tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    assert_one_line_error(memreplay("report", str(tmp_path / "nothing")), "cannot read run record")
+    (tmp_path / "run.json").write_text('{"schema_version": 3, "kind": "sweep"')
+    assert_one_line_error(memreplay("report", str(tmp_path)), "not valid JSON")
+
+
+def test_compare_passes_an_a_a_pair(runs: dict[str, Result], tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    summary = tmp_path / "summary.md"
+    done = memreplay("compare", runs["a"].record_path, runs["a-again"].record_path, "--markdown", str(summary))
+    assert done.returncode == 0, done.stdout
+    assert "memory comparison: passed" in done.stdout
+    assert summary.read_text().startswith("### memreplay compare: ✅ no memory regression")
+    assert Path(done.report_path).exists()
+
+
+def _inject(run: Path, into: Path, workload: str, factor: float) -> Path:
+    """A copy of ``run`` whose ``workload`` cases needed ``factor`` times the memory per task."""
+    shutil.copytree(run, into)
+    record = load_record(into, SweepRecord)
+    for case in record.cases:
+        if case.workload.name == workload and case.task_memory is not None:
+            for summary in case.task_memory.by_prefix.values():
+                for field in ("peak_increase_max_bytes", "peak_increase_max_alone_bytes"):
+                    if (value := getattr(summary, field)) is not None:
+                        setattr(summary, field, int(value * factor))
+    (into / "run.json").write_bytes(msgspec.json.encode(record))
+    return into
+
+
+def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Result], tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    head = _inject(_run_directory(runs["a-again"]), tmp_path / "head", "tests.sweep_workloads:hostile_key", 1.2)
+    page = tmp_path / "compare.html"
+    done = memreplay("compare", runs["a"].record_path, str(head), "--output", str(page),
+                     "--markdown", str(tmp_path / "summary.md"))
+    assert done.returncode == 1, done.stdout
+    flagged = [line for line in done.stdout.splitlines() if "REGRESSED" in line and "hostile_key" in line]
+    assert len(flagged) == 2  # 1x1 and 2x1
+    assert not [line for line in done.stdout.splitlines() if "wordcount-naive" in line and "REGRESSED" in line]
+    assert "❌ memory regressed" in (tmp_path / "summary.md").read_text()
+    # with a threshold above the injection it passes: the verdict is the rule's, not noise
+    assert memreplay("compare", runs["a"].record_path, str(head), "--threshold", "30",
+                     "--output", str(tmp_path / "again.html")).returncode == 0
+    with served(tmp_path) as url, offline_page(url) as seen:
+        seen.page.goto(f"{url}compare.html")
+        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
+        seen.page.wait_for_timeout(1000)
+        drawn = seen.page.evaluate(PLOTS_DRAWN)
+        answer = seen.page.locator("section").first.inner_text()
+    assert seen.errors == [] and seen.blocked == [] and seen.dialogs == []
+    assert drawn and min(drawn) > 500
+    assert answer.startswith("The answer") and "Memory regressed." in answer and "hostile_key" in answer
+
+
+def test_compare_calls_out_an_outcome_change_first(runs: dict[str, Result], tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    head = tmp_path / "head"
+    shutil.copytree(_run_directory(runs["a-again"]), head)
+    record = load_record(head, SweepRecord)
+    case = next(c for c in record.cases if c.workload.name == "wordcount-naive")
+    case.outcome, case.error = "oom", "worker killed at 95 % of its memory limit"
+    record.environment.dask = "1999.1.0"
+    (head / "run.json").write_bytes(msgspec.json.encode(record))
+    done = memreplay("compare", runs["a"].record_path, str(head))
+    assert done.returncode == 1
+    lines = [line for line in done.stdout.splitlines() if line]
+    assert lines[2] == f"wordcount-naive {case.config.label}: ok → oom (REGRESSED)"  # after BASE and HEAD
+    assert any(line.startswith("environment differs: dask") and "1999.1.0" in line for line in lines)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--threshold", "nan"], "--threshold must be a positive percentage"),
+    (["--floor", "lots"], "--floor: 'lots' is not a size"),
+    (["--noise", "/nonexistent/run"], "cannot read run record"),
+    (["--markdown", "/nonexistent/dir/summary.md"], "--markdown /nonexistent/dir/summary.md: cannot write"),
+])
+def test_compare_refusals_are_one_line(runs: dict[str, Result], args: list[str], message: str) -> None:
+    from tests.conftest import memreplay
+
+    result = memreplay("compare", runs["a"].record_path, runs["a-again"].record_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_compare_refuses_runs_of_different_scales_and_kinds(runs: dict[str, Result], tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    other = tmp_path / "other"
+    shutil.copytree(_run_directory(runs["a-again"]), other)
+    record = load_record(other, SweepRecord)
+    record.settings.matrix.scale = 1.0
+    (other / "run.json").write_bytes(msgspec.json.encode(record))
+    assert_one_line_error(memreplay("compare", runs["a"].record_path, str(other)), "scale", "not comparable")

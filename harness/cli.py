@@ -118,17 +118,15 @@ def _command_recommend(args: argparse.Namespace) -> int:
 
     from harness.analysis.recommend import recommend
     from harness.plan.distributed_config import kill_fraction
-    from harness.plan.sizes import parse_size
     from harness.records.schema import SweepRecord
     from harness.records.store import load_record
     from harness.report.terminal import recommendation_text
 
-    if args.cores < 1:
-        raise UserError(f"--cores must be at least 1, got {args.cores}")
+    machine = _machine(args.cores, args.memory)  # every option checked before any file is read
     if not 0 <= args.margin < 1:  # NaN fails this too
         raise UserError(f"--margin must be in [0, 1), got {args.margin}")
-    memory = parse_size(args.memory, "--memory")  # every option checked before any file is read
-    advice = recommend(load_record(args.run, SweepRecord), args.cores, memory, args.margin, kill_fraction())
+    assert machine is not None  # both options are required
+    advice = recommend(load_record(args.run, SweepRecord), *machine, args.margin, kill_fraction())
     print(msgspec.json.format(msgspec.json.encode(advice)).decode() if args.json else recommendation_text(advice))
     return 0
 
@@ -190,7 +188,8 @@ def _command_report(args: argparse.Namespace) -> int:
     try:
         written = write_run_report(args.run, record, kill_fraction=kill_fraction(), machine=machine)
     except OSError as error:
-        raise UserError(f"{args.run}: cannot write report.html: {error.strerror or error}") from None
+        raise UserError(f"{args.run}: report not written: {error.strerror or error}"
+                        + (f" ({error.filename})" if error.filename else "")) from None
     print(f"report: {written}")
     return 0
 
@@ -220,11 +219,14 @@ def _command_compare(args: argparse.Namespace) -> int:
     from harness.report.comparison_views import comparison_markdown, comparison_text, write_comparison_page
 
     rule = _gate_rule(args.threshold, args.floor)
+    names = (_run_directory(args.base).name, _run_directory(args.head).name)
+    page = Path(args.output) if args.output else _run_directory(args.head) / f"compare-to-{names[0]}.html"
+    for option, path in (("--markdown", args.markdown), ("--output", page)):
+        if path is not None and not os.access(Path(path).parent, os.W_OK):  # before any work: a verdict is never lost
+            raise UserError(f"{option} {path}: cannot write there (its directory is missing or not writable)")
     base, head = load_record(args.base, SweepRecord), load_record(args.head, SweepRecord)
     aa = load_record(args.noise, SweepRecord) if args.noise else None
-    names = (_run_directory(args.base).name, _run_directory(args.head).name)
     comparison = compare_runs(base, head, rule, aa, names)
-    page = Path(args.output) if args.output else _run_directory(args.head) / f"compare-to-{names[0]}.html"
     print(comparison_text(comparison, names))
     if args.markdown:
         try:
@@ -267,6 +269,8 @@ def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from harness.analysis.recommend import DEFAULT_MARGIN
+
     parser = _Parser(prog="memreplay", description="Replay Dask pipelines and measure their memory.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -307,7 +311,8 @@ def _build_parser() -> argparse.ArgumentParser:
     advise.add_argument("run", help="a sweep's run directory or run.json")
     advise.add_argument("--cores", type=int, required=True, help="cores of the target machine")
     advise.add_argument("--memory", required=True, help="RAM of the target machine, e.g. 16GiB")
-    advise.add_argument("--margin", type=float, default=0.2, help="share of RAM kept in reserve (default 0.2)")
+    advise.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help=f"share of RAM kept in reserve (default {DEFAULT_MARGIN})")
     advise.add_argument("--json", action="store_true", help="the same advice as JSON")
     advise.set_defaults(handler=_command_recommend)
 

@@ -214,3 +214,17 @@ def test_compare_refuses_runs_of_different_scales_and_kinds(runs: dict[str, Resu
     record.settings.matrix.scale = 1.0
     (other / "run.json").write_bytes(msgspec.json.encode(record))
     assert_one_line_error(memreplay("compare", runs["a"].record_path, str(other)), "scale", "not comparable")
+
+
+def test_a_renamed_run_reports_from_its_own_files(runs: dict[str, Result], tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    copy = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(_run_directory(runs["a"]), copy)
+    case = next(p for p in (copy / "cases").iterdir() if (p / "timeline.csv").exists())
+    (case / "timeline.csv").write_text("time_s,process,rss_bytes\n0.05,worker,lots\n")
+    # the damaged file is the copy's, not the original's: the copy is what was read
+    assert_one_line_error(memreplay("report", str(copy)), str(case / "timeline.csv"), "not a memreplay timeline.csv")
+    (case / "timeline.csv").unlink()
+    (case / "tasks.csv").write_text("task_key,min_memory_mb\n")
+    assert_one_line_error(memreplay("report", str(copy)), str(case / "tasks.csv"), "not a memreplay tasks.csv")

@@ -17,15 +17,17 @@ Figures = dict[str, float | None]
 
 
 def figures_of_case(case: CaseResult) -> Figures | None:
-    """The memory and time figures of one case that finished ``ok``; None for any other."""
-    if case.outcome != "ok" or case.task_memory is None:
+    """The memory and time figures of one case that finished ``ok`` (a memory figure the probes
+    did not measure is None); None for a case that did not finish."""
+    if case.outcome != "ok":
         return None
-    alone = largest_prefix(case.task_memory, alone_only=True)
+    memory = case.task_memory
+    alone = largest_prefix(memory, alone_only=True)
     workers = {name: peak for name, peak in (case.timeline.peak_rss_bytes if case.timeline else {}).items()
                if name != SCHEDULER}
     return {
         "largest_peak_increase_bytes": None if alone is None else alone[1],
-        "worker_footprint_bytes": case.task_memory.worker_footprint_bytes,
+        "worker_footprint_bytes": None if memory is None else memory.worker_footprint_bytes,
         "worker_peak_rss_bytes": max(workers.values(), default=None),
         "wall_time_s": case.wall_time_s,
         "cost_gib_s": case.cost_gib_s,

@@ -47,7 +47,7 @@ FIGURES = (
     Figure("cost_gib_s", "cost", "GiB·s", False),
 )
 
-# Compared and shown when they differ; the last three are expected to differ and never warned about.
+# Compared and shown when they differ; hostname and git_commit are expected to differ: never warned about.
 _ENVIRONMENT_WARNED = ("python", "dask", "distributed", "numpy", "cpu_model", "cpu_count", "ram_bytes", "os")
 _ENVIRONMENT_SHOWN = (*_ENVIRONMENT_WARNED, "hostname", "git_commit")
 _WORSE_OUTCOME = {"ok": 0, "timeout": 1, "error": 2, "oom": 3}

@@ -26,9 +26,10 @@ from harness.plan.cluster_config import MIN_WORKER_MEMORY
 from harness.plan.sizes import compact_bytes
 from harness.records.schema import CaseResult, SweepRecord
 
-__all__ = ["LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
+__all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
 
 LIMIT_STEP = 64 * 2**20  # limits are advised in whole steps, rounded up
+DEFAULT_MARGIN = 0.2  # the share of a machine's RAM kept in reserve, unless the user says otherwise
 
 
 class MeasuredChoice(msgspec.Struct, kw_only=True):

@@ -96,6 +96,8 @@ def iter_task_rows(path: str | Path) -> Iterator[TaskRow]:
             for number, cells in enumerate(reader, start=2):
                 if not cells:
                     continue
+                if len(cells) != len(COLUMNS):  # a row cut short (a crash mid-write) or not ours
+                    raise UserError(f"{path}: line {number}: {len(cells)} cells, expected {len(COLUMNS)}")
                 try:
                     *values, alias = (cell if kind is None else _number(kind, cell)
                                       for kind, cell in zip(_CONVERT, cells, strict=True))
@@ -108,6 +110,8 @@ def iter_task_rows(path: str | Path) -> Iterator[TaskRow]:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
+    except csv.Error as error:  # a damaged file: an unclosed quote, a field past csv's size limit
+        raise UserError(f"{path}: not a memreplay tasks.csv ({error})") from None
 
 
 def read_task_rows(path: str | Path) -> list[TaskRow]:
@@ -129,7 +133,7 @@ def parse_task_key(task_key: str) -> tuple[str, int | None]:
     if task_key.startswith("("):
         try:
             parsed = ast.literal_eval(task_key)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # not a tuple key after all
             return task_key, None
         if isinstance(parsed, tuple) and parsed:
             index = parsed[-1] if len(parsed) > 1 and isinstance(parsed[-1], int) else None

@@ -33,5 +33,5 @@ def read_timeline(path: Path) -> list[Sample]:
             return [(float(t), name, int(rss)) for t, name, rss in reader]
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not a memreplay timeline.csv ({str(error).splitlines()[0]})") from None

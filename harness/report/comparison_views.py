@@ -14,6 +14,7 @@ from harness.records.task_rows import MIB
 from harness.report.html_page import Items, Plots, Section, Table, Text, write_page
 from harness.report.plots import change_plot
 from harness.report.table import format_table
+from harness.report.units import signed_bytes
 
 __all__ = ["comparison_markdown", "comparison_text", "write_comparison_page"]
 
@@ -30,8 +31,7 @@ def _change(figure: Figure, c: Comparison) -> str:
     if c.base is None or c.head is None:
         return "-"
     delta = c.head - c.base
-    shown = (("+" if delta >= 0 else "-") + format_bytes(int(abs(delta))) if figure.unit == "bytes"
-             else f"{delta:+.2f} s" if figure.unit == "s" else f"{delta:+,.1f} GiB·s")
+    shown = {"bytes": signed_bytes(delta), "s": f"{delta:+.2f} s", "GiB·s": f"{delta:+,.1f} GiB·s"}[figure.unit]
     return shown + ("" if c.ratio is None else f" ({100 * (c.ratio - 1):+.1f} %)")
 
 
@@ -88,9 +88,13 @@ def comparison_text(comparison: RunComparison, names: tuple[str, str]) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
+_MARKDOWN_SPECIAL = str.maketrans({**{c: f"\\{c}" for c in "\\`*_[]()!|#~"}, "<": "&lt;", ">": "&gt;",
+                                   "\n": " "})
+
+
 def _markdown_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace(
-        "\n", " ")
+    """User text inert in GitHub Markdown: no link, image, code span or table cell break."""
+    return text.translate(_MARKDOWN_SPECIAL)
 
 
 def comparison_markdown(comparison: RunComparison, names: tuple[str, str]) -> str:
@@ -98,7 +102,7 @@ def comparison_markdown(comparison: RunComparison, names: tuple[str, str]) -> st
     environment, the gated figures of every case. User text is escaped for Markdown tables."""
     verdict = "❌ memory regressed" if comparison.regressed else "✅ no memory regression"
     lines = [f"### memreplay compare: {verdict}", "",
-             f"BASE `{_markdown_cell(names[0])}` · HEAD `{_markdown_cell(names[1])}`", ""]
+             f"BASE {_markdown_cell(names[0])} · HEAD {_markdown_cell(names[1])}", ""]
     lines += [f"- {_markdown_cell(line)}" for line in _headlines(comparison)]
     lines += ["", _markdown_cell(_rule_text(comparison)), ""]
     gated = [f for f in FIGURES if f.gated]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Label, NumeralTickFormatter, Span
-from bokeh.palettes import Category10_10, YlOrRd9
+from bokeh.palettes import Blues9, Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import jitter
 
@@ -26,7 +26,7 @@ __all__ = [
 WIDE, NARROW = 1180, 580
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 _MARKED = {"oom": "#b2182b", "timeout": "#7b3294", "error": "#4d4d4d"}  # cells that did not finish ok
-_PALETTE = tuple(reversed(YlOrRd9))  # light (small) to dark (large)
+_PALETTE = tuple(reversed(Blues9))  # light (small) to dark (large); red is kept for out of memory
 
 
 def _style(plot: figure, x_label: str, y_label: str) -> figure:
@@ -139,8 +139,10 @@ def model_plot(title: str, points: Sequence[TaskPoint], slope: float, intercept_
     xs = np.array([0.0, largest], dtype=np.float64)
     plot.line(xs / MIB, (intercept_bytes + slope * xs) / MIB, color="#444444", line_dash="dashed",
               legend_label="linear fit (all points)")
+    plot.scatter([held_out[0] / MIB], [held_out[2] / MIB], marker="circle", size=15, fill_alpha=0,
+                 line_width=2, color="#1b7837", legend_label="held-out input, measured")
     plot.scatter([held_out[0] / MIB], [held_out[1] / MIB], marker="x", size=14, line_width=3, color="#b2182b",
-                 legend_label="held-out prediction")
+                 legend_label="held-out input, predicted from the rest")
     plot.add_tools(HoverTool(tooltips=_TASK_TOOLTIPS, renderers=[plot.renderers[0]]))
     plot.legend.label_text_font_size = "11px"
     plot.legend.orientation = "horizontal"
@@ -158,18 +160,12 @@ def _thinned(times: np.ndarray, values: np.ndarray, most: int) -> tuple[np.ndarr
 
 
 def timeline_plot(title: str, samples: Mapping[str, tuple[Sequence[float], Sequence[int]]],
-                  marks: Sequence[tuple[str, float, int]] = (), width: int = NARROW) -> figure:
-    """RSS over time, one line per process; ``marks`` are (label, seconds, bytes) peaks."""
+                  width: int = NARROW) -> figure:
+    """RSS over time, one line per process."""
     plot = figure(title=title, width=width, height=300, tools=_TOOLS, toolbar_location="right")
     for colour, (process, (times, rss)) in zip(Category10_10 * 10, sorted(samples.items())):
         t, v = _thinned(np.asarray(times, dtype=np.float64), np.asarray(rss, dtype=np.float64), 1500)
         plot.line(t, v / MIB, color=colour, legend_label=process, line_width=1.5)
-    if marks:
-        source = ColumnDataSource({"label": [m[0] for m in marks], "t": [m[1] for m in marks],
-                                   "peak": [m[2] / MIB for m in marks]})
-        dots = plot.scatter("t", "peak", source=source, marker="inverted_triangle", size=9, color="black")
-        plot.add_tools(HoverTool(renderers=[dots], tooltips=[("largest task", "@label"),
-                                                             ("peak RSS", "@peak{0,0.0} MiB")]))
     plot.legend.location = "top_left"
     plot.legend.label_text_font_size = "10px"
     plot.legend.click_policy = "hide"

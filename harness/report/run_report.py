@@ -19,7 +19,8 @@ from dask.utils import format_bytes
 
 from harness.analysis.benchmark_figures import figures_of_case
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, summarise_accuracy
-from harness.analysis.recommend import Recommendation, recommend
+from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
+from harness.analysis.task_summary import largest_by_prefix
 from harness.errors import UserError
 from harness.plan.sizes import compact_bytes
 from harness.records.schema import (
@@ -47,31 +48,34 @@ from harness.report.plots import (
     structures_plot,
     timeline_plot,
 )
+from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR
+from harness.report.units import mib_text, signed_bytes
 
 __all__ = ["REPORT_NAME", "Machine", "write_run_report"]
 
 REPORT_NAME = "report.html"
-MARGIN = 0.2  # the recommendation's reserve, as `memreplay recommend` defaults
-HOLDING_PERCENT = 1.0  # a Fil line below this share of the peak is noise, not shown
 Machine = tuple[int, int]  # cores, bytes of RAM
 
 
+def _beside(run: Path, recorded: str) -> Path:
+    """A directory the record names, found inside the run directory it is read from (a run that
+    was moved, copied or renamed: the longest tail of the recorded path that exists there), else
+    where it was when the run was made."""
+    parts = Path(recorded).parts
+    for start in range(1, len(parts)):
+        inside = run.joinpath(*parts[start:])
+        if inside.is_dir() and inside != run:
+            return inside
+    return Path(recorded)
+
+
 def _case_directory(run: Path, case: CaseResult) -> Path:
-    beside = run / "cases" / Path(case.directory).name
-    return beside if beside.is_dir() else Path(case.directory)
+    return _beside(run, case.directory)
 
 
 def _task_rows(run: Path, case: CaseResult) -> Iterator[TaskRow]:
     if case.task_memory is not None and (path := _case_directory(run, case) / case.task_memory.csv).exists():
         yield from iter_task_rows(path)
-
-
-def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / MIB:,.1f} MiB"
-
-
-def _signed(value: float) -> str:
-    return ("+" if value >= 0 else "-") + format_bytes(int(abs(value)))
 
 
 # --- sweep ------------------------------------------------------------------------------------
@@ -128,64 +132,71 @@ def _heat_maps(record: SweepRecord) -> Section | None:
     ]
     return Section("Configurations", [
         Text("Rows: workload and shape (workers × threads); columns: memory limit per worker. Colour is "
-             "relative within a workload (darker: more). Red cells ran out of memory, purple timed out, grey "
+             "relative within a workload (darker blue: more). Red cells ran out of memory, purple timed out, grey "
              "failed. With repeats, the median.", note=True),
         Plots(figures)])
 
 
-def _task_points(run: Path, record: SweepRecord) -> dict[str, list[TaskPoint]]:
-    points: dict[str, list[TaskPoint]] = defaultdict(list)
+def _task_rows_by_workload(run: Path, record: SweepRecord) -> dict[str, list[tuple[TaskRow, str]]]:
+    """Every measured task of the cases that finished ``ok`` (what the model is fitted on), with
+    its case id; aliases, which run no code, left out."""
+    rows: dict[str, list[tuple[TaskRow, str]]] = defaultdict(list)
     for case in record.cases:
-        for row in _task_rows(run, case):
-            if row.alias or row.peak_increase_bytes is None:
-                continue
-            points[case.workload.name].append(TaskPoint(
-                key=row.task_key, prefix=row.task_prefix, peak_increase_bytes=row.peak_increase_bytes,
-                input_bytes=row.input_bytes, worker=row.worker, case=case.id, alone=row.alone))
-    return points
+        if case.outcome == "ok":
+            rows[case.workload.name] += [(row, case.id) for row in _task_rows(run, case)
+                                         if not row.alias and row.peak_increase_bytes is not None]
+    return rows
 
 
-def _distributions(points: dict[str, list[TaskPoint]]) -> Section | None:
-    if not points:
+def _point(row: TaskRow, case: str) -> TaskPoint:
+    return TaskPoint(key=row.task_key, prefix=row.task_prefix, peak_increase_bytes=row.peak_increase_bytes or 0,
+                     input_bytes=row.input_bytes, worker=row.worker, case=case, alone=row.alone)
+
+
+def _distributions(rows: dict[str, list[tuple[TaskRow, str]]]) -> Section | None:
+    if not rows:
         return None
-    largest: dict[tuple[str, str], TaskPoint] = {}
-    for workload, rows in points.items():
-        for p in rows:
-            held = largest.get((workload, p.prefix))
-            if held is None or (p.alone, p.peak_increase_bytes) > (held.alone, held.peak_increase_bytes):
-                largest[(workload, p.prefix)] = p
-    table = [(workload, prefix, p.key, _mib(p.peak_increase_bytes), _mib(p.input_bytes),
-              "alone" if p.alone else "beside others", p.worker, p.case) for (workload, prefix), p in largest.items()]
+    table = []
+    for workload, measured in rows.items():
+        case_of = {id(row): case for row, case in measured}
+        every = [row for row, _ in measured]
+        alone = largest_by_prefix(every, alone_only=True)
+        for prefix, row in largest_by_prefix(every).items():
+            row = alone.get(prefix, row)  # alone in its worker wherever any task of the prefix was
+            table.append((workload, prefix, row.task_key, mib_text(row.peak_increase_bytes),
+                          mib_text(row.input_bytes), "alone" if row.alone else "beside others", row.worker,
+                          case_of[id(row)]))
     return Section("Peak increase per task", [
-        Text("Every task of every case, by prefix (the function the user wrote). Blue: the task ran alone in "
-             "its worker, so its peak increase is its own; orange: other tasks ran beside it, so it may hold "
-             "theirs too. Hover for the task.", note=True),
-        Plots([peak_distribution(workload, rows) for workload, rows in points.items()]),
+        Text("Every task of every case that finished, by prefix (the function the user wrote). Blue: the task "
+             "ran alone in its worker, so its peak increase is its own; orange: other tasks ran beside it, so it "
+             "may hold theirs too. Hover for the task.", note=True),
+        Plots([peak_distribution(workload, [_point(*m) for m in measured]) for workload, measured in rows.items()]),
         Table(("workload", "prefix", "largest task", "peak increase", "input", "ran", "worker", "case"), table,
               caption="The largest task of each prefix (alone in its worker where any was)", numeric=(3, 4),
               code=(2,))])
 
 
-def _model(record: SweepRecord, points: dict[str, list[TaskPoint]]) -> Section | None:
+def _model(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]]) -> Section | None:
     model = record.summary.model
     if not model:
         return None
     by_prefix: dict[str, list[TaskPoint]] = defaultdict(list)
-    for rows in points.values():
-        for p in rows:
-            by_prefix[p.prefix].append(p)
+    for measured in rows.values():
+        for row, case in measured:
+            if row.alone and row.input_bytes:
+                by_prefix[row.task_prefix].append(_point(row, case))
     figures, table = [], []
     for prefix, m in sorted(model.items()):
         held = m.heldout
         error = "-" if held.error_percent is None else f"{held.error_percent:+.1f} %"
-        used = [p for p in by_prefix[prefix] if p.alone and p.input_bytes and parse_task_key(p.key)[0] == m.group]
+        used = [p for p in by_prefix[prefix] if parse_task_key(p.key)[0] == m.group]
         figures.append(model_plot(f"{prefix}: held-out error {error}", used or by_prefix[prefix], m.slope,
                                   m.intercept_bytes, (held.input_bytes, held.predicted_bytes, held.measured_bytes)))
-        table.append((prefix, m.points, f"{m.slope:.2f}", _signed(m.intercept_bytes), _mib(held.input_bytes),
-                      _mib(held.predicted_bytes), _mib(held.measured_bytes), error))
+        table.append((prefix, m.points, f"{m.slope:.2f}", signed_bytes(m.intercept_bytes), mib_text(held.input_bytes),
+                      mib_text(held.predicted_bytes), mib_text(held.measured_bytes), error))
     return Section("Peak versus input size", [
         Text("Peak increase ≈ intercept + slope × input, fitted per prefix on tasks that ran alone. Held out: "
-             "the largest input, predicted from the others (the red cross) and measured.", note=True),
+             "the largest input, predicted from the others (red cross) and measured (green circle).", note=True),
         Table(("task prefix", "tasks", "bytes per input byte", "intercept", "held-out input", "predicted",
                "measured", "error"), table, numeric=(1, 2, 3, 4, 5, 6, 7)),
         Plots(figures)])
@@ -227,16 +238,13 @@ def _profile_blocks(run: Path, profiles: Sequence[TaskProfile]) -> list:
             blocks.append(Table(("where", "function", "source line", "held at the peak", "share"), lines,
                                 caption="Lines holding memory at the peak (Fil)", numeric=(3, 4), code=(2,)))
         if p.line_rss:
-            growing = sorted((line for line in p.line_rss if line.increment_bytes > 0),
+            growing = sorted((line for line in p.line_rss if line.increment_bytes >= RSS_GROWTH_FLOOR),
                              key=lambda line: line.increment_bytes, reverse=True)[:5]
             blocks.append(Table(("where", "source line", "RSS after", "added"),
                                 [(f"{Path(line.file).name}:{line.line}", line.code, format_bytes(line.rss_bytes),
                                   format_bytes(line.increment_bytes)) for line in growing],
                                 caption="Lines that grew RSS most (memory_profiler)", numeric=(2, 3), code=(1,)))
-        directory = Path(p.directory) if p.directory else None
-        if directory is not None and not directory.is_dir():
-            directory = run / "profiles" / directory.name
-        svg = directory / "peak-memory.svg" if directory is not None else None
+        svg = _beside(run, p.directory) / "peak-memory.svg" if p.directory else None
         if svg is not None and svg.exists():
             interactive = svg.parent / "index.html"
             blocks.append(Picture(f"Fil's flame graph of {p.workload} at its peak (interactive: {interactive})",
@@ -268,7 +276,8 @@ def _cases(record: SweepRecord) -> Section:
         figures = figures_of_case(case) or {}
         rows.append((case.id, case.outcome, "-" if case.wall_time_s is None else f"{case.wall_time_s:.2f} s",
                      "-" if case.cost_gib_s is None else f"{case.cost_gib_s:,.0f}",
-                     _mib(figures.get("largest_peak_increase_bytes")), _mib(figures.get("worker_peak_rss_bytes")),
+                     mib_text(figures.get("largest_peak_increase_bytes")),
+                     mib_text(figures.get("worker_peak_rss_bytes")),
                      case.answer_check, (case.error or "") + (f" (executing {case.oom.task})"
                                                               if case.oom and case.oom.task else "")))
         styles.append("" if case.outcome == "ok" else "flag")
@@ -286,11 +295,11 @@ def _sweep_sections(run: Path, record: SweepRecord, machine: Machine | None, kil
     cores, memory = machine or (record.environment.cpu_count or 1, record.environment.ram_bytes)
     machine_said = (f"{cores} cores and {format_bytes(memory)}" +
                     ("" if machine else " (the machine this ran on)"))
-    advice = recommend(record, cores, memory, MARGIN, kill_fraction)
-    points = _task_points(run, record)
+    advice = recommend(record, cores, memory, DEFAULT_MARGIN, kill_fraction)
+    rows = _task_rows_by_workload(run, record)
     matrix = record.settings.matrix
-    sections = [_answer(record, advice, machine_said), _heat_maps(record), _distributions(points),
-                _model(record, points), _recommendation(advice, machine_said)]
+    sections = [_answer(record, advice, machine_said), _heat_maps(record), _distributions(rows),
+                _model(record, rows), _recommendation(advice, machine_said)]
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", _profile_blocks(run, record.summary.profiles)))
     sections += [_timelines(run, record), _cases(record),
@@ -308,16 +317,16 @@ def _scheduler_sections(record: SchedulerRecord) -> list[Section]:
     c = record.comparison
     if c is not None:
         sections.append(Section("The answer", [Items([
-            f"Trimming saves {_signed(c.rss_saving_bytes)} of scheduler RSS ({c.rss_saving_percent} %), against an "
-            f"A/A noise of {format_bytes(c.rss_noise_bytes)}, on distributed {c.distributed}.",
-            f"The bounded structures themselves account for {_signed(c.structures_saving_bytes)} of it"
+            f"Trimming saves {signed_bytes(c.rss_saving_bytes)} of scheduler RSS ({c.rss_saving_percent} %), "
+            f"against an A/A noise of {format_bytes(c.rss_noise_bytes)}, on distributed {c.distributed}.",
+            f"The bounded structures themselves account for {signed_bytes(c.structures_saving_bytes)} of it"
             + ("" if c.reconciled_percent is None else f" ({c.reconciled_percent} %).")])], style="answer"))
         sections.append(Section("Scheduler structures, default versus trimmed", [
             Plots([structures_plot("Deep size of each bounded structure", [r.structure for r in c.rows],
                                    [r.default.bytes for r in c.rows], [r.trimmed.bytes for r in c.rows])]),
             Table(("structure", "entries", "bytes", "trimmed entries", "trimmed bytes", "saving"),
                   [(r.structure, f"{r.default.entries:,}", format_bytes(r.default.bytes), f"{r.trimmed.entries:,}",
-                    format_bytes(r.trimmed.bytes), _signed(r.saving_bytes)) for r in c.rows],
+                    format_bytes(r.trimmed.bytes), signed_bytes(r.saving_bytes)) for r in c.rows],
                   numeric=(1, 2, 3, 4, 5))]))
     if record.scenarios:
         series = {s.label: ([t for t, _ in s.rss_timeline], [rss for _, rss in s.rss_timeline])
@@ -337,7 +346,7 @@ def _accuracy_sections(record: ProbeAccuracyRecord) -> list[Section]:
         sections.append(Section("Probe accuracy against the ground truth", [
             Table(("probe", "threads", "tasks", "rows", "within max(1 MiB, 1 %)", "≥ truth", "worst shortfall"),
                   [(s.probe, s.threads, s.tasks, s.rows_present, s.within_tolerance, s.at_least_truth,
-                    _mib(s.worst_shortfall_bytes)) for s in summaries], numeric=(1, 2, 3, 4, 5, 6)),
+                    mib_text(s.worst_shortfall_bytes)) for s in summaries], numeric=(1, 2, 3, 4, 5, 6)),
             Table(("probe", "threads", *(label for _, label in DURATION_BUCKETS)),
                   [(s.probe, s.threads, *("-" if (e := s.by_bucket[label].median_relative_error) is None
                                           else f"{100 * e:.1f} %" for _, label in DURATION_BUCKETS))

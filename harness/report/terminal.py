@@ -24,20 +24,18 @@ from harness.records.schema import (
 )
 from harness.records.task_rows import MIB
 from harness.report.table import format_table
+from harness.report.units import signed_bytes
 from workloads import Workload
 
 __all__ = [
-    "case_outcome_text", "footprint_text", "gate_text", "model_table", "probe_accuracy_text", "profile_table",
-    "profiles_text", "recommendation_text", "scheduler_text", "summary_table", "sweep_text", "workloads_table",
+    "HOLDING_PERCENT", "RSS_GROWTH_FLOOR", "case_outcome_text", "footprint_text", "gate_text", "model_table",
+    "probe_accuracy_text", "profile_table", "profiles_text", "recommendation_text", "scheduler_text", "summary_table",
+    "sweep_text", "workloads_table",
 ]
 
 TOP_LINES = 5
 HOLDING_PERCENT = 1.0  # a Fil line below this share of the peak is noise (thread pools, imports), not shown
 RSS_GROWTH_FLOOR = 64 * 1024  # memory_profiler reads RSS in pages: a smaller growth is not the line's doing
-
-
-def _signed_bytes(value: int) -> str:
-    return ("-" if value < 0 else "") + format_bytes(abs(value))
 
 
 def _largest_prefix(case: CaseResult) -> tuple[str, str]:
@@ -71,8 +69,8 @@ def case_outcome_text(case: CaseResult) -> str:
 
 
 def model_table(model: dict[str, PrefixModel]) -> str:
-    rows = [(prefix, m.points, f"{m.slope:.2f}", _signed_bytes(m.intercept_bytes),
-             format_bytes(m.heldout.input_bytes), _signed_bytes(m.heldout.predicted_bytes),
+    rows = [(prefix, m.points, f"{m.slope:.2f}", signed_bytes(m.intercept_bytes),
+             format_bytes(m.heldout.input_bytes), signed_bytes(m.heldout.predicted_bytes),
              format_bytes(m.heldout.measured_bytes),
              "-" if m.heldout.error_percent is None else f"{m.heldout.error_percent}%")
             for prefix, m in sorted(model.items())]
@@ -162,7 +160,7 @@ def footprint_text(c: FootprintComparison) -> str:
     rows = [(r.structure, r.default.entries, format_bytes(r.default.bytes), per_entry(r.default_bytes_per_entry),
              r.trimmed.entries, format_bytes(r.trimmed.bytes), per_entry(r.trimmed_bytes_per_entry),
              "-" if r.published_bytes_per_entry is None else str(r.published_bytes_per_entry),
-             _signed_bytes(r.saving_bytes))
+             signed_bytes(r.saving_bytes))
             for r in c.rows]
     return "\n".join([
         f"Scheduler log structures, distributed {c.distributed} (deep sizes on the live objects)", "",
@@ -171,9 +169,9 @@ def footprint_text(c: FootprintComparison) -> str:
         "",
         f"Scheduler RSS at the end: default {format_bytes(c.rss_default_bytes)}, trimmed "
         f"{format_bytes(c.rss_trimmed_bytes)}, default again (A/A) {format_bytes(c.rss_default_again_bytes)}",
-        f"Saving: {_signed_bytes(c.rss_saving_bytes)} ({c.rss_saving_percent}% of RSS); "
+        f"Saving: {signed_bytes(c.rss_saving_bytes)} ({c.rss_saving_percent}% of RSS); "
         f"A/A noise {format_bytes(c.rss_noise_bytes)}",
-        f"The structures' own saving, {_signed_bytes(c.structures_saving_bytes)}, is "
+        f"The structures' own saving, {signed_bytes(c.structures_saving_bytes)}, is "
         f"{'-' if c.reconciled_percent is None else c.reconciled_percent}% of the RSS saving.",
     ])
 
@@ -233,7 +231,7 @@ def gate_text(base: str, head: str, rule: GateRule, comparisons: Sequence[Compar
     """The regression gate's table: every gated figure, base beside head, and the verdict."""
     rows = [(*c.key, "-" if c.base is None else format_bytes(int(c.base)),
              "-" if c.head is None else format_bytes(int(c.head)),
-             "-" if c.base is None or c.head is None else _signed_bytes(int(c.head - c.base)),
+             "-" if c.base is None or c.head is None else signed_bytes(int(c.head - c.base)),
              "-" if c.ratio is None else f"{c.ratio:.3f}", c.verdict) for c in comparisons]
     width = len(comparisons[0].key) if comparisons else 0
     headers = (*("workload", "shape")[:width], *("param",) * max(0, width - 2),

@@ -228,3 +228,60 @@ def test_a_renamed_run_reports_from_its_own_files(runs: dict[str, Result], tmp_p
     (case / "timeline.csv").unlink()
     (case / "tasks.csv").write_text("task_key,min_memory_mb\n")
     assert_one_line_error(memreplay("report", str(copy)), str(case / "tasks.csv"), "not a memreplay tasks.csv")
+
+
+def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -> None:
+    from tests.conftest import memreplay
+
+    done = memreplay("bench-probe", "--truth-tasks", "4", "--tiny-tasks", "100", "--repeats", "1", "--rows-tasks",
+                     "0", "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = Path(done.report_path)
+    with served(report.parent) as url, offline_page(url) as seen:
+        seen.page.goto(url + report.name)
+        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
+        seen.page.wait_for_timeout(1000)
+        drawn = seen.page.evaluate(PLOTS_DRAWN)
+        answer = seen.page.locator("section").first.inner_text()
+    assert seen.errors == [] and seen.blocked == [] and len(drawn) == 4 and min(drawn) > 500
+    assert "memreplay, threads=1: " in answer and "times the wall time without a probe" in answer
+
+
+def _scaled(record: SweepRecord, workload: str, add_bytes: int, repeat: int | None = None) -> list:
+    """Copies of ``workload``'s cases whose largest task needed ``add_bytes`` more."""
+    copies = []
+    for case in record.cases:
+        if case.workload.name == workload and case.task_memory is not None:
+            copy = msgspec.json.decode(msgspec.json.encode(case), type=type(case))
+            for summary in copy.task_memory.by_prefix.values():
+                if summary.peak_increase_max_alone_bytes is not None:
+                    summary.peak_increase_max_alone_bytes += add_bytes
+            if repeat is not None:
+                copy.repeat, copy.id = repeat, copy.id.replace("-r0", f"-r{repeat}")
+            copies.append(copy)
+    return copies
+
+
+def test_compare_sets_changes_against_the_spread_of_repeats(runs: dict[str, Result]) -> None:
+    from harness.analysis.compare import compare_runs
+    from harness.analysis.regression import GateRule
+
+    workload = "tests.sweep_workloads:hostile_key"
+    rule = GateRule(threshold=0.10, floor=2 * MIB)
+    base = load_record(runs["a"].record_path, SweepRecord)
+    head = load_record(runs["a"].record_path, SweepRecord)
+    head.cases = [c for c in head.cases if c.workload.name != workload] + _scaled(head, workload, 6 * MIB)
+    # +6 MiB on a 40 MiB task: beyond 10 % and 2 MiB, so regressed without repeats...
+    assert compare_runs(base, head, rule).regressed
+    # ...but within the noise when BASE's own repeats of the case lie 8 MiB apart
+    base.cases += _scaled(base, workload, 8 * MIB, repeat=1)
+    base.settings.matrix.repeats = 2
+    comparison = compare_runs(base, head, rule)
+    assert not comparison.regressed and "the spread of 2 repeats" in comparison.noise_source
+    case = next(c for c in comparison.cases if c.key[0] == workload)
+    assert case.floors["largest_peak_increase_bytes"] == 8 * MIB
+    # an A/A run of BASE that lay 8 MiB away sets the same floor
+    base = load_record(runs["a"].record_path, SweepRecord)
+    again = load_record(runs["a"].record_path, SweepRecord)
+    again.cases = [c for c in again.cases if c.workload.name != workload] + _scaled(again, workload, 8 * MIB)
+    assert not compare_runs(base, head, rule, aa=again).regressed

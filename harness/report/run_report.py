@@ -341,6 +341,13 @@ def _scheduler_sections(record: SchedulerRecord) -> list[Section]:
 
 def _accuracy_sections(record: ProbeAccuracyRecord) -> list[Section]:
     sections = []
+    answer = [f"{s.probe}, threads={s.threads}: {s.within_tolerance} of {s.tasks} tasks within max(1 MiB, 1 %) of "
+              f"the truth, {s.rows_present} with a row." for s in map(summarise_accuracy, record.accuracy)]
+    if record.overhead is not None:
+        answer += [f"{probe}: {ratio:.3f} times the wall time without a probe (median of paired ratios)."
+                   for probe, ratio in record.overhead.paired_ratio_median.items() if probe != "none"]
+    if answer:
+        sections.append(Section("The answer", [Items(answer)], style="answer"))
     if record.accuracy:
         summaries = [summarise_accuracy(run) for run in record.accuracy]
         sections.append(Section("Probe accuracy against the ground truth", [

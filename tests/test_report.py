@@ -228,6 +228,8 @@ def test_a_renamed_run_reports_from_its_own_files(runs: dict[str, Result], tmp_p
     (case / "timeline.csv").unlink()
     (case / "tasks.csv").write_text("task_key,min_memory_mb\n")
     assert_one_line_error(memreplay("report", str(copy)), str(case / "tasks.csv"), "not a memreplay tasks.csv")
+    (case / "tasks.csv").unlink()  # a run copied in part: said, not a silent gap in the page
+    assert_one_line_error(memreplay("report", str(copy)), str(case / "tasks.csv"), "missing, though the record")
 
 
 def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ class Figure:
 
 
 FIGURES = (
-    Figure("largest_peak_increase_bytes", "largest task's peak increase", "bytes", True),
+    Figure("largest_peak_increase_bytes", "largest task", "bytes", True),  # its peak increase
     Figure("worker_peak_rss_bytes", "worker peak RSS", "bytes", True),
     Figure("worker_footprint_bytes", "worker footprint", "bytes", True),
     Figure("wall_time_s", "wall time", "s", False),

@@ -4,6 +4,7 @@ then every matched case with each figure's change against its noise floor."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from dask.utils import format_bytes
@@ -51,7 +52,8 @@ def _cell(case: CaseComparison, figure: Figure) -> str:
         text += f" ({100 * (c.ratio - 1):+.1f} %)"
     if figure.gated and c.verdict == "regressed":
         return text + " REGRESSED"
-    return text + (" !" if case.beyond_floor(figure) else "")
+    # '!' only where a floor is known: with no noise in the records, time has none to be beyond
+    return text + (" !" if case.floors[figure.name] > 0 and case.beyond_floor(figure) else "")
 
 
 def _verdict(case: CaseComparison) -> str:
@@ -78,13 +80,16 @@ def _headlines(comparison: RunComparison) -> list[str]:
     return lines
 
 
+_TERMINAL = ("largest_peak_increase_bytes", "worker_peak_rss_bytes", "wall_time_s")  # the rest: the HTML page
+
+
 def comparison_text(comparison: RunComparison, names: tuple[str, str]) -> str:
-    rows = [(*case.key, *(_cell(case, f) for f in FIGURES if f.unit != "GiB·s"), _verdict(case))
-            for case in comparison.cases]
-    headers = ("workload", "configuration", *(f.label for f in FIGURES if f.unit != "GiB·s"), "verdict")
+    shown = [f for f in FIGURES if f.name in _TERMINAL]
+    rows = [(*case.key, *(_cell(case, f) for f in shown), _verdict(case)) for case in comparison.cases]
+    headers = ("workload", "configuration", *(f.label for f in shown), "verdict")
     verdict = "REGRESSED" if comparison.regressed else "passed"
-    parts = [f"BASE {names[0]}\nHEAD {names[1]}", *_headlines(comparison), _rule_text(comparison),
-             format_table(headers, rows), f"memory comparison: {verdict}"]
+    parts = [f"BASE {names[0]}\nHEAD {names[1]}", "\n".join(_headlines(comparison)),
+             textwrap.fill(_rule_text(comparison), 100), format_table(headers, rows), f"memory comparison: {verdict}"]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -132,9 +137,11 @@ def write_comparison_page(path: Path, comparison: RunComparison, names: tuple[st
         for case in comparison.cases:
             c = case.figures[figure.name]
             floor = case.floors[figure.name]
+            known = floor > 0 or figure.gated  # time's floor is only known from repeats or an A/A run
+            verdict = c.verdict if figure.gated else c.verdict.replace(", within the gate", "")
             rows.append((*case.key, case.base_outcome or "-", case.head_outcome or "-", _value(figure, c.base),
-                         _value(figure, c.head), _change(figure, c), _value(figure, floor),
-                         "beyond" if case.beyond_floor(figure) else "within", c.verdict))
+                         _value(figure, c.head), _change(figure, c), _value(figure, floor) if known else "unknown",
+                         ("beyond" if case.beyond_floor(figure) else "within") if known else "-", verdict))
             styles.append("flag" if (figure.gated and c.verdict == "regressed") else
                           "good" if c.verdict == "better" and case.beyond_floor(figure) else "")
         sections.append(Section(f"{figure.label[0].upper()}{figure.label[1:]}" + ("" if figure.gated else

@@ -144,9 +144,11 @@ def model_plot(title: str, points: Sequence[TaskPoint], slope: float, intercept_
     plot.scatter([held_out[0] / MIB], [held_out[1] / MIB], marker="x", size=14, line_width=3, color="#b2182b",
                  legend_label="held-out input, predicted from the rest")
     plot.add_tools(HoverTool(tooltips=_TASK_TOOLTIPS, renderers=[plot.renderers[0]]))
-    plot.legend.label_text_font_size = "11px"
-    plot.legend.orientation = "horizontal"
-    plot.add_layout(plot.legend[0], "below")  # beside the points it would hide some
+    plot.legend.location = "top_left"  # peaks grow to the right: the top left is the emptiest corner
+    plot.legend.label_text_font_size = "10px"
+    plot.legend.background_fill_alpha = 0.6
+    plot.legend.padding = 4
+    plot.legend.spacing = 0
     return _style(plot, "input size (MiB)", "peak increase (MiB)")
 
 
@@ -166,9 +168,9 @@ def timeline_plot(title: str, samples: Mapping[str, tuple[Sequence[float], Seque
     for colour, (process, (times, rss)) in zip(Category10_10 * 10, sorted(samples.items())):
         t, v = _thinned(np.asarray(times, dtype=np.float64), np.asarray(rss, dtype=np.float64), 1500)
         plot.line(t, v / MIB, color=colour, legend_label=process, line_width=1.5)
-    plot.legend.location = "top_left"
     plot.legend.label_text_font_size = "10px"
     plot.legend.click_policy = "hide"
+    plot.add_layout(plot.legend[0], "right")  # beside the lines, never over them
     return _style(plot, "seconds since the case started", "RSS (MiB)")
 
 

@@ -74,7 +74,12 @@ def _case_directory(run: Path, case: CaseResult) -> Path:
 
 
 def _task_rows(run: Path, case: CaseResult) -> Iterator[TaskRow]:
-    if case.task_memory is not None and (path := _case_directory(run, case) / case.task_memory.csv).exists():
+    """The case's rows; a tasks.csv the record names but the run lacks is one line, not a gap."""
+    if case.task_memory is not None:
+        path = _case_directory(run, case) / case.task_memory.csv
+        if not path.is_file():
+            raise UserError(f"{path}: missing, though the record of case {case.id} names it "
+                            f"({case.task_memory.rows} rows); was the run copied in part?")
         yield from iter_task_rows(path)
 
 
@@ -246,7 +251,7 @@ def _profile_blocks(run: Path, profiles: Sequence[TaskProfile]) -> list:
                                 caption="Lines that grew RSS most (memory_profiler)", numeric=(2, 3), code=(1,)))
         svg = _beside(run, p.directory) / "peak-memory.svg" if p.directory else None
         if svg is not None and svg.exists():
-            interactive = svg.parent / "index.html"
+            interactive = svg.parent.resolve() / "index.html"
             blocks.append(Picture(f"Fil's flame graph of {p.workload} at its peak (interactive: {interactive})",
                                   svg.read_bytes()))
     return blocks
@@ -281,7 +286,7 @@ def _cases(record: SweepRecord) -> Section:
                      case.answer_check, (case.error or "") + (f" (executing {case.oom.task})"
                                                               if case.oom and case.oom.task else "")))
         styles.append("" if case.outcome == "ok" else "flag")
-    return Section("Cases", [Table(("case", "outcome", "wall time", "GiB·s", "largest task alone", "worker peak RSS",
+    return Section("Cases", [Table(("case", "outcome", "wall time", "GiB·s", "largest task", "worker peak RSS",
                                     "answer", "why not ok"), rows, numeric=(2, 3, 4, 5), row_styles=styles)])
 
 
@@ -391,7 +396,8 @@ def write_run_report(run: str | Path, record: Record, *, kill_fraction: float, m
         sections = _accuracy_sections(record)
     else:  # pragma: no cover - the Record union is closed
         raise UserError(f"{run}: no report for a {kind} record")
-    return write_page(run / REPORT_NAME, f"memreplay {kind} report: {run.name}",
+    title = "run" if isinstance(record, SweepRecord) and len(record.settings.matrix.cases) == 1 else kind
+    return write_page(run / REPORT_NAME, f"memreplay {title} report: {run.name}",
                       f"{record.created} · {record.environment.hostname} · {record.environment.cpu_count} cores, "
                       f"{format_bytes(record.environment.ram_bytes)} · dask {record.environment.dask}, "
                       f"distributed {record.environment.distributed}", sections)

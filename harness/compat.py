@@ -33,6 +33,7 @@ __all__ = [
     "transition_count",
     "worker_pid",
     "worker_reported_memory",
+    "worker_call_later",
     "worker_sender",
     "worker_task_states",
 ]
@@ -179,3 +180,10 @@ def worker_task_states(worker: Any) -> Mapping[Any, Any]:
 def worker_sender(worker: Any) -> Callable[[dict[str, Any]], None]:
     """Send a message to the scheduler on the worker's existing batched stream."""
     return _require(worker, "batched_send", "Worker")
+
+
+def worker_call_later(worker: Any) -> Callable[..., Any]:
+    """``call_later(delay, callback, *args)`` on the worker's event loop (where task transitions
+    run), returning a handle with ``cancel()``."""
+    return _require(_require(_require(worker, "loop", "Worker"), "asyncio_loop", "IOLoop"), "call_later",
+                    "asyncio loop")

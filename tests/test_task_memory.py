@@ -170,3 +170,24 @@ def test_the_preload_refuses_to_start_when_it_cannot_write_its_csv(tmp_path: Pat
     assert done.returncode == 2
     ours = [line for line in done.stderr.splitlines() if " - INFO - " not in line]
     assert ours == [f"memreplay: error: --memusage-csv {blocked / 'memusage.csv'}: Not a directory"]
+
+
+@pytest.mark.parametrize("method", [pytest.param("clear_refs", marks=needs_clear_refs), "sampling"])
+def test_each_meter_reads_rss_alone_as_its_full_read_does(method: str) -> None:
+    """A task start with nothing else running reads RSS alone (statm for clear_refs): it must
+    be the RSS the full read gives, and a reset then a read must see memory touched between."""
+    from harness.probes.meter import open_meter
+
+    meter = open_meter(method)
+    try:
+        rss, _ = meter.read()
+        assert abs(meter.rss() - rss) < 4 * MIB
+        meter.reset()
+        held = bytearray(64 * MIB)
+        held[::4096] = b"x" * len(held[::4096])
+        time.sleep(0.01)  # the sampling meter sees it on its next poll
+        after, peak = meter.read()
+        assert peak >= after >= meter.rss() - 4 * MIB and peak - rss > 60 * MIB
+        del held
+    finally:
+        meter.close()

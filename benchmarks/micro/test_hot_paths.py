@@ -6,6 +6,7 @@ one machine (``--benchmark-compare-fail=mean:10%`` against a saved baseline), no
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +27,8 @@ def _a_worker() -> Any:
     """What the worker plugin reads from its worker: task states and the batched stream. The
     measured code (peak meter syscalls, message building) is the real one."""
     sent: list[dict[str, Any]] = []
-    return SimpleNamespace(state=SimpleNamespace(tasks={}), batched_send=sent.append, sent=sent)
+    loop = SimpleNamespace(asyncio_loop=asyncio.new_event_loop())  # timers scheduled, never run
+    return SimpleNamespace(state=SimpleNamespace(tasks={}), batched_send=sent.append, sent=sent, loop=loop)
 
 
 def test_one_task_boundary(benchmark: Any) -> None:

@@ -7,11 +7,11 @@ import statistics
 
 import msgspec
 
-from harness.records.schema import AccuracyRun
+from harness.records.schema import AccuracyRun, Overhead
 from harness.records.task_rows import MIB
 
-__all__ = ["DURATION_BUCKETS", "AccuracySummary", "BucketSummary", "duration_bucket", "summarise_accuracy",
-           "tolerance_bytes"]
+__all__ = ["DURATION_BUCKETS", "AccuracySummary", "BucketSummary", "duration_bucket", "paired_ratios",
+           "summarise_accuracy", "tolerance_bytes"]
 
 DURATION_BUCKETS = ((0.002, "<=2 ms"), (0.02, "<=20 ms"), (0.2, "<=200 ms"), (float("inf"), "> 200 ms"))
 
@@ -65,3 +65,10 @@ def summarise_accuracy(run: AccuracyRun) -> AccuracySummary:
         worst_shortfall_bytes=max((r.truth_bytes - (r.measured_bytes or 0) for r in present), default=None),
         by_bucket=by_bucket,
     )
+
+
+def paired_ratios(overhead: Overhead) -> dict[str, list[float]]:
+    """Per probe, each repeat's time over the no-probe time of the same repeat (the arms of a
+    repeat ran back to back, so drift cancels): the spread behind the median."""
+    baseline = overhead.seconds["none"]
+    return {probe: [t / n for t, n in zip(times, baseline)] for probe, times in overhead.seconds.items()}

@@ -16,6 +16,10 @@ class PeakMeter(Protocol):
         """(current RSS, peak RSS since the last reset)."""
         ...
 
+    def rss(self) -> int:
+        """Current RSS alone: where no peak is needed, cheaper than :meth:`read`."""
+        ...
+
     def reset(self) -> None:
         """Start a new peak interval at the current RSS."""
         ...

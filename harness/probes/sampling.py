@@ -31,6 +31,9 @@ class SamplingMeter:
     def _rss(self) -> int:
         return self._process.memory_info().rss
 
+    def rss(self) -> int:
+        return self._rss()
+
     def _observe(self, _: str, rss: int) -> None:
         with self._lock:
             self._peak = max(self._peak, rss)

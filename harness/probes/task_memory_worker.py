@@ -1,8 +1,10 @@
 """Worker side of the per-task memory probe: measures around every task execution.
 
 When a task starts executing, the process's peak is read (and folded into every task still
-running), then reset; when it stops, the peak is read again. Each boundary sends one small
-message to the scheduler on the worker's batched stream, where the collector writes the CSV.
+running), then reset; when it stops, the peak is read again and one small message goes to the
+scheduler on the worker's batched stream, where the collector writes the CSV row. A task still
+running after ``ANNOUNCE_AFTER_S`` is announced with a start message too, so that a worker that
+dies mid-task still leaves its row; the many short tasks cost one message each, not two.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from harness.compat import worker_sender, worker_task_states
+from harness.compat import worker_call_later, worker_sender, worker_task_states
 from harness.probes.meter import PeakMeter, open_meter
 
-__all__ = ["OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
+__all__ = ["ANNOUNCE_AFTER_S", "OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
 
 PLUGIN_NAME = "memreplay-task-memory"
 OP_TASK_START = "memreplay-task-start"
 OP_TASK_STOP = "memreplay-task-stop"
 _EXECUTING = ("executing", "long-running")
+ANNOUNCE_AFTER_S = 0.005  # a task running longer than this sends a start message too
 
 
 def key_name(key: Any) -> str:
@@ -37,6 +40,7 @@ class _Running:
     peak: int
     concurrent: int  # most tasks executing at once in this process during this task
     input_bytes: int
+    announcement: Any = None  # the timer that sends its start message, until it has
 
 
 class TaskMemoryWorkerPlugin(WorkerPlugin):
@@ -50,6 +54,7 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         # distributed's internals, looked up (and checked) once, not on every task
         self._tasks = worker_task_states(worker)
         self._send = worker_sender(worker)
+        self._call_later = worker_call_later(worker)
         self._meter: PeakMeter = open_meter(self.method)
         self._running: dict[Any, _Running] = {}
 
@@ -71,7 +76,8 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         return rss
 
     def _started(self, key: Any) -> None:
-        rss = self._fold()
+        # with no task running (one thread, the usual case) there is no peak to fold: RSS alone
+        rss = self._fold() if self._running else self._meter.rss()
         self._meter.reset()
         # Tasks already running hold memory they may free while this one runs: measure this
         # one from the lowest point any of them has seen, so its row stays an upper bound.
@@ -82,10 +88,15 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         state = self._tasks.get(key)
         input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
         now = time.time()
-        self._running[key] = _Running(now, rss, lowest, rss, concurrent, input_bytes)
-        self._send(
-            {"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": now, "baseline": rss}
-        )
+        task = _Running(now, rss, lowest, rss, concurrent, input_bytes)
+        task.announcement = self._call_later(ANNOUNCE_AFTER_S, self._announce, key)
+        self._running[key] = task
+
+    def _announce(self, key: Any) -> None:
+        task = self._running.get(key)
+        if task is not None:
+            self._send({"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": task.start,
+                        "baseline": task.baseline})
 
     def _stopped(self, key: Any, finish: str) -> None:
         stop = time.time()
@@ -93,6 +104,7 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         task = self._running.pop(key, None)
         if task is None:  # the probe arrived while this task was already running
             return
+        task.announcement.cancel()
         state = self._tasks.get(key)
         output_bytes = state.nbytes if state is not None and finish == "memory" and state.nbytes else 0
         # Measured from the lowest RSS seen at its boundaries and those of overlapping tasks:

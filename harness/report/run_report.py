@@ -18,7 +18,7 @@ from pathlib import Path
 from dask.utils import format_bytes
 
 from harness.analysis.benchmark_figures import figures_of_case
-from harness.analysis.probe_accuracy import DURATION_BUCKETS, summarise_accuracy
+from harness.analysis.probe_accuracy import DURATION_BUCKETS, paired_ratios, summarise_accuracy
 from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from harness.analysis.task_summary import largest_by_prefix
 from harness.errors import UserError
@@ -368,11 +368,13 @@ def _accuracy_sections(record: ProbeAccuracyRecord) -> list[Section]:
                    for run in record.accuracy])]))
     if record.overhead is not None:
         o = record.overhead
+        spread = paired_ratios(o)
         sections.append(Section("Probe overhead", [
             Text(f"{o.tasks:,} tiny tasks, {o.repeats} interleaved repeats."),
-            Table(("probe", "median s", "ratio of medians", "median of paired ratios"),
+            Table(("probe", "median s", "ratio of medians", "median of paired ratios", "min", "max"),
                   [(probe, f"{o.median_seconds[probe]:.3f}", f"{o.overhead_ratio[probe]:.3f}",
-                    f"{o.paired_ratio_median[probe]:.3f}") for probe in o.median_seconds], numeric=(1, 2, 3))]))
+                    f"{o.paired_ratio_median[probe]:.3f}", f"{min(spread[probe]):.3f}", f"{max(spread[probe]):.3f}")
+                   for probe in o.median_seconds], numeric=(1, 2, 3, 4, 5))]))
     sections.append(_environment(record.environment, []))
     return sections
 

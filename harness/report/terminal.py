@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, summarise_accuracy
+from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
 from harness.analysis.recommend import Recommendation
 from harness.analysis.regression import Comparison, GateRule, regressed
 from harness.analysis.task_summary import largest_prefix
@@ -210,10 +210,12 @@ def probe_accuracy_text(record: ProbeAccuracyRecord) -> str:
     if overhead is not None:
         lines += ["", f"Overhead on {overhead.tasks:,} tiny tasks, 2 workers x 1 thread, "
                   f"{overhead.repeats} interleaved repeats", ""]
+        spread = paired_ratios(overhead)
         lines.append(format_table(
-            ("probe", "median s", "ratio of medians", "median paired ratio"),
+            ("probe", "median s", "ratio of medians", "median paired ratio", "min", "max"),
             [(probe, f"{overhead.median_seconds[probe]:.3f}", f"{overhead.overhead_ratio[probe]:.3f}",
-              f"{overhead.paired_ratio_median[probe]:.3f}") for probe in overhead.median_seconds],
+              f"{overhead.paired_ratio_median[probe]:.3f}", f"{min(spread[probe]):.3f}", f"{max(spread[probe]):.3f}")
+             for probe in overhead.median_seconds],
         ))
     rows = record.rows
     if rows is not None:

@@ -150,7 +150,9 @@ def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> 
             with _cluster(2, 1) as (cluster, client):
                 if install is not None:
                     install(cluster.scheduler, directory / f"overhead-{probe}-{repeat}.csv")
-                    time.sleep(1.0)  # both probes settle (dask-memusage connects its own client)
+                # every arm alike, "none" too: the same settle time (dask-memusage connects its own
+                # client), the same warm-up, then only the compute is timed
+                time.sleep(1.0)
                 client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
                 started = time.perf_counter()
                 client.gather(client.map(_tiny, range(tasks), key=[f"tiny-{i}" for i in range(tasks)]))

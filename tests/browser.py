@@ -89,3 +89,13 @@ def offline_page(base_url: str, width: int = 1300) -> Iterator[OfflinePage]:
             yield seen
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def opened_report(page_file: Path) -> Iterator[OfflinePage]:
+    """A memreplay HTML page served on loopback and opened offline, its bokeh plots rendered."""
+    with served(page_file.parent) as url, offline_page(url) as seen:
+        seen.page.goto(url + page_file.name)
+        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
+        seen.page.wait_for_timeout(1000)  # bokeh paints its canvases after the documents exist
+        yield seen

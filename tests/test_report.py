@@ -15,7 +15,7 @@ import pytest
 
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
-from tests.browser import PLOTS_DRAWN, offline_page, served
+from tests.browser import PLOTS_DRAWN, offline_page, opened_report, served
 from tests.conftest import TEST_SCALE, Result, assert_one_line_error, needs_clear_refs
 from tests.sweep_workloads import HOSTILE_KEY
 
@@ -163,10 +163,7 @@ def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Resul
     # with a threshold above the injection it passes: the verdict is the rule's, not noise
     assert memreplay("compare", runs["a"].record_path, str(head), "--threshold", "30",
                      "--output", str(tmp_path / "again.html")).returncode == 0
-    with served(tmp_path) as url, offline_page(url) as seen:
-        seen.page.goto(f"{url}compare.html")
-        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
-        seen.page.wait_for_timeout(1000)
+    with opened_report(page) as seen:
         drawn = seen.page.evaluate(PLOTS_DRAWN)
         answer = seen.page.locator("section").first.inner_text()
     assert seen.errors == [] and seen.blocked == [] and seen.dialogs == []
@@ -239,10 +236,7 @@ def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -
                      "0", "--results", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = Path(done.report_path)
-    with served(report.parent) as url, offline_page(url) as seen:
-        seen.page.goto(url + report.name)
-        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
-        seen.page.wait_for_timeout(1000)
+    with opened_report(report) as seen:
         drawn = seen.page.evaluate(PLOTS_DRAWN)
         answer = seen.page.locator("section").first.inner_text()
     assert seen.errors == [] and seen.blocked == [] and len(drawn) == 4 and min(drawn) > 500

@@ -13,7 +13,7 @@ from harness.plan.distributed_config import installed_keys, load_preset
 from harness.records.schema import SchedulerRecord
 from harness.records.store import load_record
 from harness.studies.deepsize import deep_size
-from tests.browser import PLOTS_DRAWN, offline_page, served
+from tests.browser import PLOTS_DRAWN, opened_report
 from tests.conftest import assert_one_line_error
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "scheduler"
@@ -47,10 +47,7 @@ def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
     assert record.comparison.rss_noise_bytes == abs(default.rss_end_bytes - again.rss_end_bytes)
     # its report, opened offline: the structures and the RSS over time drawn
     report = Path(result.report_path)
-    with served(report.parent) as url, offline_page(url) as seen:
-        seen.page.goto(url + report.name)
-        seen.page.wait_for_function("window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=20_000)
-        seen.page.wait_for_timeout(1000)
+    with opened_report(report) as seen:
         drawn = seen.page.evaluate(PLOTS_DRAWN)
         headings = seen.page.locator("section h2").all_inner_texts()
     assert seen.errors == [] and seen.blocked == [] and len(drawn) == 2 and min(drawn) > 500

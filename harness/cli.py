@@ -203,24 +203,17 @@ def _gate_rule(threshold: float, floor: str) -> GateRule:
     return GateRule(threshold=threshold / 100, floor=parse_size(floor, "--floor"))
 
 
-def _run_directory(path: str) -> Path:
-    """A run given as its directory or its run.json: the directory."""
-    from harness.records.store import RECORD_NAME
-
-    given = Path(path).resolve()
-    return given.parent if given.name == RECORD_NAME else given
-
-
 def _command_compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import compare_runs
     from harness.records.atomic import atomic_write_text
     from harness.records.schema import SweepRecord
-    from harness.records.store import load_record
+    from harness.records.store import load_record, run_directory
     from harness.report.comparison_views import comparison_markdown, comparison_text, write_comparison_page
 
     rule = _gate_rule(args.threshold, args.floor)
-    names = (_run_directory(args.base).name, _run_directory(args.head).name)
-    page = Path(args.output) if args.output else _run_directory(args.head) / f"compare-to-{names[0]}.html"
+    base_dir, head_dir = run_directory(args.base).resolve(), run_directory(args.head).resolve()
+    names = (base_dir.name, head_dir.name)
+    page = Path(args.output) if args.output else head_dir / f"compare-to-{names[0]}.html"
     for option, path in (("--markdown", args.markdown), ("--output", page)):
         if path is not None and not os.access(Path(path).parent, os.W_OK):  # before any work: a verdict is never lost
             raise UserError(f"{option} {path}: cannot write there (its directory is missing or not writable)")

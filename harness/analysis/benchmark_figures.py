@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.analysis.task_summary import largest_prefix
+from harness.analysis.task_summary import case_largest_peak_increase
 from harness.records.schema import CaseResult, SchedulerRecord, SweepRecord, TaskProfile
 from harness.records.timeline_samples import SCHEDULER
 
@@ -23,16 +23,10 @@ def figures_of_case(case: CaseResult) -> Figures | None:
     if case.outcome != "ok":
         return None
     memory = case.task_memory
-    if case.config.threads_per_worker == 1:  # every task ran alone in its worker: its own memory
-        largest = largest_prefix(memory, alone_only=True)
-        largest_peak = None if largest is None else largest[1]
-    else:  # tasks shared their worker: the largest with its neighbours, an upper bound
-        largest_peak = max((s.peak_increase_max_bytes for s in (memory.by_prefix if memory else {}).values()
-                            if s.peak_increase_max_bytes is not None), default=None)
     workers = {name: peak for name, peak in (case.timeline.peak_rss_bytes if case.timeline else {}).items()
                if name != SCHEDULER}
     return {
-        "largest_peak_increase_bytes": largest_peak,
+        "largest_peak_increase_bytes": case_largest_peak_increase(memory, case.config.threads_per_worker),
         "worker_footprint_bytes": None if memory is None else memory.worker_footprint_bytes,
         "worker_peak_rss_bytes": max(workers.values(), default=None),
         "wall_time_s": case.wall_time_s,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.analysis.benchmark_figures import figures_of_case
-from harness.analysis.regression import Comparison, GateRule, compare_figures
+from harness.analysis.regression import Comparison, GateRule, judge
 from harness.errors import UserError
 from harness.records.schema import CaseResult, Environment, SweepRecord
 
@@ -118,10 +118,14 @@ def _worst_outcome(cases: Iterable[CaseResult]) -> str:
     return max((case.outcome for case in cases), key=_WORSE_OUTCOME.__getitem__)
 
 
-def _values(cases: Iterable[CaseResult], figure: str) -> list[float]:
-    """The figure in every repeat that measured it."""
-    return [value for case in cases if (figures := figures_of_case(case)) is not None
-            and (value := figures[figure]) is not None]
+def _measured(cases: Iterable[CaseResult]) -> list[dict[str, float | None]]:
+    """The figures of every repeat that finished."""
+    return [figures for case in cases if (figures := figures_of_case(case)) is not None]
+
+
+def _values(repeats: list[dict[str, float | None]], figure: str) -> list[float]:
+    """One figure in every repeat that measured it."""
+    return [value for figures in repeats if (value := figures[figure]) is not None]
 
 
 def _spread(values: list[float]) -> float:
@@ -148,7 +152,7 @@ def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: Sweep
     if aa is not None:
         _check_comparable(base, aa, (names[0], "the A/A run"))
     base_cases, head_cases = _by_case(base), _by_case(head)
-    aa_cases = _by_case(aa) if aa is not None else {}
+    aa_cases = {key: _measured(cases) for key, cases in _by_case(aa).items()} if aa is not None else {}
     keys = list(dict.fromkeys([*base_cases, *head_cases]))
     cases, changes = [], []
     for key in keys:
@@ -157,16 +161,16 @@ def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: Sweep
         if outcomes[0] != outcomes[1]:
             changes.append(OutcomeChange(key, *outcomes))
         figures, floors = {}, {}
+        measured = _measured(before), _measured(after)
         for figure in FIGURES:
-            values = _values(before, figure.name), _values(after, figure.name)
+            values = _values(measured[0], figure.name), _values(measured[1], figure.name)
             noise = max(_spread(values[0]), _spread(values[1]))
             if key in aa_cases and values[0] and (again := _values(aa_cases[key], figure.name)):
                 noise = max(noise, abs(statistics.median(again) - statistics.median(values[0])))
             floor = max(noise, rule.floor) if figure.unit == "bytes" else noise
             floors[figure.name] = floor
             medians = tuple(statistics.median(v) if v else None for v in values)
-            figures[figure.name] = compare_figures({key: medians[0]}, {key: medians[1]},
-                                                   GateRule(rule.threshold, floor))[0]
+            figures[figure.name] = judge(key, *medians, GateRule(rule.threshold, floor))
         cases.append(CaseComparison(key, *outcomes, figures=figures, floors=floors))
     # outcome changes first, worst first: an ok case that ran out of memory is the headline
     changes.sort(key=lambda c: (not c.regressed, -_WORSE_OUTCOME.get(c.head or "ok", 0)))

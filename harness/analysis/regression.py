@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Comparison", "GateRule", "compare_figures", "regressed"]
+__all__ = ["Comparison", "GateRule", "compare_figures", "judge", "regressed"]
 
 Verdict = Literal["regressed", "worse, within the gate", "same", "better", "missing"]
 
@@ -42,23 +42,25 @@ def _measured(value: float | None) -> float | None:
 
 def compare_figures(base: Mapping[tuple[str, ...], float | None], head: Mapping[tuple[str, ...], float | None],
                     rule: GateRule) -> list[Comparison]:
-    """Every key of either side, in the base's order. A figure measured on one side only is
-    ``missing``: shown, never a pass or a failure by itself."""
-    comparisons = []
-    for key in dict.fromkeys([*base, *head]):
-        before, after = _measured(base.get(key)), _measured(head.get(key))
-        if before is None or after is None:
-            verdict: Verdict = "missing"
-        elif after - before > rule.floor and after > before * (1 + rule.threshold):
-            verdict = "regressed"
-        elif after > before:
-            verdict = "worse, within the gate"
-        elif after < before:
-            verdict = "better"
-        else:
-            verdict = "same"
-        comparisons.append(Comparison(key, before, after, verdict))
-    return comparisons
+    """Every key of either side, in the base's order."""
+    return [judge(key, base.get(key), head.get(key), rule) for key in dict.fromkeys([*base, *head])]
+
+
+def judge(key: tuple[str, ...], base: float | None, head: float | None, rule: GateRule) -> Comparison:
+    """One figure, base against head. Measured on one side only (or not a finite number), it
+    is ``missing``: shown, never a pass or a failure by itself."""
+    before, after = _measured(base), _measured(head)
+    if before is None or after is None:
+        verdict: Verdict = "missing"
+    elif after - before > rule.floor and after > before * (1 + rule.threshold):
+        verdict = "regressed"
+    elif after > before:
+        verdict = "worse, within the gate"
+    elif after < before:
+        verdict = "better"
+    else:
+        verdict = "same"
+    return Comparison(key, before, after, verdict)
 
 
 def regressed(comparisons: list[Comparison]) -> bool:

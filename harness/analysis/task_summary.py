@@ -12,8 +12,8 @@ import numpy as np
 from harness.records.schema import DeadTask, LargestTask, PrefixSummary, TaskMemory
 from harness.records.task_rows import TaskRow
 
-__all__ = ["largest_by_prefix", "largest_prefix", "largest_task", "prefix_peak_increase", "summarise_task_memory",
-           "worker_footprint"]
+__all__ = ["case_largest_peak_increase", "largest_by_prefix", "largest_prefix", "largest_task", "prefix_peak_increase",
+           "summarise_task_memory", "worker_footprint"]
 
 
 def largest_task(rows: Iterable[TaskRow], *, alone_only: bool = False) -> TaskRow | None:
@@ -46,6 +46,17 @@ def largest_prefix(task_memory: TaskMemory | None, *, alone_only: bool = False) 
     measured = [(prefix, peak) for prefix, summary in (task_memory.by_prefix if task_memory else {}).items()
                 if (peak := prefix_peak_increase(summary, alone_only=alone_only)) is not None]
     return max(measured, key=lambda item: item[1], default=None)
+
+
+def case_largest_peak_increase(task_memory: TaskMemory | None, threads_per_worker: int) -> int | None:
+    """A case's largest task: at one thread per worker every task ran alone, so its own peak
+    increase; at more threads the largest with its neighbours, an upper bound (alone-only would
+    keep only the tasks that ran alone by chance)."""
+    if threads_per_worker == 1:
+        largest = largest_prefix(task_memory, alone_only=True)
+        return None if largest is None else largest[1]
+    return max((s.peak_increase_max_bytes for s in (task_memory.by_prefix if task_memory else {}).values()
+                if s.peak_increase_max_bytes is not None), default=None)
 
 
 def worker_footprint(rows: Iterable[TaskRow]) -> int | None:

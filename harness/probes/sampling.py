@@ -24,29 +24,26 @@ class SamplingMeter:
     def __init__(self, interval: float = INTERVAL_S) -> None:
         self._process = psutil.Process()
         self._lock = threading.Lock()
-        self._peak = self._rss()
+        self._peak = self.rss()
         self._sampler = RssSampler({"self": os.getpid()}, interval, keep=False, on_sample=self._observe,
                                    name="memreplay-peak-sampler")
 
-    def _rss(self) -> int:
-        return self._process.memory_info().rss
-
     def rss(self) -> int:
-        return self._rss()
+        return self._process.memory_info().rss
 
     def _observe(self, _: str, rss: int) -> None:
         with self._lock:
             self._peak = max(self._peak, rss)
 
     def read(self) -> tuple[int, int]:
-        rss = self._rss()
+        rss = self.rss()
         with self._lock:
             self._peak = max(self._peak, rss)
             return rss, self._peak
 
     def reset(self) -> None:
         with self._lock:
-            self._peak = self._rss()
+            self._peak = self.rss()
 
     def close(self) -> None:
         self._sampler.stop()

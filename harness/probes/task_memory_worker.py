@@ -40,7 +40,7 @@ class _Running:
     peak: int
     concurrent: int  # most tasks executing at once in this process during this task
     input_bytes: int
-    announcement: Any = None  # the timer that sends its start message, until it has
+    announcement: Any  # the timer that sends its start message, cancelled when it stops first
 
 
 class TaskMemoryWorkerPlugin(WorkerPlugin):
@@ -88,9 +88,8 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         state = self._tasks.get(key)
         input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
         now = time.time()
-        task = _Running(now, rss, lowest, rss, concurrent, input_bytes)
-        task.announcement = self._call_later(ANNOUNCE_AFTER_S, self._announce, key)
-        self._running[key] = task
+        self._running[key] = _Running(now, rss, lowest, rss, concurrent, input_bytes,
+                                      self._call_later(ANNOUNCE_AFTER_S, self._announce, key))
 
     def _announce(self, key: Any) -> None:
         task = self._running.get(key)

@@ -20,7 +20,6 @@ from harness.report.timeline_plot import draw_timeline
 __all__ = ["TimelineProbe"]
 
 
-
 class TimelineProbe:
     name = "timeline"
     csv_name = "timeline.csv"

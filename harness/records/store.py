@@ -19,7 +19,7 @@ from harness.records.environment import collect_environment
 from harness.records.schema import SCHEMA_VERSION, Environment, Record
 
 __all__ = [
-    "RECORD_NAME", "RunDirectory", "load_record", "new_record_fields", "prepare_results_directory",
+    "RECORD_NAME", "RunDirectory", "load_record", "run_directory", "new_record_fields", "prepare_results_directory",
     "results_directory",
 ]
 
@@ -47,6 +47,12 @@ def prepare_results_directory(path: str | Path | None = None) -> Path:
     return root
 
 
+def run_directory(path: str | Path) -> Path:
+    """A run given as its directory or as its ``run.json``: the directory."""
+    path = Path(path)
+    return path.parent if path.name == RECORD_NAME and not path.is_dir() else path
+
+
 def new_record_fields() -> dict[str, str | Environment]:
     """The fields every new record starts with: when, and on what."""
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": collect_environment()}
@@ -72,8 +78,7 @@ class RunDirectory(Generic[R]):
     @classmethod
     def reopen(cls, path: str | Path, kind: type[R]) -> RunDirectory[R]:
         """An existing run, to add what it is missing (``sweep --resume``)."""
-        path = Path(path)
-        return cls(path if path.is_dir() else path.parent, load_record(path, kind))
+        return cls(run_directory(path), load_record(path, kind))
 
     @property
     def path(self) -> Path:

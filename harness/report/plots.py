@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Label, NumeralTickFormatter, Span
+from bokeh.models import ColumnDataSource, HoverTool, Label, NumeralTickFormatter, Span
 from bokeh.palettes import Blues9, Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import jitter
@@ -176,15 +176,15 @@ def timeline_plot(title: str, samples: Mapping[str, tuple[Sequence[float], Seque
 
 def structures_plot(title: str, structures: Sequence[str], default: Sequence[int], trimmed: Sequence[int]) -> figure:
     """Deep bytes of each bounded scheduler structure, default preset beside trimmed."""
-    factors = [(name, preset) for name in structures for preset in ("default", "trimmed")]
+    labels = [f"{name}  {preset}" for name in structures for preset in ("default", "trimmed")]
     values = [v / MIB for pair in zip(default, trimmed) for v in pair]
-    source = ColumnDataSource({"factor": factors, "mib": values, "preset": [f[1] for f in factors],
-                               "colour": [Category10_10[0] if f[1] == "default" else Category10_10[2]
-                                          for f in factors]})
-    plot = figure(title=title, y_range=FactorRange(*reversed(factors)), width=NARROW,
-                  height=80 + 22 * len(factors), tools="hover,save", toolbar_location="right",
-                  tooltips=[("structure", "@factor"), ("deep size", "@mib{0,0.00} MiB")])
-    plot.hbar(y="factor", right="mib", height=0.8, source=source, color="colour")
+    source = ColumnDataSource({"label": labels, "mib": values,
+                               "colour": [Category10_10[0] if label.endswith("default") else Category10_10[2]
+                                          for label in labels]})
+    plot = figure(title=title, y_range=list(reversed(labels)), width=NARROW, height=80 + 20 * len(labels),
+                  tools="hover,save", toolbar_location="right",
+                  tooltips=[("structure", "@label"), ("deep size", "@mib{0,0.00} MiB")])
+    plot.hbar(y="label", right="mib", height=0.8, source=source, color="colour")
     plot.x_range.start = 0
     return _style(plot, "deep size (MiB)", "")
 

@@ -33,7 +33,7 @@ from harness.records.schema import (
     SweepRecord,
     TaskProfile,
 )
-from harness.records.store import RECORD_NAME
+from harness.records.store import run_directory
 from harness.records.task_rows import MIB, TaskRow, iter_task_rows, parse_task_key
 from harness.records.timeline_samples import read_timeline
 from harness.report.html_page import Heading, Items, Picture, Plots, Section, Table, Text, write_page
@@ -322,9 +322,10 @@ def _scheduler_sections(record: SchedulerRecord) -> list[Section]:
     c = record.comparison
     if c is not None:
         sections.append(Section("The answer", [Items([
-            f"Trimming saves {signed_bytes(c.rss_saving_bytes)} of scheduler RSS ({c.rss_saving_percent} %), "
-            f"against an A/A noise of {format_bytes(c.rss_noise_bytes)}, on distributed {c.distributed}.",
-            f"The bounded structures themselves account for {signed_bytes(c.structures_saving_bytes)} of it"
+            f"Trimming {'saves' if c.rss_saving_bytes >= 0 else 'costs'} {format_bytes(abs(c.rss_saving_bytes))} of "
+            f"scheduler RSS ({abs(c.rss_saving_percent)} %), against an A/A noise of "
+            f"{format_bytes(c.rss_noise_bytes)}, on distributed {c.distributed}.",
+            f"The bounded structures themselves account for {signed_bytes(c.structures_saving_bytes)} of that"
             + ("" if c.reconciled_percent is None else f" ({c.reconciled_percent} %).")])], style="answer"))
         sections.append(Section("Scheduler structures, default versus trimmed", [
             Plots([structures_plot("Deep size of each bounded structure", [r.structure for r in c.rows],
@@ -383,9 +384,7 @@ def write_run_report(run: str | Path, record: Record, *, kill_fraction: float, m
     """Write ``RUN/report.html`` for ``record`` (read from ``RUN/run.json``). A sweep's
     recommendation is for ``machine`` (cores, bytes), else the machine the run was measured on,
     with workers killed at ``kill_fraction`` of their limit (dask's config, read by the caller)."""
-    run = Path(run)
-    if run.name == RECORD_NAME:
-        run = run.parent
+    run = run_directory(run)
     kind = record.__struct_config__.tag
     if isinstance(record, SweepRecord):
         sections = _sweep_sections(run, record, machine, kill_fraction)

@@ -50,14 +50,14 @@ def _cell(case: CaseComparison, figure: Figure) -> str:
     text = f"{_short(figure, c.base)} → {_short(figure, c.head)} {unit}"
     if c.ratio is not None:
         text += f" ({100 * (c.ratio - 1):+.1f} %)"
-    if figure.gated and c.verdict == "regressed":
+    if case.regressed(figure):
         return text + " REGRESSED"
     # '!' only where a floor is known: with no noise in the records, time has none to be beyond
     return text + (" !" if case.floors[figure.name] > 0 and case.beyond_floor(figure) else "")
 
 
 def _verdict(case: CaseComparison) -> str:
-    worse = [f.label for f in FIGURES if f.gated and case.figures[f.name].verdict == "regressed"]
+    worse = [f.label for f in FIGURES if case.regressed(f)]
     if case.base_outcome is None or case.head_outcome is None:
         return f"only in {'HEAD' if case.base_outcome is None else 'BASE'}"
     if case.base_outcome == "ok" and case.head_outcome != "ok":
@@ -68,8 +68,10 @@ def _verdict(case: CaseComparison) -> str:
 def _rule_text(comparison: RunComparison) -> str:
     return (f"A memory figure fails when worse by more than {comparison.rule.threshold:.0%} and by more than its "
             f"noise floor: {format_bytes(int(comparison.rule.floor))} or the noise the records show, whichever is "
-            f"larger (noise: {comparison.noise_source}). Time and cost are shown, never gated; '!' marks a "
-            "change beyond its noise floor.")
+            f"larger (noise: {comparison.noise_source}). Time and cost are shown, never gated, and so is the "
+            "largest task and worker peak RSS where workers ran several threads, unless repeats or an A/A run "
+            "measured their noise (they move with how tasks overlapped); '!' marks a change beyond its noise "
+            "floor.")
 
 
 def _headlines(comparison: RunComparison) -> list[str]:
@@ -130,7 +132,7 @@ def write_comparison_page(path: Path, comparison: RunComparison, names: tuple[st
     sections.append(Section("Change per case", [Plots([
         change_plot(f"{figure.label}: HEAD against BASE", [" ".join(case.key) for case in comparison.cases],
                     [case.figures[figure.name].ratio for case in comparison.cases],
-                    [case.figures[figure.name].verdict == "regressed" for case in comparison.cases],
+                    [case.regressed(figure) for case in comparison.cases],
                     comparison.rule.threshold) for figure in gated])]))
     for figure in FIGURES:
         rows, styles = [], []
@@ -138,11 +140,12 @@ def write_comparison_page(path: Path, comparison: RunComparison, names: tuple[st
             c = case.figures[figure.name]
             floor = case.floors[figure.name]
             known = floor > 0 or figure.gated  # time's floor is only known from repeats or an A/A run
-            verdict = c.verdict if figure.gated else c.verdict.replace(", within the gate", "")
+            verdict = c.verdict if case.gates(figure) else c.verdict.replace(", within the gate", "").replace(
+                "regressed", "worse beyond the rule, not gated")
             rows.append((*case.key, case.base_outcome or "-", case.head_outcome or "-", _value(figure, c.base),
                          _value(figure, c.head), _change(figure, c), _value(figure, floor) if known else "unknown",
                          ("beyond" if case.beyond_floor(figure) else "within") if known else "-", verdict))
-            styles.append("flag" if (figure.gated and c.verdict == "regressed") else
+            styles.append("flag" if case.regressed(figure) else
                           "good" if c.verdict == "better" and case.beyond_floor(figure) else "")
         sections.append(Section(f"{figure.label[0].upper()}{figure.label[1:]}" + ("" if figure.gated else
                                                                                    " (not gated)"), [

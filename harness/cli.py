@@ -142,6 +142,18 @@ def _command_profile(args: argparse.Namespace) -> int:
     return 0 if all(p.outcome == "ok" for p in run.record.profiles) else 1
 
 
+def _command_size(args: argparse.Namespace) -> int:
+    from harness.report.terminal import size_text
+    from harness.studies.size_ladder import size_workloads
+
+    results = prepare_results_directory(args.results)
+    run = size_workloads(args.workloads, args.scale, args.repeats, args.timeout, results,
+                         _corpus_cache(results, args.corpora))
+    print(size_text(run.record, run.path))
+    print(_report_line(run.directory, run.record))
+    return 0 if all(ladder.outcome == "ok" for ladder in run.record.ladders) else 1
+
+
 def _command_scheduler(args: argparse.Namespace) -> int:
     from harness.report.terminal import scheduler_text
     from harness.studies.scheduler import run_study
@@ -314,6 +326,16 @@ def _build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--timeout", type=float, default=600, help="seconds before a profile is stopped")
     _add_corpus_options(profile)
     profile.set_defaults(handler=_command_profile)
+
+    from harness.studies.size_ladder import LADDER_REPEATS
+    size = commands.add_parser("size", help="peak increase against input size: each task function alone, in a fresh "
+                                            "process, on 1/16 .. 1 of the largest input")
+    size.add_argument("workloads", nargs="+", metavar="WORKLOAD", help="one or more workloads with a task function")
+    size.add_argument("--repeats", type=int, default=LADDER_REPEATS,
+                      help=f"measurements of each input size (default {LADDER_REPEATS})")
+    size.add_argument("--timeout", type=float, default=600, help="seconds before one measurement is stopped")
+    _add_corpus_options(size)
+    size.set_defaults(handler=_command_size)
 
     footprint = commands.add_parser("scheduler", help="scheduler memory: default versus trimmed preset")
     footprint.add_argument("--quick", action="store_true", help="40,000 transitions and 2 s idle")

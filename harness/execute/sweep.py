@@ -1,6 +1,6 @@
 """Run every case of a matrix, each in a fresh cluster, into one run directory; resumable.
-After the cases: the sizing model, and (unless the matrix says not to) a Fil profile of each
-workload's hungriest task."""
+After the cases: the sizing model, then (unless the matrix says not to) each workload's size
+ladder and a Fil profile of its hungriest task."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from harness.records.schema import MatrixSettings, PlannedCase, SweepRecord, Swe
 from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow, iter_task_rows
 from harness.studies.fil import choose_input, profile_task
+from harness.studies.size_ladder import run_ladder
 
 __all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
 
@@ -24,7 +25,7 @@ __all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
 def matrix_settings(matrix: Matrix) -> MatrixSettings:
     return MatrixSettings(
         source=matrix.source, scale=matrix.scale, repeats=matrix.repeats, timeout_s=matrix.timeout_s,
-        fil_profiles=matrix.fil_profiles,
+        fil_profiles=matrix.fil_profiles, size_ladder=matrix.size_ladder,
         cases=[PlannedCase(id=c.id, workload=c.workload.name, workload_version=c.workload.version, repeat=c.repeat,
                            config=c.config) for c in matrix.cases],
     )
@@ -89,6 +90,12 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
         progress.finish()
     run.record.summary = SweepSummary(model=fit_peak_model(finished_rows(run)))
     run.save()
+    if matrix.size_ladder:
+        for workload in dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function):
+            run.record.summary.ladders.append(run_ladder(
+                workload, corpus_by_kind[workload.corpus_kind], run.directory / "scratch" / workload.slug,
+                timeout_s=matrix.timeout_s or 600))
+            run.save()
     if matrix.fil_profiles:
         for workload in dict.fromkeys(case.workload for case in matrix.cases):
             corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)

@@ -19,7 +19,7 @@ from workloads import Workload, WorkloadError, resolve_workload
 __all__ = ["Case", "Matrix", "load_matrix", "single_case"]
 
 _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes"}
-_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles"}
+_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder"}
 _RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
 _SECTIONS = {"matrix", "quick"}
 MAX_REPEATS = 1000  # a typo of a few zeros would otherwise plan for days
@@ -46,6 +46,7 @@ class Matrix:
     timeout_s: float | None
     fil_profiles: bool  # Fil-profile each workload's hungriest task after the cases
     cases: tuple[Case, ...]
+    size_ladder: bool = False  # after the cases, each workload's size ladder (peak increase vs input size)
 
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None) -> Matrix:
@@ -136,9 +137,7 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     if repeats > MAX_REPEATS:
         raise UserError(f"{path}: matrix.repeats: at most {MAX_REPEATS}, got {repeats}")
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
-    fil_profiles = table.get("fil_profiles", True)
-    if not isinstance(fil_profiles, bool):
-        raise UserError(f"{path}: matrix.fil_profiles: must be true or false, got {fil_profiles!r}")
+    fil_profiles, size_ladder = (_flag(path, table, key) for key in ("fil_profiles", "size_ladder"))
     cases = tuple(
         Case(workload, ClusterConfig(workers, threads, limit, process), repeat)
         for workload in workloads
@@ -148,4 +147,11 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     ids = [case.id for case in cases]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
-    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases)
+    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder)
+
+
+def _flag(path: Path, table: dict[str, Any], key: str) -> bool:
+    value = table.get(key, True)
+    if not isinstance(value, bool):
+        raise UserError(f"{path}: matrix.{key}: must be true or false, got {value!r}")
+    return value

@@ -23,6 +23,8 @@ Schema history:
       status → outcome; profile records hold profiles[], scheduler records scenarios[],
       probe-accuracy records (kind "probe-bench" before) accuracy[], overhead, rows; the
       matrix flag profile → fil_profiles. Added: a profile's line_rss (memory_profiler).
+  4 — size ladders: records of kind "size" (``memreplay size``) and a sweep's summary.ladders;
+      the matrix setting size_ladder. Schema 3 records are read as they are (they have none).
 """
 
 from __future__ import annotations
@@ -34,15 +36,17 @@ import msgspec
 from harness.plan.cluster_config import ClusterConfig
 
 __all__ = [
-    "SCHEMA_VERSION", "AccuracyRun", "CaseResult", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",
-    "HeldOut", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
+    "AccuracyRun", "CaseResult", "CorpusRef", "DeadTask", "Environment", "FootprintComparison", "HeldOut",
+    "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
-    "ProfileSettings", "Record", "RowsCheck", "SchedulerRecord", "SchedulerScenario", "SchedulerSettings",
-    "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
-    "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkloadRef",
+    "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerRecord",
+    "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings", "StructureComparison",
+    "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory", "TaskProfile", "Timeline",
+    "TopLine", "TruthRow", "WorkloadRef",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = (3, 4)  # 4 only added fields, each with a default
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
 Bytes = Annotated[int, msgspec.Meta(ge=0)]  # a measured size: a hand-edited negative one is refused
@@ -235,6 +239,7 @@ class MatrixSettings(_Part, kw_only=True):
     repeats: int
     timeout_s: float | None
     fil_profiles: bool
+    size_ladder: bool = False  # schema 3 sweeps had none
     cases: list[PlannedCase]
 
 
@@ -242,8 +247,37 @@ class SweepSettings(_Part, kw_only=True):
     matrix: MatrixSettings
 
 
+class LadderRung(_Part, kw_only=True):
+    """One input size of a size ladder: a leading fraction of the corpus' largest file."""
+
+    fraction: float
+    input_bytes: Bytes
+    peak_increase_bytes: list[Bytes]  # one per repeat, each in a fresh process
+    duration_s: list[Seconds]
+
+
+class SizeLadder(_Part, kw_only=True):
+    """A workload's task function alone, in a fresh process per measurement, on inputs of
+    geometric sizes; the fit of peak increase on input size, checked on the largest input."""
+
+    workload: str
+    prefix: str  # the task prefix a sweep's rows of this function carry
+    source: str  # the corpus file the inputs were cut from
+    cut: str  # how: "leading lines" of a text file, "leading planes" of an array
+    method: str  # the peak meter: clear_refs (exact) or sampling
+    repeats: int
+    outcome: Literal["ok", "failed"]
+    reason: str | None = None
+    rungs: list[LadderRung] = []
+    model: PrefixModel | None = None  # slope and intercept over every rung; held out: the largest
+    repeat_errors_percent: list[float | None] = []  # the held-out error of each repeat alone
+    grows: bool | None = None  # its peak increase grows with its input (else the goal is ±2 MiB)
+    meets_goal: bool | None = None
+
+
 class SweepSummary(_Part, kw_only=True):
     model: dict[str, PrefixModel] = {}
+    ladders: list[SizeLadder] = []
     profiles: list[TaskProfile] = []
 
 
@@ -344,6 +378,13 @@ class ProbeAccuracySettings(_Part, kw_only=True):
     rows_tasks: int
 
 
+class SizeSettings(_Part, kw_only=True):
+    scale: float
+    repeats: int
+    fractions: list[float]
+    timeout_s: float
+
+
 class ProfileSettings(_Part, kw_only=True):
     scale: float
     timeout_s: float
@@ -382,4 +423,9 @@ class ProbeAccuracyRecord(_Record, tag="probe-accuracy", kw_only=True):
     rows: RowsCheck | None = None
 
 
-Record = SweepRecord | ProfileRecord | SchedulerRecord | ProbeAccuracyRecord
+class SizeRecord(_Record, tag="size", kw_only=True):
+    settings: SizeSettings
+    ladders: list[SizeLadder] = []
+
+
+Record = SweepRecord | ProfileRecord | SchedulerRecord | ProbeAccuracyRecord | SizeRecord

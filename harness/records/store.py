@@ -16,7 +16,7 @@ from filelock import FileLock, Timeout
 from harness.errors import UserError
 from harness.records.atomic import atomic_write_bytes
 from harness.records.environment import collect_environment
-from harness.records.schema import SCHEMA_VERSION, Environment, Record
+from harness.records.schema import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Environment, Record
 
 __all__ = [
     "RECORD_NAME", "RunDirectory", "load_record", "run_directory", "new_record_fields", "prepare_results_directory",
@@ -132,9 +132,10 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
         raise UserError(f"{path}: not a run record (not a JSON object)") from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as error:
         raise UserError(f"{path}: not a run record (not valid JSON: {str(error).splitlines()[0][:200]})") from None
-    if header.schema_version != SCHEMA_VERSION:
+    if header.schema_version not in READABLE_SCHEMA_VERSIONS:
+        readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise UserError(f"run record {path} has schema version {header.schema_version!r}; this memreplay reads "
-                        f"{SCHEMA_VERSION} (see the README's Records section)")
+                        f"{readable} (see the README's Records section)")
     try:
         record = msgspec.json.decode(data, type=Record)
     except msgspec.ValidationError as error:

@@ -129,12 +129,12 @@ def peak_distribution(title: str, points: Sequence[TaskPoint]) -> figure:
 
 
 def model_plot(title: str, points: Sequence[TaskPoint], slope: float, intercept_bytes: float,
-               held_out: tuple[int, int, int]) -> figure:
+               held_out: tuple[int, int, int], points_label: str = "tasks alone in their worker") -> figure:
     """Peak increase against input size, the fitted line, and the held-out point: (input,
     predicted, measured) bytes."""
     plot = figure(title=title, width=NARROW, height=370, tools=_TOOLS, toolbar_location="right")
     plot.scatter("input", "peak", source=_task_source(points), color="colour", alpha=0.7, size=7,
-                 legend_label="tasks alone in their worker")
+                 legend_label=points_label)
     largest = max([p.input_bytes or 0 for p in points] + [held_out[0]])
     xs = np.array([0.0, largest], dtype=np.float64)
     plot.line(xs / MIB, (intercept_bytes + slope * xs) / MIB, color="#444444", line_dash="dashed",

@@ -30,6 +30,8 @@ from harness.records.schema import (
     ProfileRecord,
     Record,
     SchedulerRecord,
+    SizeLadder,
+    SizeRecord,
     SweepRecord,
     TaskProfile,
 )
@@ -48,7 +50,7 @@ from harness.report.plots import (
     structures_plot,
     timeline_plot,
 )
-from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR
+from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR, heldout_error_text
 from harness.report.units import mib_text, signed_bytes
 
 __all__ = ["REPORT_NAME", "Machine", "write_run_report"]
@@ -207,6 +209,44 @@ def _model(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]]) -> S
         Plots(figures)])
 
 
+def _ladders(ladders: Sequence[SizeLadder]) -> Section | None:
+    if not ladders:
+        return None
+    figures, table = [], []
+    for ladder in ladders:
+        model = ladder.model
+        goal = "-" if ladder.meets_goal is None else "within goal" if ladder.meets_goal else "misses goal"
+        if ladder.reason:
+            goal += f"; {ladder.outcome}: {ladder.reason}"
+        table.append((ladder.workload, ladder.prefix, ladder.source, len(ladder.rungs), ladder.repeats,
+                      "-" if model is None else f"{model.slope:.2f}",
+                      "-" if model is None else signed_bytes(model.intercept_bytes),
+                      "-" if model is None else mib_text(model.heldout.predicted_bytes),
+                      "-" if model is None else mib_text(model.heldout.measured_bytes),
+                      heldout_error_text(ladder), goal))
+        if model is None:
+            continue
+        points = [TaskPoint(key=f"{rung.fraction:g} of {ladder.source}, repeat {repeat + 1}", prefix=ladder.prefix,
+                            peak_increase_bytes=peak, input_bytes=rung.input_bytes, worker="a fresh process",
+                            case=ladder.workload, alone=True)
+                  for rung in ladder.rungs for repeat, peak in enumerate(rung.peak_increase_bytes)]
+        held = model.heldout
+        figures.append(model_plot(f"{ladder.workload}: held-out error {heldout_error_text(ladder)}", points,
+                                  model.slope, model.intercept_bytes,
+                                  (held.input_bytes, held.predicted_bytes, held.measured_bytes),
+                                  points_label="one measurement, alone in a fresh process"))
+    return Section("Size ladder: peak increase versus input size", [
+        Text("Each task function alone, in a fresh process for every measurement, on leading cuts (1/16, 1/8, 1/4, "
+             "1/2, all) of the corpus' largest file, measured with the exact meter. The line is fitted on every "
+             "measurement; held out, the largest input is predicted from the smaller ones (red cross) and measured "
+             "(green circle). Goal: within 10 % for a prefix whose memory grows with its input, within ±2 MiB for "
+             "one whose peak increase does not grow (its error is then given in MiB). In brackets: each repeat's "
+             "own held-out error. `memreplay recommend --input-size` sizes larger inputs with this line.", note=True),
+        Table(("workload", "task prefix", "cut from", "sizes", "repeats", "bytes per input byte", "intercept",
+               "predicted", "measured", "held-out error", "goal"), table, numeric=(3, 4, 5, 6, 7, 8)),
+        Plots(figures)])
+
+
 def _recommendation(advice: Recommendation, machine_said: str) -> Section:
     rows = []
     for workload, a in advice.workloads.items():
@@ -304,7 +344,7 @@ def _sweep_sections(run: Path, record: SweepRecord, machine: Machine | None, kil
     rows = _task_rows_by_workload(run, record)
     matrix = record.settings.matrix
     sections = [_answer(record, advice, machine_said), _heat_maps(record), _distributions(rows),
-                _model(record, rows), _recommendation(advice, machine_said)]
+                _ladders(record.summary.ladders), _model(record, rows), _recommendation(advice, machine_said)]
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", _profile_blocks(run, record.summary.profiles)))
     sections += [_timelines(run, record), _cases(record),
@@ -391,6 +431,12 @@ def write_run_report(run: str | Path, record: Record, *, kill_fraction: float, m
     elif isinstance(record, ProfileRecord):
         sections = [Section("Fil profiles", _profile_blocks(run, record.profiles)),
                     _environment(record.environment, [("scale", record.settings.scale)])]
+    elif isinstance(record, SizeRecord):
+        sections = [_ladders(record.ladders) or Section("Size ladders", [Text("No ladder was measured.")]),
+                    _environment(record.environment, [("scale", record.settings.scale),
+                                                      ("repeats", record.settings.repeats),
+                                                      ("fractions", ", ".join(f"{f:g}" for f in
+                                                                              record.settings.fractions))])]
     elif isinstance(record, SchedulerRecord):
         sections = _scheduler_sections(record)
     elif isinstance(record, ProbeAccuracyRecord):

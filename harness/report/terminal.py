@@ -19,6 +19,8 @@ from harness.records.schema import (
     ProbeAccuracyRecord,
     ProfileRecord,
     SchedulerRecord,
+    SizeLadder,
+    SizeRecord,
     SweepRecord,
     TaskProfile,
 )
@@ -28,9 +30,9 @@ from harness.report.units import signed_bytes
 from workloads import Workload
 
 __all__ = [
-    "HOLDING_PERCENT", "RSS_GROWTH_FLOOR", "case_outcome_text", "footprint_text", "gate_text", "model_table",
-    "probe_accuracy_text", "profile_table", "profiles_text", "recommendation_text", "scheduler_text", "summary_table",
-    "sweep_text", "workloads_table",
+    "HOLDING_PERCENT", "RSS_GROWTH_FLOOR", "case_outcome_text", "footprint_text", "gate_text", "heldout_error_text",
+    "ladder_table", "model_table", "probe_accuracy_text", "profile_table", "profiles_text", "recommendation_text",
+    "scheduler_text", "size_text", "summary_table", "sweep_text", "workloads_table",
 ]
 
 TOP_LINES = 5
@@ -77,6 +79,45 @@ def model_table(model: dict[str, PrefixModel]) -> str:
     title = "Peak increase vs input size (linear fit; held out: the largest input, predicted from the rest)"
     headers = ("task prefix", "tasks", "bytes/byte", "intercept", "held-out input", "predicted", "measured", "error")
     return title + "\n\n" + format_table(headers, rows)
+
+
+def ladder_table(ladders: Sequence[SizeLadder]) -> str:
+    """Each size ladder's fit, and its held-out error against the goal."""
+    rows = []
+    for ladder in ladders:
+        model = ladder.model
+        if model is None:
+            rows.append((ladder.workload, ladder.prefix, "-", "-", "-", "-", "-", "-",
+                         f"{ladder.outcome}: {ladder.reason}" if ladder.reason else "fewer than 3 sizes measured"))
+            continue
+        rows.append((ladder.workload, ladder.prefix, f"{model.slope:.2f}", signed_bytes(model.intercept_bytes),
+                     format_bytes(model.heldout.input_bytes), format_bytes(model.heldout.predicted_bytes),
+                     format_bytes(model.heldout.measured_bytes), heldout_error_text(ladder),
+                     ("within goal" if ladder.meets_goal else "MISSES goal")
+                     + (f"; {ladder.outcome}: {ladder.reason}" if ladder.reason else "")))
+    title = ("Peak increase vs input size (size ladder: each task function alone, a fresh process per measurement; "
+             "held out: the largest input, predicted from the rest)")
+    headers = ("workload", "task prefix", "bytes/byte", "intercept", "held-out input", "predicted", "measured",
+               "error (repeats)", "goal")
+    return title + "\n\n" + format_table(headers, rows)
+
+
+def heldout_error_text(ladder: SizeLadder) -> str:
+    """``+1.2 % (-0.8 … +3.8)`` for a prefix that grows with its input; for one that does not,
+    the error in MiB against the ±2 MiB goal, not a percentage of a tiny number."""
+    model = ladder.model
+    if model is None or model.heldout.error_percent is None:
+        return "-"
+    spread = [e for e in ladder.repeat_errors_percent if e is not None]
+    if not ladder.grows:
+        miss = model.heldout.predicted_bytes - model.heldout.measured_bytes
+        return f"{miss / MIB:+.1f} MiB (flat: goal ±2 MiB)"
+    text = f"{model.heldout.error_percent:+.1f} %"
+    return text + (f" ({min(spread):+.1f} … {max(spread):+.1f})" if len(spread) > 1 else "")
+
+
+def size_text(record: SizeRecord, path: Path) -> str:
+    return f"{ladder_table(record.ladders)}\n\nresults: {path}"
 
 
 def profile_table(profiles: Sequence[TaskProfile]) -> str:
@@ -143,6 +184,8 @@ def sweep_text(record: SweepRecord, path: Path) -> str:
         parts = [case_outcome_text(record.cases[0])]
     else:
         parts = [summary_table(record.cases), "", model_table(record.summary.model)]
+    if record.summary.ladders:
+        parts += ["", ladder_table(record.summary.ladders)]
     if record.summary.profiles:
         parts += ["", profile_table(record.summary.profiles)]
     parts += ["", f"results: {path}"]

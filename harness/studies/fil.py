@@ -9,9 +9,7 @@ shows no increment. Neither figure is mixed with the RSS figures of ``tasks.csv`
 from __future__ import annotations
 
 import linecache
-import os
 import re
-import subprocess
 import sys
 import sysconfig
 from collections import defaultdict
@@ -26,7 +24,7 @@ from harness.plan.sizes import check_scale, check_seconds
 from harness.records.schema import LineRss, ProfileRecord, ProfileSettings, TaskProfile, TopLine
 from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow
-from harness.studies.profile_target import SOURCE_MARKER
+from harness.studies.profile_target import SOURCE_MARKER, run_target
 from workloads import resolve_workload
 
 __all__ = ["FIL_OUTPUTS", "choose_input", "parse_folded_stacks", "profile_task", "profile_workloads",
@@ -36,7 +34,6 @@ FIL_OUTPUTS = ("peak-memory.prof", "peak-memory.svg", "peak-memory-reversed.svg"
 FIL_FIGURE = "tracked allocations at peak (Fil; thread pools forced to one thread)"
 _SVG_TITLE = re.compile(r"Peak Tracked Memory Usage \(([\d.]+) MiB\)")
 _FRAME = re.compile(r"^(?P<file>.*):(?P<line>\d+) \((?P<function>.*)\)$")
-FIL_OOM_EXIT = 53
 _STDLIB = sysconfig.get_paths()["stdlib"]  # looked up once: it was most of the time of parsing a .prof
 
 
@@ -101,27 +98,12 @@ def _source_directory(stdout: str) -> str | None:
     return None
 
 
-def _run_target(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str] | str:
-    """Run a profiling subprocess; a string is why it failed."""
-    # the user's workload module in the current directory stays importable, as with python -m
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
-    except subprocess.TimeoutExpired:
-        return f"timed out after {timeout:g} s"
-    if done.returncode != 0:
-        own_lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("=fil-profile=")]
-        return "Fil detected out of memory" if done.returncode == FIL_OOM_EXIT else (
-            own_lines[-1].strip() if own_lines else f"exit code {done.returncode}")
-    return done
-
-
 def _line_rss(workload: str, input_path: Path, out_dir: Path,
               timeout: float) -> tuple[list[LineRss] | None, str | None]:
     out_json = out_dir / "line-rss.json"
     command = [sys.executable, "-m", "harness.studies.profile_target", "lines", workload, str(input_path),
                str(out_json)]
-    done = _run_target(command, out_dir, timeout)
+    done = run_target(command, out_dir, timeout)
     if isinstance(done, str):
         return None, done
     return msgspec.json.decode(out_json.read_bytes(), type=list[LineRss]), None
@@ -142,7 +124,7 @@ def profile_task(workload: str, input_path: Path, out_dir: Path, timeout: float 
         profile.outcome, profile.reason = "skipped", "fil-profile is not installed"
         return profile
     # cwd: on a crash Fil writes a report of its own into ./fil-result; keep it with ours
-    done = _run_target(command, out_dir, timeout)
+    done = run_target(command, out_dir, timeout)
     if isinstance(done, str):
         profile.outcome, profile.reason = "failed", done
         return profile

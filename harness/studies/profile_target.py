@@ -6,21 +6,48 @@ outside any cluster (neither Fil nor memory_profiler can follow Dask's worker pr
     not the imports before it.
 ``python -m harness.studies.profile_target lines WORKLOAD FILE OUT_JSON``
     memory_profiler's RSS line by line through the task function's own lines.
+``python -m harness.studies.profile_target peak WORKLOAD FILE OUT_JSON``
+    the call's peak increase, measured with the exact meter the workers use (size ladders).
+
+:func:`run_target` is the parent's side: it runs one of these and names why one failed.
 """
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import linecache
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from workloads import resolve_workload
 
+__all__ = ["FIL_OOM_EXIT", "SOURCE_MARKER", "run_target"]
+
 SOURCE_MARKER = "memreplay-task-source: "
 MIB = 2**20
+FIL_OOM_EXIT = 53
+
+
+def run_target(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str] | str:
+    """Run a subprocess of this module; a string is why it failed (its last error line)."""
+    # the user's workload module in the current directory stays importable, as with python -m
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout:g} s"
+    if done.returncode != 0:
+        own_lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("=fil-profile=")]
+        return "Fil detected out of memory" if done.returncode == FIL_OOM_EXIT else (
+            own_lines[-1].strip() if own_lines else
+            f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}")
+    return done
 
 
 def _fil(task: Any, path: Path, out_dir: str) -> None:
@@ -58,6 +85,22 @@ def _lines(task: Any, path: Path, out_json: str) -> None:
     Path(out_json).write_text(json.dumps(rows))
 
 
+def _peak(task: Any, path: Path, out_json: str) -> None:
+    from harness.probes.meter import open_meter
+
+    meter = open_meter()
+    gc.collect()  # what the imports left for the collector is not the task's
+    before = meter.rss()
+    meter.reset()
+    started = time.perf_counter()
+    task(path)
+    duration = time.perf_counter() - started
+    _, peak = meter.read()
+    meter.close()
+    Path(out_json).write_text(json.dumps({"peak_increase_bytes": max(0, peak - before), "duration_s": duration,
+                                          "method": meter.method}))
+
+
 def main(argv: list[str]) -> int:
     mode, reference, path, out = argv
     task = resolve_workload(reference).task_function
@@ -67,7 +110,7 @@ def main(argv: list[str]) -> int:
     # The parent attributes memory to lines in this directory: say where the task's code is
     # as imported here (a checkout on PYTHONPATH can shadow the installed package).
     print(f"{SOURCE_MARKER}{Path(inspect.getfile(task)).resolve().parent}", flush=True)
-    (_fil if mode == "fil" else _lines)(task, Path(path), out)
+    {"fil": _fil, "lines": _lines, "peak": _peak}[mode](task, Path(path), out)
     return 0
 
 

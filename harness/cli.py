@@ -118,6 +118,7 @@ def _command_recommend(args: argparse.Namespace) -> int:
 
     from harness.analysis.recommend import recommend
     from harness.plan.distributed_config import kill_fraction
+    from harness.plan.sizes import parse_size
     from harness.records.schema import SweepRecord
     from harness.records.store import load_record
     from harness.report.terminal import recommendation_text
@@ -126,7 +127,8 @@ def _command_recommend(args: argparse.Namespace) -> int:
     if not 0 <= args.margin < 1:  # NaN fails this too
         raise UserError(f"--margin must be in [0, 1), got {args.margin}")
     assert machine is not None  # both options are required
-    advice = recommend(load_record(args.run, SweepRecord), *machine, args.margin, kill_fraction())
+    input_bytes = None if args.input_size is None else parse_size(args.input_size, "--input-size")
+    advice = recommend(load_record(args.run, SweepRecord), *machine, args.margin, kill_fraction(), input_bytes)
     print(msgspec.json.format(msgspec.json.encode(advice)).decode() if args.json else recommendation_text(advice))
     return 0
 
@@ -318,6 +320,9 @@ def _build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--memory", required=True, help="RAM of the target machine, e.g. 16GiB")
     advise.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                         help=f"share of RAM kept in reserve (default {DEFAULT_MARGIN})")
+    advise.add_argument("--input-size", metavar="SIZE",
+                        help="size for tasks of this input (e.g. 2GiB), larger than any measured: the peak increase "
+                             "comes from the run's size model")
     advise.add_argument("--json", action="store_true", help="the same advice as JSON")
     advise.set_defaults(handler=_command_recommend)
 

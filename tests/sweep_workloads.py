@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -67,3 +69,13 @@ def _hostile(path: Path) -> int:
 hostile_key = Workload("hostile-key", 1, "one 40 MiB task whose key is an HTML injection", "text",
                        build=lambda corpus: dask.delayed(_hostile)(corpus.paths[0], dask_key_name=HOSTILE_KEY),
                        task_function=_hostile)
+
+
+def _killed(path: Path) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does to a process
+
+
+killed = Workload("killed", 1, "a task whose process is killed", "text", build=_per_file(_killed),
+                  task_function=_killed)
+build_only = Workload("build-only", 1, "a graph with no task function to run alone", "text",
+                      build=_per_file(_linear_task))

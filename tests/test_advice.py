@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.task_summary import prefix_peak_increase
 from harness.plan.sizes import compact_bytes
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 QUICK_SCALE = 0.2
 # configs/default.toml's [quick] variant, without the profiles (they do not change the advice)
+# but with its size ladders (advice for larger inputs comes from them)
 QUICK_MATRIX = f"""
 [matrix]
 workloads = ["wordcount-naive", "wordcount-streaming", "imagechunks", "imagechunks-lean"]
@@ -25,6 +27,7 @@ memory_limits = ["2GiB"]
 scale = {QUICK_SCALE}
 timeout_s = 120
 fil_profiles = false
+size_ladder = true
 """
 MACHINES = [(4, "500MiB"), (4, "1GiB"), (4, "2GiB")]
 
@@ -69,3 +72,41 @@ def test_the_terminal_advice_says_why_a_workload_does_not_fit(cli, quick_sweep: 
     assert result.returncode == 0, result.stderr
     assert "imagechunks: does not fit: one worker running one task needs a" in result.stdout
     assert "its nanny kills it at 95% of its limit" in result.stdout
+
+
+def test_advice_for_inputs_larger_than_any_measured_holds_when_followed(cli, quick_sweep: Path, corpus_cache: Path,
+                                                                        tmp_path: Path) -> None:
+    """Sized from the size ladder for the largest chunk of a corpus 2.5 times the swept one,
+    the advised configuration runs that corpus ok, and its largest task is what was predicted."""
+    from corpora import ensure_corpus
+
+    larger = ensure_corpus("images", 2.5 * QUICK_SCALE, corpus_cache)
+    input_size = max(f.size for f in larger.files)
+    swept = load_record(quick_sweep, SweepRecord)
+    (ladder,) = [ladder for ladder in swept.summary.ladders if ladder.workload == "imagechunks-lean"]
+    assert ladder.outcome == "ok" and input_size > 2 * ladder.model.heldout.input_bytes
+    result = cli("recommend", str(quick_sweep), "--cores", "2", "--memory", "4GiB", "--input-size",
+                 str(input_size), "--json")
+    assert result.returncode == 0, result.stderr
+    advised = json.loads(result.stdout)["workloads"]["imagechunks-lean"]
+    assert advised["predicted_by"].startswith("the size ladder (held-out error") and advised["tasks_at_once"]
+    predicted = advised["largest_peak_increase_bytes"]
+    run = cli("run", "imagechunks-lean", "--workers", str(advised["n_workers"]), "--threads",
+              str(advised["threads_per_worker"]), "--memory-limit", compact_bytes(advised["memory_limit"]),
+              "--scale", str(2.5 * QUICK_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    (case,) = load_record(run.record_path, SweepRecord).cases
+    assert case.outcome == "ok", case.error
+    measured = prefix_peak_increase(case.task_memory.by_prefix[ladder.prefix])
+    assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
+
+
+def test_input_size_without_a_size_model_is_said_per_workload(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    run = cli("run", "wordcount-streaming", "--workers", "1", "--scale", "0.02", "--results", str(tmp_path),
+              "--corpora", str(corpus_cache))
+    result = cli("recommend", str(Path(run.record_path).parent), "--cores", "2", "--memory", "4GiB",
+                 "--input-size", "1GiB")
+    assert result.returncode == 0, result.stderr
+    assert "wordcount-streaming: no size model to predict a larger input from" in result.stdout
+    bad = cli("recommend", str(Path(run.record_path).parent), "--cores", "2", "--memory", "4GiB",
+              "--input-size", "-3")
+    assert bad.returncode == 2 and "--input-size" in bad.stderr

@@ -29,6 +29,7 @@ memory_limits = ["1GiB"]
 scale = {TEST_SCALE}
 timeout_s = 120
 fil_profiles = {{profiles}}
+size_ladder = false
 """
 MIB = 2**20
 

@@ -32,6 +32,7 @@ shapes = [[1, 1]]
 memory_limits = ["400MiB", "3GiB"]
 scale = {TEST_SCALE}
 timeout_s = 120
+size_ladder = false
 """
 
 
@@ -121,6 +122,7 @@ workloads = ["wordcount-streaming"]
 shapes = [[1, 1], [1, 2], [2, 1]]
 memory_limits = ["1GiB"]
 scale = {TEST_SCALE}
+size_ladder = false
 """)
     process = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
                                 str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -168,6 +170,8 @@ scale = {TEST_SCALE}
          ["matrix.timeout_s", "positive number"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\nprofile = true\n"
          "fil_profiles = false\n", ["matrix.profile", "renamed fil_profiles"]),
+        ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\nsize_ladder = 1\n",
+         ["matrix.size_ladder", "true or false"]),
     ],
 )
 def test_bad_matrix_is_refused_before_any_cluster(cli, body: str | bytes, fragments: list[str],

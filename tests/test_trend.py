@@ -33,6 +33,7 @@ shapes = [[1, 1], [1, 2]]
 memory_limits = ["2GiB"]
 scale = {TEST_SCALE}
 timeout_s = 120
+size_ladder = false
 """
 MACHINE = "memreplay-test"
 GRAPH = "benchmarks.Cases.track_largest_peak_increase"

@@ -11,6 +11,11 @@ How a worker's limit is sized (the README's *Recommendation* says the same):
   rounded **up** to a step, and never below what a worker needs to start;
 - as many such workers (or threads of one worker) as fit in R minus the margin, at most one
   task per core.
+
+With an input size (``--input-size``), the peak increase of one task is not the largest
+measured but the one the size model predicts for a task of that input: the workload's size
+ladder where the run has one, else the line fitted on the sweep's own tasks; the advice names
+which, with its held-out error.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from collections.abc import Iterable
 
 import msgspec
 
+from harness.analysis.model import predict
 from harness.analysis.task_summary import prefix_peak_increase
 from harness.plan.cluster_config import MIN_WORKER_MEMORY
 from harness.plan.sizes import compact_bytes
-from harness.records.schema import CaseResult, SweepRecord
+from harness.records.schema import CaseResult, PrefixModel, SweepRecord
 
 __all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
 
@@ -53,6 +59,9 @@ class Advice(msgspec.Struct, kw_only=True):
     fastest: MeasuredChoice | None = None
     cheapest: MeasuredChoice | None = None
     oom_cases: list[str] = []
+    # with an input size: the task's peak increase is predicted for it, by the model named here
+    input_bytes: int | None = None
+    predicted_by: str | None = None
 
 
 class Recommendation(msgspec.Struct, kw_only=True):
@@ -62,6 +71,7 @@ class Recommendation(msgspec.Struct, kw_only=True):
     usable_bytes: int
     kill_fraction: float
     worker_footprint_bytes: int | None
+    input_bytes: int | None = None
     workloads: dict[str, Advice]
 
 
@@ -111,7 +121,26 @@ def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: fl
                   threads_per_worker=threads, memory_limit=limit, needs_per_worker_bytes=footprint + threads * peak)
 
 
-def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_fraction: float) -> Recommendation:
+def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] | None:
+    """The line that predicts a task's peak increase from its input, and what it was fitted on:
+    the workload's size ladder, else the sweep's own tasks (its hungriest prefix with a fit)."""
+    for ladder in record.summary.ladders:
+        if ladder.workload == workload and ladder.model is not None:
+            error = ladder.model.heldout.error_percent
+            return ladder.model, ("the size ladder" + ("" if error is None else f" (held-out error {error:+.1f} %)"))
+    prefixes = {prefix for case in record.cases if case.workload.name == workload and case.task_memory
+                for prefix in case.task_memory.by_prefix}
+    fitted = [record.summary.model[p] for p in prefixes if p in record.summary.model]
+    if not fitted:
+        return None
+    model = max(fitted, key=lambda m: m.max_peak_increase_bytes)
+    error = model.heldout.error_percent
+    return model, ("a fit on the sweep's tasks, not a size ladder"
+                   + ("" if error is None else f" (held-out error {error:+.1f} %)"))
+
+
+def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_fraction: float,
+              input_bytes: int | None = None) -> Recommendation:
     finished = [c for c in record.cases if c.outcome == "ok"]
     footprints = [c.task_memory.worker_footprint_bytes for c in finished
                   if c.task_memory and c.task_memory.worker_footprint_bytes]
@@ -122,6 +151,16 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
         ok = [c for c in finished if c.workload.name == workload]
         oom = sorted(c.id for c in record.cases if c.workload.name == workload and c.outcome == "oom")
         peak = _largest_peak_increase(ok)
+        predicted_by = None
+        if input_bytes is not None and peak is not None:
+            sized = _size_model(record, workload)
+            if sized is None:
+                advice[workload] = Advice(largest_peak_increase_bytes=None, tasks_at_once=0, oom_cases=oom,
+                                          input_bytes=input_bytes,
+                                          reason="no size model to predict a larger input from: sweep with "
+                                                 "size_ladder = true (or inputs of three sizes or more)")
+                continue
+            peak, predicted_by = predict(sized[0], input_bytes), sized[1]
         if not ok or peak is None or footprint is None:
             outcomes = sorted({c.outcome for c in record.cases if c.workload.name == workload})
             why = ("every case ran out of memory" if outcomes == ["oom"] else
@@ -132,9 +171,11 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
             continue
         shape = _shape(cores, usable, footprint, peak, kill_fraction)
         shape.fastest, shape.cheapest, shape.oom_cases = _pick(ok, "wall_time_s"), _pick(ok, "cost_gib_s"), oom
+        shape.input_bytes, shape.predicted_by = input_bytes, predicted_by
         advice[workload] = shape
     return Recommendation(cores=cores, memory_bytes=memory, margin=margin, usable_bytes=usable,
-                          kill_fraction=kill_fraction, worker_footprint_bytes=footprint, workloads=advice)
+                          kill_fraction=kill_fraction, worker_footprint_bytes=footprint, input_bytes=input_bytes,
+                          workloads=advice)
 
 
 def _pick(cases: list[CaseResult], key: str) -> MeasuredChoice | None:

@@ -201,9 +201,13 @@ def _model(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]]) -> S
                                   m.intercept_bytes, (held.input_bytes, held.predicted_bytes, held.measured_bytes)))
         table.append((prefix, m.points, f"{m.slope:.2f}", signed_bytes(m.intercept_bytes), mib_text(held.input_bytes),
                       mib_text(held.predicted_bytes), mib_text(held.measured_bytes), error))
-    return Section("Peak versus input size", [
+    ladders = ("" if not record.summary.ladders else
+               " The size ladder above is the model memreplay sizes with: here each worker's earlier tasks leave "
+               "the allocator holding memory that a small task reuses, so small inputs grow RSS less than alone.")
+    return Section("Peak versus input size, in the sweep's tasks", [
         Text("Peak increase ≈ intercept + slope × input, fitted per prefix on tasks that ran alone. Held out: "
-             "the largest input, predicted from the others (red cross) and measured (green circle).", note=True),
+             "the largest input, predicted from the others (red cross) and measured (green circle)." + ladders,
+             note=True),
         Table(("task prefix", "tasks", "bytes per input byte", "intercept", "held-out input", "predicted",
                "measured", "error"), table, numeric=(1, 2, 3, 4, 5, 6, 7)),
         Plots(figures)])
@@ -241,7 +245,7 @@ def _ladders(ladders: Sequence[SizeLadder]) -> Section | None:
              "measurement; held out, the largest input is predicted from the smaller ones (red cross) and measured "
              "(green circle). Goal: within 10 % for a prefix whose memory grows with its input, within ±2 MiB for "
              "one whose peak increase does not grow (its error is then given in MiB). In brackets: each repeat's "
-             "own held-out error. `memreplay recommend --input-size` sizes larger inputs with this line.", note=True),
+             "own held-out error. memreplay recommend --input-size sizes larger inputs with this line.", note=True),
         Table(("workload", "task prefix", "cut from", "sizes", "repeats", "bytes per input byte", "intercept",
                "predicted", "measured", "held-out error", "goal"), table, numeric=(3, 4, 5, 6, 7, 8)),
         Plots(figures)])

@@ -156,6 +156,9 @@ def recommendation_text(advice: Recommendation) -> str:
              f"{advice.margin:.0%} in reserve leaves {format_bytes(advice.usable_bytes)}. "
              f"A worker's own footprint, measured in the run: {footprint}; its nanny kills it at "
              f"{advice.kill_fraction:.0%} of its limit.", ""]
+    if advice.input_bytes is not None:
+        lines[-1:] = [f"Sized for tasks of {format_bytes(advice.input_bytes)} of input: each task's peak increase is "
+                      "predicted, not measured.", ""]
     rows, reasons = [], []
     for workload, a in advice.workloads.items():
         shape = (f"{a.n_workers}x{a.threads_per_worker}, {compact_bytes(a.memory_limit or 0)} each"
@@ -169,6 +172,8 @@ def recommendation_text(advice: Recommendation) -> str:
                      len(a.oom_cases)))
         if a.reason:
             reasons.append(f"{workload}: {a.reason}")
+        elif a.predicted_by:
+            reasons.append(f"{workload}: largest task predicted by {a.predicted_by}")
     if not advice.workloads:
         return "\n".join([*lines, "The run has no cases, so there is nothing to advise from: run a sweep first."])
     lines.append(format_table(("workload", "largest task", "tasks at once", "use", "fastest in run",
@@ -183,9 +188,10 @@ def sweep_text(record: SweepRecord, path: Path) -> str:
     if len(record.cases) == 1:
         parts = [case_outcome_text(record.cases[0])]
     else:
-        parts = [summary_table(record.cases), "", model_table(record.summary.model)]
-    if record.summary.ladders:
-        parts += ["", ladder_table(record.summary.ladders)]
+        # the size ladder, where there is one, is the model: the fit on the sweep's own tasks
+        # (kept in the record and the report) mixes in what earlier tasks left in each worker
+        parts = [summary_table(record.cases), "", ladder_table(record.summary.ladders) if record.summary.ladders
+                 else model_table(record.summary.model)]
     if record.summary.profiles:
         parts += ["", profile_table(record.summary.profiles)]
     parts += ["", f"results: {path}"]

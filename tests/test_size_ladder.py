@@ -1,0 +1,138 @@
+"""Size ladders: inputs cut the same way every time, each measured alone in a fresh process; a
+synthetic law recovered exactly; a larger corpus predicted from a smaller one; failures kept
+as outcomes; bad options refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpora import Corpus, ensure_corpus
+from harness.analysis.model import GOAL_FLOOR_BYTES, meets_goal
+from harness.records.schema import HeldOut, SizeRecord
+from harness.records.store import load_record
+from harness.studies.size_ladder import LADDER_FRACTIONS, cut_input, run_ladder
+from tests.conftest import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
+from tests.sweep_workloads import PEAK_PER_INPUT_BYTE
+from workloads import resolve_workload
+
+MIB = 2**20
+
+
+def test_text_is_cut_at_whole_lines_the_same_way_every_time(text_corpus: Corpus, tmp_path: Path) -> None:
+    source = text_corpus.path(max(text_corpus.files, key=lambda f: f.size))
+    whole = source.read_bytes()
+    sizes = []
+    for fraction in LADDER_FRACTIONS:
+        first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+        assert cut_input(source, fraction, first) == "leading lines"
+        cut_input(source, fraction, second)
+        data = first.read_bytes()
+        assert data == second.read_bytes() and whole.startswith(data) and data.endswith(b"\n")
+        assert fraction * len(whole) - 200 <= len(data) <= fraction * len(whole)  # a line is shorter than 200 bytes
+        sizes.append(len(data))
+    assert sizes[-1] == len(whole) and sizes == sorted(sizes)
+
+
+def test_an_array_is_cut_by_whole_planes(image_corpus: Corpus, tmp_path: Path) -> None:
+    source = image_corpus.path(max(image_corpus.files, key=lambda f: f.size))
+    volume = np.load(source)
+    assert cut_input(source, 0.25, tmp_path / "quarter.npy") == "leading planes"
+    quarter = np.load(tmp_path / "quarter.npy")
+    assert quarter.shape == (round(volume.shape[0] / 4), *volume.shape[1:]) and quarter.dtype == volume.dtype
+    assert np.array_equal(quarter, volume[: quarter.shape[0]])
+
+
+def test_the_goal_is_a_percentage_for_growing_prefixes_and_2_mib_for_flat_ones() -> None:
+    small = HeldOut(input_bytes=1, predicted_bytes=3 * MIB, measured_bytes=2 * MIB, error_percent=50.0)
+    assert meets_goal(small, growing=False) and not meets_goal(small, growing=True)
+    large = HeldOut(input_bytes=1, predicted_bytes=108 * MIB, measured_bytes=100 * MIB, error_percent=8.0)
+    assert meets_goal(large, growing=True)
+    assert not meets_goal(HeldOut(input_bytes=1, predicted_bytes=100 * MIB + GOAL_FLOOR_BYTES + 11 * MIB,
+                                  measured_bytes=100 * MIB, error_percent=13.0), growing=False)
+
+
+@needs_clear_refs
+def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_path: Path) -> None:
+    # tests.sweep_workloads:linear holds exactly 40 bytes per input byte: the ladder must find 40
+    ladder = run_ladder(resolve_workload("tests.sweep_workloads:linear"), text_corpus, tmp_path / "scratch",
+                        repeats=2)
+    assert ladder.outcome == "ok" and ladder.method == "clear_refs", ladder.reason
+    assert [len(r.peak_increase_bytes) for r in ladder.rungs] == [2] * len(LADDER_FRACTIONS)
+    assert ladder.model is not None and ladder.model.slope == pytest.approx(PEAK_PER_INPUT_BYTE, rel=0.01)
+    # each repeat alone is within a few hundred KiB of the law (what the interpreter itself touches)
+    assert abs(ladder.model.heldout.error_percent) < 2 and all(abs(e) < 4 for e in ladder.repeat_errors_percent)
+    assert ladder.grows and ladder.meets_goal
+    assert not (tmp_path / "scratch").exists()  # the cut inputs are not kept
+
+
+@needs_clear_refs
+@pytest.mark.slow
+def test_a_ladder_on_a_small_corpus_predicts_the_largest_input_of_a_larger_one(corpus_cache: Path,
+                                                                                  tmp_path: Path) -> None:
+    """What `recommend --input-size` relies on: extrapolation beyond every measured input."""
+    from harness.analysis.model import predict
+    from harness.studies.size_ladder import _measure
+
+    workload = resolve_workload("imagechunks-lean")
+    small, large = ensure_corpus("images", 0.05, corpus_cache), ensure_corpus("images", 0.2, corpus_cache)
+    ladder = run_ladder(workload, small, tmp_path / "scratch", repeats=1)
+    assert ladder.outcome == "ok" and ladder.meets_goal, ladder
+    largest = max(large.files, key=lambda f: f.size)
+    assert largest.size > 3 * ladder.model.heldout.input_bytes
+    tmp_path.joinpath("m").mkdir()
+    measured = _measure(workload, large.path(largest), tmp_path / "m", timeout_s=120)
+    assert not isinstance(measured, str), measured
+    predicted = predict(ladder.model, largest.size)
+    assert abs(predicted - measured.peak_increase_bytes) <= 0.10 * measured.peak_increase_bytes, (
+        predicted, measured.peak_increase_bytes)
+
+
+@needs_clear_refs
+def test_memreplay_size_writes_a_record_a_table_and_a_report(tmp_path: Path, corpus_cache: Path) -> None:
+    result = memreplay("size", "wordcount-streaming", "tests.sweep_workloads:linear", "--repeats", "1",
+                       "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    assert result.returncode == 0, result.stderr
+    record = load_record(result.record_path, SizeRecord)
+    assert [ladder.workload for ladder in record.ladders] == ["wordcount-streaming", "tests.sweep_workloads:linear"]
+    assert all(ladder.outcome == "ok" and len(ladder.rungs) == len(LADDER_FRACTIONS) for ladder in record.ladders)
+    streaming, linear = record.ladders
+    assert not streaming.grows and "MiB (flat: goal ±2 MiB)" in result.stdout  # not a % of a tiny number
+    assert linear.grows and "_linear_task" in result.stdout and "within goal" in result.stdout
+    assert Path(result.report_path).stat().st_size > 100_000
+    assert not (Path(result.record_path).parent / "scratch").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["nope"], ["unknown workload 'nope'"]),
+        (["wordcount-naive", "--repeats", "0"], ["--repeats", "from 1 to"]),
+        (["wordcount-naive", "--scale", "nan"], ["--scale", "finite"]),
+        (["wordcount-naive", "--timeout", "-1"], ["--timeout"]),
+        (["tests.sweep_workloads:build_only"], ["no task function"]),
+    ],
+)
+def test_bad_size_options_are_refused_in_one_line(cli, tmp_path: Path, args: list[str],
+                                                  fragments: list[str]) -> None:
+    result = cli("size", *args, "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "results" / "runs").exists()
+
+
+@needs_clear_refs
+@pytest.mark.parametrize(("workload", "reason"), [("tests.sweep_workloads:raises_timeout", "TimeoutError: the "
+                                                   "database did not answer"),
+                                                  ("tests.sweep_workloads:killed", "killed by signal 9")])
+def test_a_failing_task_function_is_the_ladders_outcome_and_the_run_goes_on(
+        tmp_path: Path, corpus_cache: Path, workload: str, reason: str) -> None:
+    result = memreplay("size", workload, "tests.sweep_workloads:linear", "--repeats", "1", "--scale",
+                       str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    failed, linear = load_record(result.record_path, SizeRecord).ladders
+    assert failed.outcome == "failed" and reason in failed.reason and "0.0625 of large.txt" in failed.reason
+    assert linear.outcome == "ok" and linear.meets_goal
+    assert json.loads(Path(result.record_path).read_text())["kind"] == "size"

@@ -25,13 +25,14 @@ __all__ = [
     "add_stream_handlers",
     "check_memory_kill_event",
     "distributed_version",
+    "install_worker_plugin",
     "alias_keys",
     "live_clients",
     "log_structures",
     "memory_kill_events",
     "register_worker_plugin",
+    "scheduler_plugin",
     "transition_count",
-    "worker_pid",
     "worker_reported_memory",
     "worker_call_later",
     "worker_sender",
@@ -75,22 +76,28 @@ def register_worker_plugin(scheduler: Any, name: str, plugin: Any) -> None:
     from distributed.protocol.pickle import dumps
     from distributed.utils import sync
 
-    payload = dumps(plugin)
-    register = _require(scheduler, "register_worker_plugin", "Scheduler")
-    plugins = _require(scheduler, "worker_plugins", "Scheduler")
-
-    async def to_all() -> None:
-        await register(None, payload, name, idempotent=False)
-
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is not None and running is scheduler.loop.asyncio_loop:
-        plugins[name] = payload  # workers that join from now on get it
-        running.create_task(to_all())  # and those already connected, shortly
+        _require(scheduler, "worker_plugins", "Scheduler")[name] = dumps(plugin)  # workers that join from now on
+        running.create_task(install_worker_plugin(scheduler, name, plugin))  # and those already connected, shortly
     else:
-        sync(scheduler.loop, to_all)  # from another thread: wait until every worker has it
+        sync(scheduler.loop, install_worker_plugin, scheduler, name, plugin)  # from another thread: wait
+
+
+async def install_worker_plugin(scheduler: Any, name: str, plugin: Any) -> None:
+    """On the scheduler's event loop: install a WorkerPlugin on every connected worker (and on
+    those that join later), returning once every connected worker has it."""
+    from distributed.protocol.pickle import dumps
+
+    await _require(scheduler, "register_worker_plugin", "Scheduler")(None, dumps(plugin), name, idempotent=False)
+
+
+def scheduler_plugin(scheduler: Any, name: str) -> Any:
+    """The SchedulerPlugin installed under ``name``."""
+    return _require(scheduler, "plugins", "Scheduler")[name]
 
 
 def memory_kill_events(scheduler: Any) -> list[dict[str, Any]]:
@@ -116,10 +123,6 @@ def worker_reported_memory(worker_state: Any) -> int:
     if "memory" not in metrics:
         raise DistributedChanged(f"distributed {distributed_version()}'s WorkerState.metrics has no 'memory'")
     return int(metrics["memory"])
-
-
-def worker_pid(worker_state: Any) -> int:
-    return int(_require(worker_state, "pid", "WorkerState"))
 
 
 def transition_count(scheduler: Any) -> int:

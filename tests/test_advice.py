@@ -106,7 +106,7 @@ def test_input_size_without_a_size_model_is_said_per_workload(cli, tmp_path: Pat
     result = cli("recommend", str(Path(run.record_path).parent), "--cores", "2", "--memory", "4GiB",
                  "--input-size", "1GiB")
     assert result.returncode == 0, result.stderr
-    assert "wordcount-streaming: no size model to predict a larger input from" in result.stdout
+    assert "wordcount-streaming: no size ladder in this run to predict a larger input from" in result.stdout
     bad = cli("recommend", str(Path(run.record_path).parent), "--cores", "2", "--memory", "4GiB",
               "--input-size", "-3")
     assert bad.returncode == 2 and "--input-size" in bad.stderr

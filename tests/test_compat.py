@@ -3,7 +3,6 @@ version; and a moved internal fails loudly, naming itself."""
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,7 +29,7 @@ def test_every_internal_is_where_memreplay_expects_it() -> None:
                 "system_monitor"} <= set(structures)
         assert len(structures["transition_log"]) > 0
         (state,) = scheduler.workers.values()
-        assert compat.worker_pid(state) != os.getpid() and compat.worker_reported_memory(state) > 0
+        assert compat.worker_reported_memory(state) > 0
         assert compat.memory_kill_events(scheduler) == []
         (answer,) = client.run(_on_worker).values()
         assert answer[1] is True

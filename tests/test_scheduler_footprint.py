@@ -10,9 +10,9 @@ import pytest
 
 from harness.errors import UserError
 from harness.plan.distributed_config import installed_keys, load_preset
+from harness.probes.deepsize import deep_size
 from harness.records.schema import SchedulerRecord
 from harness.records.store import load_record
-from harness.studies.deepsize import deep_size
 from tests.browser import PLOTS_DRAWN, opened_report
 from tests.conftest import assert_one_line_error
 

@@ -13,9 +13,8 @@ How a worker's limit is sized (the README's *Recommendation* says the same):
   task per core.
 
 With an input size (``--input-size``), the peak increase of one task is not the largest
-measured but the one the size model predicts for a task of that input: the workload's size
-ladder where the run has one, else the line fitted on the sweep's own tasks; the advice names
-which, with its held-out error.
+measured but the one the workload's size ladder predicts for a task of that input; the advice
+gives the ladder's held-out error beside it.
 """
 
 from __future__ import annotations
@@ -122,21 +121,14 @@ def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: fl
 
 
 def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] | None:
-    """The line that predicts a task's peak increase from its input, and what it was fitted on:
-    the workload's size ladder, else the sweep's own tasks (its hungriest prefix with a fit)."""
+    """The workload's size ladder: the line that predicts a task's peak increase from its input.
+    Never the fit on the sweep's own tasks: what earlier tasks left in a worker bends it (its
+    held-out error reached hundreds of percent), so it is no ground to extrapolate on."""
     for ladder in record.summary.ladders:
         if ladder.workload == workload and ladder.model is not None:
             error = ladder.model.heldout.error_percent
             return ladder.model, ("the size ladder" + ("" if error is None else f" (held-out error {error:+.1f} %)"))
-    prefixes = {prefix for case in record.cases if case.workload.name == workload and case.task_memory
-                for prefix in case.task_memory.by_prefix}
-    fitted = [record.summary.model[p] for p in prefixes if p in record.summary.model]
-    if not fitted:
-        return None
-    model = max(fitted, key=lambda m: m.max_peak_increase_bytes)
-    error = model.heldout.error_percent
-    return model, ("a fit on the sweep's tasks, not a size ladder"
-                   + ("" if error is None else f" (held-out error {error:+.1f} %)"))
+    return None
 
 
 def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_fraction: float,
@@ -157,8 +149,8 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
             if sized is None:
                 advice[workload] = Advice(largest_peak_increase_bytes=None, tasks_at_once=0, oom_cases=oom,
                                           input_bytes=input_bytes,
-                                          reason="no size model to predict a larger input from: sweep with "
-                                                 "size_ladder = true (or inputs of three sizes or more)")
+                                          reason="no size ladder in this run to predict a larger input from: "
+                                                 "sweep with size_ladder = true")
                 continue
             peak, predicted_by = predict(sized[0], input_bytes), sized[1]
         if not ok or peak is None or footprint is None:

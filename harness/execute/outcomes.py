@@ -10,6 +10,7 @@ from dask.utils import format_bytes
 from distributed import KilledWorker
 
 from harness.compat import memory_kill_events
+from harness.probes.base import on_scheduler
 from harness.records.schema import DeadTask, OomInfo, Outcome
 
 __all__ = ["Failure", "classify_failure", "name_the_running_task", "one_line"]
@@ -22,21 +23,29 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _memory_kills(scheduler: Any, wait_s: float) -> list[dict[str, Any]]:
-    # The nanny's event and the worker's death reach the scheduler by different routes.
+def _still_connected(scheduler: Any, workers: list[str]) -> list[str]:
+    return [worker for worker in workers if worker in scheduler.workers]
+
+
+def _memory_kills(client: Any, wait_s: float) -> list[dict[str, Any]]:
+    # The nanny's event and the worker's death reach the scheduler by different routes; and once
+    # the scheduler has removed every killed worker, the per-task probe has written the rows of
+    # the tasks each was executing (the "worker-died" rows that name the task).
     deadline = time.monotonic() + wait_s
     while True:
-        events = memory_kill_events(scheduler)
-        if events or time.monotonic() >= deadline:
+        events = on_scheduler(client, memory_kill_events)
+        killed = [event["worker"] for event in events]
+        if (events and not on_scheduler(client, _still_connected, killed)) or time.monotonic() >= deadline:
             return events
         time.sleep(0.05)
 
 
-def classify_failure(error: BaseException, scheduler: Any, deadline_passed: bool = False) -> Failure:
-    """``deadline_passed``: the case hit the harness's own time limit (not a task's TimeoutError)."""
+def classify_failure(error: BaseException, client: Any, deadline_passed: bool = False) -> Failure:
+    """``client``: of the case's cluster, to ask its scheduler which workers their nannies killed;
+    ``deadline_passed``: the case hit the harness's own time limit (not a task's TimeoutError)."""
     if deadline_passed:
         return "timeout", "stopped at its time limit", None
-    kills = _memory_kills(scheduler, wait_s=2.0) if isinstance(error, KilledWorker) else []
+    kills = _memory_kills(client, wait_s=2.0) if isinstance(error, KilledWorker) else []
     if kills:
         last = kills[-1]
         reason = f"out of memory: worker {last['worker']} killed by its nanny at {format_bytes(last['rss'])} RSS"

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from corpora import Corpus
-from harness.execute.cluster import local_cluster
+from harness.execute.cluster import case_cluster
 from harness.execute.outcomes import classify_failure, name_the_running_task, one_line
 from harness.plan.matrix import Case
 from harness.probes.base import Probe, ProbeContext
+from harness.probes.scheduler_footprint import SchedulerFootprintProbe
 from harness.probes.task_memory import TaskMemoryProbe
 from harness.probes.timeline import TimelineProbe
 from harness.records.schema import CaseResult, CorpusRef, OomInfo, Outcome, WorkloadRef
@@ -20,25 +21,27 @@ __all__ = ["default_probes", "run_case"]
 
 
 def default_probes() -> list[Probe]:
-    # The timeline stops last, so its plot can mark the peaks in the finished tasks.csv.
-    return [TaskMemoryProbe(), TimelineProbe()]
+    # The timeline stops after the per-task probe, so its plot can mark the peaks in the finished
+    # tasks.csv; the scheduler's footprint last, after everything the case made it hold.
+    return [TaskMemoryProbe(), TimelineProbe(), SchedulerFootprintProbe()]
 
 
 def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | None = None,
              timeout_s: float | None = None) -> CaseResult:
-    """Start a fresh cluster, attach the probes, compute the workload, check its answer.
-    Never raises for a failure of the workload itself (an error, running out of memory,
-    passing ``timeout_s``): that is the case's outcome."""
+    """Start a fresh cluster (its scheduler in a process of its own, under the case's scheduler
+    preset), attach the probes, compute the workload, check its answer. Never raises for a
+    failure of the workload itself (an error, running out of memory, passing ``timeout_s``):
+    that is the case's outcome."""
     workload, config = case.workload, case.config
     probes = default_probes() if probes is None else probes
-    context = ProbeContext(case_dir, workload.input_bytes(corpus))
+    context = ProbeContext(case_dir, workload.input_bytes(corpus), config.scheduler_profile)
     outcome: Outcome = "ok"
     error: str | None = None
     oom: OomInfo | None = None
     measured: dict[str, Any] = {}
-    with local_cluster(config) as (cluster, client):
+    with case_cluster(config, case_dir, case.scheduler.settings) as (_, client):
         for probe in probes:
-            probe.start(cluster, context)
+            probe.start(client, context)
         started = time.perf_counter()
         future = None
         try:
@@ -47,7 +50,7 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         except Exception as failure:  # the workload (or a user's build) failed: record it, go on
             # only our own deadline is a timeout; a task that raised TimeoutError itself erred
             deadline_passed = isinstance(failure, TimeoutError) and future is not None and future.status != "error"
-            outcome, error, oom = classify_failure(failure, cluster.scheduler, deadline_passed)
+            outcome, error, oom = classify_failure(failure, client, deadline_passed)
             answer = None
         wall_time_s = time.perf_counter() - started
         notes: list[str] = []

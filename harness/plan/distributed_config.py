@@ -12,6 +12,7 @@ A preset has two tables:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from harness.compat import distributed_version
 from harness.errors import UserError
 from harness.plan.toml_file import read_toml
 
-__all__ = ["RENAMES", "SchedulerPreset", "installed_keys", "kill_fraction", "load_preset", "log_settings",
-           "to_environment"]
+__all__ = ["DEFAULT_PRESET", "RENAMES", "SchedulerPreset", "installed_keys", "kill_fraction", "load_preset",
+           "log_settings", "to_environment", "child_environment"]
 
 # distributed 2023.9.3 folded these into one key.
 RENAMES: dict[str, str] = {
@@ -96,6 +97,10 @@ class SchedulerPreset:
                 "overrides": self.settings, "mapped": self.mapped, "resolved": resolved}
 
 
+# The scheduler as installed: what a case runs under unless its matrix names scheduler profiles.
+DEFAULT_PRESET = SchedulerPreset("default", "the installed distributed's own settings", {})
+
+
 def _replacement(key: str, keys: dict[str, Any]) -> str | None:
     """The key that stands for ``key`` in the installed distributed, if it was renamed."""
     if key in RENAMES and RENAMES[key] in keys:
@@ -149,3 +154,11 @@ def _of_installed_type(path: Path, where: str, value: Any, default: Any) -> Any:
 def to_environment(settings: dict[str, Any]) -> dict[str, str]:
     """Dask reads ``DASK_A__B_C`` as ``a.b-c``: pass settings to a scheduler process this way."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in settings.items()}
+
+
+def child_environment(settings: dict[str, Any] | None = None) -> dict[str, str]:
+    """The environment of a child process (a scheduler, a profiled task): this one's, with the
+    current directory importable as ``python -m`` makes it (a user's ``my_pipeline.py``), and
+    ``settings`` as dask reads them."""
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **to_environment(settings or {})}

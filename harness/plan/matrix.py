@@ -12,13 +12,14 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.plan.cluster_config import ClusterConfig, check_memory_limit
+from harness.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
 from harness.plan.sizes import check_scale, check_seconds, parse_size
 from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
 __all__ = ["Case", "Matrix", "load_matrix", "single_case"]
 
-_AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes"}
+_AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_profiles"}
 _SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder"}
 _RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
 _SECTIONS = {"matrix", "quick"}
@@ -32,6 +33,7 @@ class Case:
     workload: Workload
     config: ClusterConfig
     repeat: int = 0
+    scheduler: SchedulerPreset = DEFAULT_PRESET  # its name is config.scheduler_profile
 
     @property
     def id(self) -> str:
@@ -129,6 +131,7 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
             raise UserError(f"{path}: matrix.workloads: {error}") from None
     shapes = _shapes(path, table)
     limits = _memory_limits(path, table)
+    presets = _scheduler_presets(path, table)
     processes = _axis(path, table, "processes", [True])
     if not all(isinstance(p, bool) for p in processes):
         raise UserError(f"{path}: matrix.processes: must be a list of true/false, got {processes!r}")
@@ -139,15 +142,38 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
     fil_profiles, size_ladder = (_flag(path, table, key) for key in ("fil_profiles", "size_ladder"))
     cases = tuple(
-        Case(workload, ClusterConfig(workers, threads, limit, process), repeat)
+        Case(workload, ClusterConfig(workers, threads, limit, process, preset.name), repeat, preset)
         for workload in workloads
-        for (workers, threads), limit, process in itertools.product(shapes, limits, processes)
+        for (workers, threads), limit, process, preset in itertools.product(shapes, limits, processes, presets)
         for repeat in range(repeats)
     )
     ids = [case.id for case in cases]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
     return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder)
+
+
+def _scheduler_presets(path: Path, table: dict[str, Any]) -> list[SchedulerPreset]:
+    """Each name of ``scheduler_profiles``: ``<matrix's directory>/scheduler/NAME.toml``, else
+    ``configs/scheduler/NAME.toml`` here, or a ``.toml`` path relative to the matrix. ``default``
+    with no such file is the scheduler as installed."""
+    presets: list[SchedulerPreset] = []
+    for name in _axis(path, table, "scheduler_profiles", ["default"]):
+        what = f"{path}: matrix.scheduler_profiles"
+        if not isinstance(name, str) or not name.strip():
+            raise UserError(f"{what}: each profile is a name such as \"trimmed\", got {name!r}")
+        candidates = ([path.parent / name] if name.endswith(".toml") else
+                      [path.parent / "scheduler" / f"{name}.toml", Path("configs") / "scheduler" / f"{name}.toml"])
+        found = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if found is None and name != "default":
+            raise UserError(f"{what}: no preset {name!r} (looked for {', '.join(map(str, candidates))})")
+        preset = DEFAULT_PRESET if found is None else load_preset(found)
+        if not preset.name.replace("-", "").replace("_", "").isalnum():
+            raise UserError(f"{what}: {preset.name!r}: a profile's name goes into case ids: letters, digits, - and _")
+        if preset.name in [p.name for p in presets]:
+            raise UserError(f"{what}: {preset.name!r} appears twice")
+        presets.append(preset)
+    return presets
 
 
 def _flag(path: Path, table: dict[str, Any], key: str) -> bool:

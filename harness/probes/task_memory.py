@@ -22,7 +22,9 @@ from harness.compat import (
     add_stream_handlers,
     alias_keys,
     check_memory_kill_event,
+    install_worker_plugin,
     register_worker_plugin,
+    scheduler_plugin,
     worker_reported_memory,
 )
 from harness.probes.base import ProbeContext
@@ -161,36 +163,55 @@ def _cell(value: int | None) -> str | int:
     return "" if value is None else value
 
 
-def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto") -> TaskMemoryCollector:
-    """Attach a collector to ``scheduler`` and the worker plugin to all its workers, now and
-    later. Callable from the scheduler's event loop (a preload) or from any other thread."""
+def _attach(scheduler: Any, csv_path: str | Path) -> TaskMemoryCollector:
     collector = TaskMemoryCollector(csv_path)
     for address in list(scheduler.workers):
         collector.add_worker(scheduler, address)
     add_stream_handlers(scheduler, {OP_TASK_START: collector.handle_start, OP_TASK_STOP: collector.handle_stop})
     scheduler.add_plugin(collector, name=PLUGIN_NAME)
+    return collector
+
+
+def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto") -> TaskMemoryCollector:
+    """Attach a collector to ``scheduler`` and the worker plugin to all its workers, now and
+    later. Callable from the scheduler's event loop (a preload) or from any other thread."""
+    collector = _attach(scheduler, csv_path)
     register_worker_plugin(scheduler, PLUGIN_NAME, TaskMemoryWorkerPlugin(method))
     return collector
 
 
+async def _install_for_case(dask_scheduler: Any, csv_path: str, method: str, input_hints: dict[int, int]) -> None:
+    # inside the scheduler (run_on_scheduler): returns once every connected worker has the plugin
+    collector = _attach(dask_scheduler, csv_path)
+    collector.input_hints = input_hints
+    await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TaskMemoryWorkerPlugin(method))
+
+
+def _finish_case(dask_scheduler: Any, state: str) -> None:
+    collector = scheduler_plugin(dask_scheduler, PLUGIN_NAME)
+    collector.write_unfinished(dask_scheduler, state)
+    collector.close_file()
+
+
 class TaskMemoryProbe:
-    """Per-task peak memory for a runner case: ``tasks.csv`` plus a per-prefix summary."""
+    """Per-task peak memory for a runner case: ``tasks.csv`` (written by the collector in the
+    scheduler's process) plus a per-prefix summary."""
 
     name = "task_memory"
     csv_name = "tasks.csv"
 
     def __init__(self, method: str = "auto") -> None:
         self.method = method
-        self._collector: TaskMemoryCollector | None = None
+        self._client: Any = None
 
-    def start(self, cluster: Any, context: ProbeContext) -> None:
-        self._scheduler = cluster.scheduler
-        self._collector = install_collector(cluster.scheduler, context.case_dir / self.csv_name, self.method)
-        self._collector.input_hints = dict(enumerate(context.input_bytes))
+    def start(self, client: Any, context: ProbeContext) -> None:
+        self._client = client
+        self._csv = (context.case_dir / self.csv_name).resolve()
+        client.run_on_scheduler(_install_for_case, csv_path=str(self._csv), method=self.method,
+                                input_hints=dict(enumerate(context.input_bytes)))
 
     def stop(self, outcome: str) -> TaskMemory:
-        assert self._collector is not None, "stop() before start()"
+        assert self._client is not None, "stop() before start()"
         # tasks the case did not wait for (stopped at its time limit, or cut short by another failure)
-        self._collector.write_unfinished(self._scheduler, "timed-out" if outcome == "timeout" else "unfinished")
-        self._collector.close_file()
-        return summarise_task_memory(read_task_rows(self._collector.csv_path), self.csv_name)
+        self._client.run_on_scheduler(_finish_case, state="timed-out" if outcome == "timeout" else "unfinished")
+        return summarise_task_memory(read_task_rows(self._csv), self.csv_name)

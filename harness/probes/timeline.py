@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from harness.compat import worker_pid
 from harness.probes.base import ProbeContext
 from harness.probes.rss_sampler import RssSampler
 from harness.records.schema import Timeline
@@ -29,10 +28,10 @@ class TimelineProbe:
         self.interval_s = interval_s
         self._sampler: RssSampler | None = None
 
-    def start(self, cluster: Any, context: ProbeContext) -> None:
+    def start(self, client: Any, context: ProbeContext) -> None:
         self._case_dir = context.case_dir
-        pids = {SCHEDULER: os.getpid()}  # LocalCluster's scheduler runs in the driver process
-        pids.update({address: worker_pid(state) for address, state in cluster.scheduler.workers.items()})
+        # the scheduler's own process, and each worker's (asked of each process itself)
+        pids = {SCHEDULER: client.run_on_scheduler(os.getpid), **client.run(os.getpid)}
         self._sampler = RssSampler(pids, self.interval_s, name="memreplay-timeline")
 
     def stop(self, outcome: str) -> Timeline:

@@ -24,7 +24,9 @@ Schema history:
       probe-accuracy records (kind "probe-bench" before) accuracy[], overhead, rows; the
       matrix flag profile → fil_profiles. Added: a profile's line_rss (memory_profiler).
   4 — size ladders: records of kind "size" (``memreplay size``) and a sweep's summary.ladders;
-      the matrix setting size_ladder. Schema 3 records are read as they are (they have none).
+      the matrix setting size_ladder. Each case's scheduler (its own process, its profile):
+      cases[].scheduler, config.scheduler_profile. Schema 3 records are read as they are (they
+      have none of these).
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ __all__ = [
     "AccuracyRun", "CaseResult", "CorpusRef", "DeadTask", "Environment", "FootprintComparison", "HeldOut",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
-    "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerRecord",
-    "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings", "StructureComparison",
-    "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory", "TaskProfile", "Timeline",
-    "TopLine", "TruthRow", "WorkloadRef",
+    "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
+    "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings",
+    "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
+    "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkloadRef",
 ]
 
 SCHEMA_VERSION = 4
@@ -148,6 +150,22 @@ class Timeline(_Part, kw_only=True):
     plot_error: str | None = None  # the plot could not be drawn; the samples are kept
 
 
+class SchedulerFootprint(_Part, kw_only=True):
+    """A case's scheduler, in a process of its own under its scheduler profile: its RSS when the
+    case started, its peak over its life (start-up included) and at the end; after the case, the
+    entries and deep bytes of each bounded structure it keeps."""
+
+    profile: str
+    pid: int
+    rss_start_bytes: Bytes
+    rss_peak_bytes: Bytes
+    peak_since: Literal["case start", "scheduler start"]  # exact since the case began, where Linux allows
+    rss_end_bytes: Bytes
+    transitions: int
+    settings: dict[str, Any]  # the log-sizing keys as the scheduler resolved them
+    structures: dict[str, StructureSize]
+
+
 class CaseResult(_Part, kw_only=True):
     id: str
     repeat: int = 0
@@ -164,6 +182,7 @@ class CaseResult(_Part, kw_only=True):
     notes: list[str] = []  # what the figures mean in this case, where it is not the usual
     task_memory: TaskMemory | None = None
     timeline: Timeline | None = None
+    scheduler: SchedulerFootprint | None = None
 
 
 class HeldOut(_Part, kw_only=True):

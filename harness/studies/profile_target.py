@@ -18,13 +18,13 @@ import gc
 import inspect
 import json
 import linecache
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.plan.distributed_config import child_environment
 from workloads import resolve_workload
 
 __all__ = ["FIL_OOM_EXIT", "SOURCE_MARKER", "run_target"]
@@ -36,10 +36,9 @@ FIL_OOM_EXIT = 53
 
 def run_target(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str] | str:
     """Run a subprocess of this module; a string is why it failed (its last error line)."""
-    # the user's workload module in the current directory stays importable, as with python -m
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                              env=child_environment())
     except subprocess.TimeoutExpired:
         return f"timed out after {timeout:g} s"
     if done.returncode != 0:

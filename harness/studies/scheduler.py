@@ -4,12 +4,11 @@ The scheduler runs in its own process (``dask scheduler``), as in production, wi
 ``dask worker`` processes. A client drives batches of tiny tasks until the scheduler has made
 at least N transitions, then leaves the cluster idle (heartbeats, system-monitor samples),
 then measures, inside the scheduler process, each log structure's entry count and deep size
-(``harness.studies.deepsize``, which follows deque items), and its RSS.
+(``harness.probes.deepsize``, which follows deque items), and its RSS.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
@@ -22,50 +21,28 @@ from typing import IO, Any, NamedTuple
 import psutil
 
 from harness.analysis.scheduler_footprint import compare_footprints
-from harness.compat import log_structures, transition_count
+from harness.compat import transition_count
 from harness.errors import UserError
-from harness.plan.distributed_config import SchedulerPreset, load_preset, log_settings, to_environment
+from harness.execute.scheduler_process import STARTUP_S, SchedulerFailed, dashboard_flag, dask_command, last_error_line
+from harness.plan.distributed_config import SchedulerPreset, child_environment, load_preset
 from harness.plan.sizes import check_seconds
 from harness.probes.rss_sampler import RssSampler
+from harness.probes.scheduler_footprint import measure_structures
 from harness.records.atomic import atomic_write_text
 from harness.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
 from harness.records.store import RunDirectory, new_record_fields
 from harness.report.terminal import footprint_text
-from harness.studies.deepsize import deep_size
 
-__all__ = ["measure_structures", "run_scenario", "run_study"]
+__all__ = ["run_scenario", "run_study"]
 
 BATCH = 5_000
 TRANSITIONS, IDLE_S = 200_000, 10.0
 QUICK_TRANSITIONS, QUICK_IDLE_S = 40_000, 2.0  # --quick
 RSS_INTERVAL_S = 0.25
-STARTUP_S = 60  # a scheduler and its workers start in seconds; a child that dies fails at once
-
-
-def _entries(structure: Any) -> int:
-    if isinstance(structure, dict):  # events by topic, monitor quantities by name
-        return sum(len(value) for value in structure.values())
-    return len(structure)
-
-
-def measure_structures(dask_scheduler: Any) -> dict[str, Any]:
-    """Run inside the scheduler (``client.run_on_scheduler``): entries and deep bytes per log."""
-    import dask
-
-    gc.collect()
-    seen: set[int] = set()  # objects shared between logs count once, in the first
-    result = {name: {"entries": _entries(value), "bytes": deep_size(value, seen)}
-              for name, value in log_structures(dask_scheduler).items()}
-    return {"structures": result, "settings": log_settings(), "transitions": transition_count(dask_scheduler),
-            "pid": os.getpid(), "dask": dask.__version__}
 
 
 def _inc(i: int) -> int:
     return i + 1
-
-
-def _command(name: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("dask")), name]
 
 
 class _Child(NamedTuple):
@@ -74,16 +51,9 @@ class _Child(NamedTuple):
     log: IO[str]
 
 
-class ScenarioFailed(UserError):
-    """A scheduler or worker process of the scenario died (a preset value it cannot use, a port...)."""
-
-
 def _last_error_line(child: _Child) -> str:
     child.log.flush()
-    lines = [line.strip() for line in Path(child.log.name).read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "error" in line] or lines
-    line = errors[-1] if errors else f"exit code {child.process.returncode}"
-    return line if len(line) <= 200 else line[:199] + "…"
+    return last_error_line(Path(child.log.name), child.process.returncode)
 
 
 def _wait_for(ready: Callable[[], bool], children: list[_Child], what: str) -> None:
@@ -93,19 +63,11 @@ def _wait_for(ready: Callable[[], bool], children: list[_Child], what: str) -> N
     while not ready():
         for child in children:
             if child.process.poll() is not None:
-                raise ScenarioFailed(f"{child.name} process exited with code {child.process.returncode} while "
+                raise SchedulerFailed(f"{child.name} process exited with code {child.process.returncode} while "
                                      f"starting {what}: {_last_error_line(child)}")
         if time.monotonic() > deadline:
-            raise ScenarioFailed(f"{what} did not start within {STARTUP_S} s")
+            raise SchedulerFailed(f"{what} did not start within {STARTUP_S} s")
         time.sleep(0.1)
-
-
-def _dashboard_flag() -> list[str]:
-    try:
-        import bokeh  # noqa: F401
-    except ImportError:
-        return ["--no-dashboard"]
-    return ["--dashboard-address", "127.0.0.1:0"]
 
 
 def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label: str = "",
@@ -119,17 +81,17 @@ def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int
                  workers: int) -> SchedulerScenario:
     from distributed import Client
 
-    env = {**os.environ, **to_environment(preset.settings)}
+    env = child_environment(preset.settings)
     logs = scheduler_file.parent
     children: list[_Child] = []
 
     def start(name: str, *arguments: str) -> None:
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the child)
-        children.append(_Child(name, subprocess.Popen([*_command(arguments[0]), *arguments[1:]], stdout=log,
+        children.append(_Child(name, subprocess.Popen([*dask_command(arguments[0]), *arguments[1:]], stdout=log,
                                                       stderr=subprocess.STDOUT, env=env), log))
 
     start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file),
-          *_dashboard_flag())
+          *dashboard_flag())
     try:
         _wait_for(scheduler_file.exists, children, f"the scheduler under preset {preset.name}")
         for number in range(workers):

@@ -79,3 +79,12 @@ killed = Workload("killed", 1, "a task whose process is killed", "text", build=_
                   task_function=_killed)
 build_only = Workload("build-only", 1, "a graph with no task function to run alone", "text",
                       build=_per_file(_linear_task))
+
+
+def _increment(i: int) -> int:
+    return i + 1
+
+
+# about 3,000 transitions: more than the default transition log keeps (1,000), and the trimmed 200
+many_tasks = Workload("many-tasks", 1, "500 tiny tasks: the scheduler's logs fill", "text",
+                      build=lambda corpus: db.from_sequence(range(5_000), npartitions=500).map(_increment).sum())

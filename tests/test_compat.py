@@ -33,6 +33,11 @@ def test_every_internal_is_where_memreplay_expects_it() -> None:
         assert compat.memory_kill_events(scheduler) == []
         (answer,) = client.run(_on_worker).values()
         assert answer[1] is True
+        from distributed.diagnostics.plugin import SchedulerPlugin
+
+        plugin = SchedulerPlugin()
+        scheduler.add_plugin(plugin, name="memreplay-test")
+        assert compat.scheduler_plugin(scheduler, "memreplay-test") is plugin
         compat.add_stream_handlers(scheduler, {"memreplay-test-op": lambda **kwargs: None})
         assert "memreplay-test-op" in scheduler.stream_handlers
         assert client in compat.live_clients()

@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.errors import UserError
 from harness.plan.distributed_config import installed_keys, load_preset
 from harness.probes.deepsize import deep_size
-from harness.records.schema import SchedulerRecord
+from harness.records.schema import SchedulerRecord, SweepRecord
 from harness.records.store import load_record
 from tests.browser import PLOTS_DRAWN, opened_report
-from tests.conftest import assert_one_line_error
+from tests.conftest import TEST_SCALE, assert_one_line_error
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "scheduler"
 
@@ -117,3 +118,45 @@ def test_a_scheduler_that_dies_fails_the_study_within_seconds_with_its_error(cli
     last = result.stderr.strip().splitlines()[-1]  # after the progress line, one line saying why
     assert "scheduler process exited with code" in last and "Invalid time unit: soon" in last
     assert time.monotonic() - started < 30
+
+
+SCHEDULER_MATRIX = f"""
+[matrix]
+workloads = ["tests.sweep_workloads:many_tasks"]
+shapes = [[1, 1]]
+memory_limits = ["1GiB"]
+scheduler_profiles = ["default", "trimmed"]
+scale = {TEST_SCALE}
+fil_profiles = false
+size_ladder = false
+"""
+
+
+def test_every_case_has_its_own_scheduler_process_under_its_profile(tmp_path: Path, corpus_cache: Path) -> None:
+    from tests.conftest import memreplay
+
+    matrix = tmp_path / "profiles.toml"
+    matrix.write_text(SCHEDULER_MATRIX)
+    result = memreplay("sweep", str(matrix), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    assert result.returncode == 0, result.stderr
+    default, trimmed = load_record(result.record_path, SweepRecord).cases
+    assert (default.id, trimmed.id) == ("tests.sweep_workloads.many_tasks-1x1-1GiB-r0",
+                                        "tests.sweep_workloads.many_tasks-1x1-1GiB-trimmed-r0")
+    for case in (default, trimmed):
+        s = case.scheduler
+        assert case.outcome == "ok" and s is not None and s.profile == case.config.scheduler_profile
+        assert 0 < s.rss_start_bytes <= s.rss_peak_bytes and s.rss_end_bytes <= s.rss_peak_bytes
+        assert s.peak_since == "case start" and s.transitions > 2_000
+        # a `dask scheduler` process of its own, gone with its case; the timeline samples that process
+        log = (Path(case.directory) / "scheduler.log").read_text()
+        assert "Scheduler at:" in log and not psutil.pid_exists(s.pid)
+        assert abs(case.timeline.peak_rss_bytes["scheduler"] - s.rss_peak_bytes) < 0.2 * s.rss_peak_bytes
+    assert default.scheduler.pid != trimmed.scheduler.pid
+    # the preset reached the scheduler: the transition log holds what each profile lets it keep
+    log_length = installed_keys()["distributed.admin.low-level-log-length"]
+    assert default.scheduler.structures["transition_log"].entries == log_length
+    assert trimmed.scheduler.structures["transition_log"].entries == 200
+    assert trimmed.scheduler.settings["distributed.admin.low-level-log-length"] == 200
+    assert "Scheduler per configuration" in result.stdout and "trimmed" in result.stdout
+    page = Path(result.report_path).read_text()
+    assert "The scheduler in each case" in page and "What each profile saves against the default" in page

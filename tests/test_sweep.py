@@ -172,12 +172,21 @@ size_ladder = false
          "fil_profiles = false\n", ["matrix.profile", "renamed fil_profiles"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\nsize_ladder = 1\n",
          ["matrix.size_ladder", "true or false"]),
+        ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
+         "scheduler_profiles = ['nope']\n", ["matrix.scheduler_profiles", "no preset 'nope'"]),
+        ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
+         "scheduler_profiles = [3]\n", ["matrix.scheduler_profiles", "a name such as"]),
+        ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
+         "scheduler_profiles = ['lax']\n", ["scheduler/lax.toml", "config.distributed.admin.log-length",
+                                            "must be a whole number"]),
     ],
 )
 def test_bad_matrix_is_refused_before_any_cluster(cli, body: str | bytes, fragments: list[str],
                                                   tmp_path: Path) -> None:
     matrix = tmp_path / "matrix.toml"
     matrix.write_bytes(body if isinstance(body, bytes) else body.encode())
+    (tmp_path / "scheduler").mkdir()  # a preset beside the matrix, with a value of the wrong type
+    (tmp_path / "scheduler" / "lax.toml").write_text('[config]\n"distributed.admin.log-length" = "lots"\n')
     started = time.monotonic()
     result = cli("sweep", str(matrix), "--results", str(tmp_path / "results"))
     assert_one_line_error(result, str(matrix), *fragments)

@@ -1,11 +1,21 @@
-"""Default versus trimmed scheduler footprint: per structure, the saving, the A/A noise, and
-how much of the RSS saving the measured structures account for."""
+"""Default versus trimmed scheduler footprint: in the scheduler study, per structure, the
+saving, the A/A noise, and how much of the RSS saving the measured structures account for; in
+a sweep with scheduler profiles, what each profile saves per configuration."""
 
 from __future__ import annotations
 
-from harness.records.schema import FootprintComparison, SchedulerScenario, StructureComparison, StructureSize
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
-__all__ = ["PUBLISHED_BYTES_PER_ENTRY", "compare_footprints"]
+from harness.records.schema import (
+    CaseResult,
+    FootprintComparison,
+    SchedulerScenario,
+    StructureComparison,
+    StructureSize,
+)
+
+__all__ = ["PUBLISHED_BYTES_PER_ENTRY", "TrimmingSaving", "compare_footprints", "trimming_savings"]
 
 # A published estimate, for comparison: bytes per entry at least.
 PUBLISHED_BYTES_PER_ENTRY = {"transition_log": 368, "events": 304}
@@ -43,3 +53,54 @@ def compare_footprints(default: SchedulerScenario, trimmed: SchedulerScenario,
         # how much of the RSS difference the measured structures account for
         reconciled_percent=round(100 * structures_saving / rss_saving, 1) if rss_saving > 0 else None,
     )
+
+
+class TrimmingSaving(NamedTuple):
+    """One configuration of a sweep under the default scheduler profile and under another: what
+    the other saves (positive) or costs (negative) of the scheduler's own memory."""
+
+    workload: str
+    configuration: str  # shape and memory limit, e.g. 2x1-2GiB
+    repeat: int
+    profile: str
+    default_case: str
+    other_case: str
+    peak_default_bytes: int
+    peak_other_bytes: int
+    peak_saving_bytes: int
+    end_saving_bytes: int
+    structures_saving_bytes: int
+    entries_saving: int
+
+
+def _total(structures: dict[str, StructureSize], field: str) -> int:
+    return sum(getattr(size, field) for size in structures.values())
+
+
+def trimming_savings(cases: Iterable[CaseResult]) -> list[TrimmingSaving]:
+    """For each configuration measured under the default scheduler profile and another, the
+    scheduler's peak, end and structure savings of the other against the default."""
+    measured = [case for case in cases if case.scheduler is not None]
+
+    def configuration(case: CaseResult) -> tuple[Any, ...]:
+        config = case.config
+        return case.workload.name, config.n_workers, config.threads_per_worker, config.memory_limit, \
+            config.processes, case.repeat
+
+    defaults = {configuration(case): case for case in measured if case.config.scheduler_profile == "default"}
+    savings = []
+    for case in measured:
+        base = defaults.get(configuration(case))
+        if case.config.scheduler_profile == "default" or base is None:
+            continue
+        d, o = base.scheduler, case.scheduler
+        assert d is not None and o is not None
+        savings.append(TrimmingSaving(
+            workload=case.workload.name, configuration=base.config.label, repeat=case.repeat,
+            profile=case.config.scheduler_profile, default_case=base.id, other_case=case.id,
+            peak_default_bytes=d.rss_peak_bytes, peak_other_bytes=o.rss_peak_bytes,
+            peak_saving_bytes=d.rss_peak_bytes - o.rss_peak_bytes, end_saving_bytes=d.rss_end_bytes - o.rss_end_bytes,
+            structures_saving_bytes=_total(d.structures, "bytes") - _total(o.structures, "bytes"),
+            entries_saving=_total(d.structures, "entries") - _total(o.structures, "entries"),
+        ))
+    return savings

@@ -167,7 +167,10 @@ def _scheduler_presets(path: Path, table: dict[str, Any]) -> list[SchedulerPrese
         found = next((candidate for candidate in candidates if candidate.is_file()), None)
         if found is None and name != "default":
             raise UserError(f"{what}: no preset {name!r} (looked for {', '.join(map(str, candidates))})")
-        preset = DEFAULT_PRESET if found is None else load_preset(found)
+        try:
+            preset = DEFAULT_PRESET if found is None else load_preset(found)
+        except UserError as error:  # the preset's own line, after the matrix key that named it
+            raise UserError(f"{what}: {name!r}: {error}") from None
         if not preset.name.replace("-", "").replace("_", "").isalnum():
             raise UserError(f"{what}: {preset.name!r}: a profile's name goes into case ids: letters, digits, - and _")
         if preset.name in [p.name for p in presets]:

@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from harness.records.atomic import atomic_write_bytes
 
-__all__ = ["Heading", "Items", "Picture", "Plots", "Section", "Table", "Text", "render_page", "write_page"]
+__all__ = ["Block", "Heading", "Items", "Picture", "Plots", "Section", "Table", "Text", "render_page", "write_page"]
 
 
 @dataclass

@@ -174,19 +174,21 @@ def timeline_plot(title: str, samples: Mapping[str, tuple[Sequence[float], Seque
     return _style(plot, "seconds since the case started", "RSS (MiB)")
 
 
-def structures_plot(title: str, structures: Sequence[str], default: Sequence[int], trimmed: Sequence[int]) -> figure:
-    """Deep bytes of each bounded scheduler structure, default preset beside trimmed."""
-    labels = [f"{name}  {preset}" for name in structures for preset in ("default", "trimmed")]
+def structures_plot(title: str, structures: Sequence[str], default: Sequence[int], trimmed: Sequence[int],
+                    measure: str = "deep size", profiles: tuple[str, str] = ("default", "trimmed")) -> figure:
+    """Bytes of each thing under two scheduler presets, bar beside bar: by default the deep size
+    of each bounded scheduler structure, default preset beside trimmed."""
+    labels = [f"{name}  {preset}" for name in structures for preset in profiles]
     values = [v / MIB for pair in zip(default, trimmed) for v in pair]
     source = ColumnDataSource({"label": labels, "mib": values,
-                               "colour": [Category10_10[0] if label.endswith("default") else Category10_10[2]
+                               "colour": [Category10_10[0] if label.endswith(profiles[0]) else Category10_10[2]
                                           for label in labels]})
     plot = figure(title=title, y_range=list(reversed(labels)), width=NARROW, height=80 + 20 * len(labels),
                   tools="hover,save", toolbar_location="right",
-                  tooltips=[("structure", "@label"), ("deep size", "@mib{0,0.00} MiB")])
+                  tooltips=[("", "@label"), (measure, "@mib{0,0.00} MiB")])
     plot.hbar(y="label", right="mib", height=0.8, source=source, color="colour")
     plot.x_range.start = 0
-    return _style(plot, "deep size (MiB)", "")
+    return _style(plot, f"{measure} (MiB)", "")
 
 
 def probe_accuracy_plot(title: str, truth: Sequence[int], measured: Sequence[int | None],

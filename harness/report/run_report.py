@@ -20,6 +20,7 @@ from dask.utils import format_bytes
 from harness.analysis.benchmark_figures import figures_of_case
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, paired_ratios, summarise_accuracy
 from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
+from harness.analysis.scheduler_footprint import trimming_savings
 from harness.analysis.task_summary import largest_by_prefix
 from harness.errors import UserError
 from harness.plan.sizes import compact_bytes
@@ -38,7 +39,7 @@ from harness.records.schema import (
 from harness.records.store import run_directory
 from harness.records.task_rows import MIB, TaskRow, iter_task_rows, parse_task_key
 from harness.records.timeline_samples import read_timeline
-from harness.report.html_page import Heading, Items, Picture, Plots, Section, Table, Text, write_page
+from harness.report.html_page import Block, Heading, Items, Picture, Plots, Section, Table, Text, write_page
 from harness.report.plots import (
     NARROW,
     HeatCell,
@@ -251,6 +252,43 @@ def _ladders(ladders: Sequence[SizeLadder]) -> Section | None:
         Plots(figures)])
 
 
+def _schedulers(record: SweepRecord) -> Section | None:
+    measured = [case for case in record.cases if case.scheduler is not None]
+    if not measured:
+        return None
+    rows = []
+    for case in measured:
+        s = case.scheduler
+        assert s is not None
+        rows.append((case.id, s.profile, mib_text(s.rss_start_bytes), mib_text(s.rss_peak_bytes),
+                     mib_text(s.rss_end_bytes), f"{s.transitions:,}",
+                     f"{sum(size.entries for size in s.structures.values()):,}",
+                     mib_text(sum(size.bytes for size in s.structures.values()))))
+    blocks: list[Block] = [
+        Text("Every case's scheduler runs in a process of its own (dask scheduler), under the case's scheduler "
+             "profile (configs/scheduler/NAME.toml), so these figures are the scheduler's alone. Peak: during the "
+             "case (reset when it starts) where Linux allows, else since the scheduler started. Structures: the "
+             "bounded logs it keeps (transition log, events, task stream, ...), entries and deep size after the "
+             "case.", note=True),
+        Table(("case", "profile", "RSS at start", "peak", "at end", "transitions", "structure entries",
+               "structure bytes"), rows, numeric=(2, 3, 4, 5, 6, 7))]
+    savings = trimming_savings(record.cases)
+    if savings:
+        blocks += [
+            Table(("workload", "configuration", "profile", "peak (default)", "peak (profile)", "peak saving",
+                   "end saving", "structures saving", "entries saving"),
+                  [(s.workload, s.configuration, s.profile, mib_text(s.peak_default_bytes),
+                    mib_text(s.peak_other_bytes), signed_bytes(s.peak_saving_bytes), signed_bytes(s.end_saving_bytes),
+                    signed_bytes(s.structures_saving_bytes), f"{s.entries_saving:+,}") for s in savings],
+                  caption="What each profile saves against the default, per configuration (positive: less memory)",
+                  numeric=(3, 4, 5, 6, 7, 8)),
+            Plots([structures_plot("Scheduler peak RSS per configuration",
+                                   [f"{s.workload} {s.configuration}" for s in savings],
+                                   [s.peak_default_bytes for s in savings], [s.peak_other_bytes for s in savings],
+                                   measure="scheduler peak RSS", profiles=("default", savings[0].profile))])]
+    return Section("The scheduler in each case", blocks)
+
+
 def _recommendation(advice: Recommendation, machine_said: str) -> Section:
     rows = []
     for workload, a in advice.workloads.items():
@@ -351,7 +389,7 @@ def _sweep_sections(run: Path, record: SweepRecord, machine: Machine | None, kil
                 _ladders(record.summary.ladders), _model(record, rows), _recommendation(advice, machine_said)]
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", _profile_blocks(run, record.summary.profiles)))
-    sections += [_timelines(run, record), _cases(record),
+    sections += [_schedulers(record), _timelines(run, record), _cases(record),
                  _environment(record.environment, [("matrix", matrix.source), ("scale", matrix.scale),
                                                    ("repeats", matrix.repeats), ("time limit", matrix.timeout_s),
                                                    ("cases planned", len(matrix.cases))])]

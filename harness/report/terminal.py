@@ -10,6 +10,7 @@ from dask.utils import format_bytes
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
 from harness.analysis.recommend import Recommendation
 from harness.analysis.regression import Comparison, GateRule, regressed
+from harness.analysis.scheduler_footprint import trimming_savings
 from harness.analysis.task_summary import largest_prefix
 from harness.plan.sizes import compact_bytes
 from harness.records.schema import (
@@ -32,7 +33,7 @@ from workloads import Workload
 __all__ = [
     "HOLDING_PERCENT", "RSS_GROWTH_FLOOR", "case_outcome_text", "footprint_text", "gate_text", "heldout_error_text",
     "ladder_table", "model_table", "probe_accuracy_text", "profile_table", "profiles_text", "recommendation_text",
-    "scheduler_text", "size_text", "summary_table", "sweep_text", "workloads_table",
+    "scheduler_cases_text", "scheduler_text", "size_text", "summary_table", "sweep_text", "workloads_table",
 ]
 
 TOP_LINES = 5
@@ -183,6 +184,27 @@ def recommendation_text(advice: Recommendation) -> str:
     return "\n".join(lines)
 
 
+def scheduler_cases_text(cases: Sequence[CaseResult]) -> str:
+    """The scheduler of each case, in its own process: with several scheduler profiles, what
+    each saves against the default per configuration; with one, the range of its figures."""
+    measured = [case.scheduler for case in cases if case.scheduler is not None]
+    if not measured:
+        return ""
+    savings = trimming_savings(cases)
+    if not savings:
+        peaks = [s.rss_peak_bytes for s in measured]
+        return (f"Scheduler (a process of its own in every case, profile {measured[0].profile}): peak RSS "
+                f"{format_bytes(min(peaks))} to {format_bytes(max(peaks))}, at most "
+                f"{max(s.transitions for s in measured):,} transitions.")
+    rows = [(s.workload, s.configuration, s.profile, format_bytes(s.peak_default_bytes),
+             format_bytes(s.peak_other_bytes), signed_bytes(s.peak_saving_bytes), signed_bytes(s.end_saving_bytes),
+             signed_bytes(s.structures_saving_bytes), f"{s.entries_saving:+,}") for s in savings]
+    return ("Scheduler per configuration, each case's in a process of its own: what the profile saves against "
+            "the default\n\n" + format_table(("workload", "configuration", "profile", "peak (default)",
+                                               "peak (profile)", "peak saving", "end saving", "structures saving",
+                                               "entries saving"), rows))
+
+
 def sweep_text(record: SweepRecord, path: Path) -> str:
     """What a sweep (or ``memreplay run``) prints when it ends."""
     if len(record.cases) == 1:
@@ -192,6 +214,8 @@ def sweep_text(record: SweepRecord, path: Path) -> str:
         # (kept in the record and the report) mixes in what earlier tasks left in each worker
         parts = [summary_table(record.cases), "", ladder_table(record.summary.ladders) if record.summary.ladders
                  else model_table(record.summary.model)]
+        if scheduler := scheduler_cases_text(record.cases):
+            parts += ["", scheduler]
     if record.summary.profiles:
         parts += ["", profile_table(record.summary.profiles)]
     parts += ["", f"results: {path}"]

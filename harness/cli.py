@@ -84,7 +84,7 @@ def _command_run(args: argparse.Namespace) -> int:
     from workloads import resolve_workload
 
     config = config_from_options(args.workers, args.threads, args.memory_limit, args.processes)
-    matrix = single_case(resolve_workload(args.workload), config, args.scale, args.timeout)
+    matrix = single_case(resolve_workload(args.workload), config, args.scale, args.timeout, args.scheduler_profile)
     results = prepare_results_directory(args.results)
     run = run_sweep(matrix, results, _corpus_cache(results, args.corpora), label=matrix.cases[0].id)
     print(sweep_text(run.record, run.path))
@@ -298,6 +298,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", action=argparse.BooleanOptionalAction, default=True,
                      help="workers in processes (default) or threads of this process")
     run.add_argument("--timeout", type=float, help="seconds before the case is stopped as a timeout")
+    run.add_argument("--scheduler-profile", default="default", metavar="NAME",
+                     help="the scheduler's preset: configs/scheduler/NAME.toml or a .toml path (default: as installed)")
     _add_corpus_options(run)
     run.set_defaults(handler=_command_run)
 

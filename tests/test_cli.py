@@ -155,6 +155,7 @@ def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None
         (["run", "wordcount-naive", "--scale", "0"], ["scale"]),
         (["run", "wordcount-naive", "--scale", "-2"], ["scale"]),
         (["run", "wordcount-naive", "--scale", "nan"], ["scale"]),
+        (["run", "wordcount-naive", "--scheduler-profile", "nope"], ["--scheduler-profile", "no preset 'nope'"]),
         (["run", "no_such_module_xyz:build"], ["cannot import 'no_such_module_xyz'"]),
         (["run", "json:no_such_function"], ["no function 'no_such_function'"]),
         (["run", "tests.exits_at_import:build"], ["cannot import 'tests.exits_at_import'", "sys.exit(3) at import"]),

@@ -160,3 +160,12 @@ def test_every_case_has_its_own_scheduler_process_under_its_profile(tmp_path: Pa
     assert "Scheduler per configuration" in result.stdout and "trimmed" in result.stdout
     page = Path(result.report_path).read_text()
     assert "The scheduler in each case" in page and "What each profile saves against the default" in page
+
+
+def test_run_takes_a_scheduler_profile_by_name(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    result = cli("run", "wordcount-streaming", "--workers", "1", "--scheduler-profile", "trimmed", "--scale",
+                 str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    assert result.returncode == 0, result.stderr
+    (case,) = load_record(result.record_path, SweepRecord).cases
+    assert case.id.endswith("-trimmed-r0") and case.scheduler.profile == "trimmed"
+    assert case.scheduler.settings["distributed.admin.low-level-log-length"] == 200

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from harness.errors import UserError
 from harness.plan.cluster_config import ClusterConfig, check_memory_limit
 from harness.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
@@ -17,7 +19,7 @@ from harness.plan.sizes import check_scale, check_seconds, parse_size
 from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
-__all__ = ["Case", "Matrix", "load_matrix", "single_case"]
+__all__ = ["Case", "Matrix", "load_matrix", "scheduler_preset", "single_case"]
 
 _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_profiles"}
 _SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder"}
@@ -51,10 +53,13 @@ class Matrix:
     size_ladder: bool = False  # after the cases, each workload's size ladder (peak increase vs input size)
 
 
-def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None) -> Matrix:
-    """What ``memreplay run`` runs: a matrix of one case, without profiles."""
+def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None,
+                scheduler_profile: str = "default") -> Matrix:
+    """What ``memreplay run`` runs: a matrix of one case, without profiles or a size ladder."""
+    preset = scheduler_preset(scheduler_profile, Path("."), "--scheduler-profile")
+    config = msgspec.structs.replace(config, scheduler_profile=preset.name)
     return Matrix("memreplay run", check_scale(scale, "--scale"), 1, check_seconds(timeout_s, "--timeout"), False,
-                  (Case(workload, config),))
+                  (Case(workload, config, 0, preset),))
 
 
 def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
@@ -153,28 +158,32 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder)
 
 
+def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:
+    """A scheduler profile by name: ``<beside>/scheduler/NAME.toml``, else
+    ``configs/scheduler/NAME.toml`` here, or a ``.toml`` path relative to ``beside``. ``default``
+    with no such file is the scheduler as installed. ``what`` names the key or option in errors."""
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{what}: each profile is a name such as \"trimmed\", got {name!r}")
+    candidates = ([beside / name] if name.endswith(".toml") else
+                  [beside / "scheduler" / f"{name}.toml", Path("configs") / "scheduler" / f"{name}.toml"])
+    found = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if found is None and name != "default":
+        raise UserError(f"{what}: no preset {name!r} (looked for {', '.join(map(str, candidates))})")
+    try:
+        preset = DEFAULT_PRESET if found is None else load_preset(found)
+    except UserError as error:  # the preset's own line, after the key that named it
+        raise UserError(f"{what}: {name!r}: {error}") from None
+    if not preset.name.replace("-", "").replace("_", "").isalnum():
+        raise UserError(f"{what}: {preset.name!r}: a profile's name goes into case ids: letters, digits, - and _")
+    return preset
+
+
 def _scheduler_presets(path: Path, table: dict[str, Any]) -> list[SchedulerPreset]:
-    """Each name of ``scheduler_profiles``: ``<matrix's directory>/scheduler/NAME.toml``, else
-    ``configs/scheduler/NAME.toml`` here, or a ``.toml`` path relative to the matrix. ``default``
-    with no such file is the scheduler as installed."""
     presets: list[SchedulerPreset] = []
     for name in _axis(path, table, "scheduler_profiles", ["default"]):
-        what = f"{path}: matrix.scheduler_profiles"
-        if not isinstance(name, str) or not name.strip():
-            raise UserError(f"{what}: each profile is a name such as \"trimmed\", got {name!r}")
-        candidates = ([path.parent / name] if name.endswith(".toml") else
-                      [path.parent / "scheduler" / f"{name}.toml", Path("configs") / "scheduler" / f"{name}.toml"])
-        found = next((candidate for candidate in candidates if candidate.is_file()), None)
-        if found is None and name != "default":
-            raise UserError(f"{what}: no preset {name!r} (looked for {', '.join(map(str, candidates))})")
-        try:
-            preset = DEFAULT_PRESET if found is None else load_preset(found)
-        except UserError as error:  # the preset's own line, after the matrix key that named it
-            raise UserError(f"{what}: {name!r}: {error}") from None
-        if not preset.name.replace("-", "").replace("_", "").isalnum():
-            raise UserError(f"{what}: {preset.name!r}: a profile's name goes into case ids: letters, digits, - and _")
+        preset = scheduler_preset(name, path.parent, f"{path}: matrix.scheduler_profiles")
         if preset.name in [p.name for p in presets]:
-            raise UserError(f"{what}: {preset.name!r} appears twice")
+            raise UserError(f"{path}: matrix.scheduler_profiles: {preset.name!r} appears twice")
         presets.append(preset)
     return presets
 

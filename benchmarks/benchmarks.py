@@ -65,8 +65,8 @@ def _places() -> Iterator[tuple[Path, Path]]:
 
 
 def measure_cases(matrix: Path = MATRIX) -> dict[str, Any]:
-    """The matrix's cases (without Fil: ``Profiles`` has its own part)."""
-    plan = dataclasses.replace(load_matrix(matrix), fil_profiles=False)
+    """The matrix's cases (without Fil, which ``Profiles`` runs, or size ladders)."""
+    plan = dataclasses.replace(load_matrix(matrix), fil_profiles=False, size_ladder=False)
     with _places() as (results, scratch):
         run = run_sweep(plan, results, scratch / "corpora", label=_label("cases"))
     return {"cases": case_figures(run.record), "record": str(run.path)}

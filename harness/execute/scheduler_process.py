@@ -70,7 +70,8 @@ class SchedulerProcess(ProcessInterface):
         self._log_file = open(self.log, "w")  # noqa: SIM115 (closed with the process)
         self.process = await asyncio.create_subprocess_exec(
             *dask_command("scheduler"), "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
-            str(scheduler_file), *dashboard_flag(), stdout=self._log_file, stderr=asyncio.subprocess.STDOUT,
+            # no dashboard: the case needs none, and bokeh's import is half the scheduler's start
+            str(scheduler_file), "--no-dashboard", stdout=self._log_file, stderr=asyncio.subprocess.STDOUT,
             env=child_environment(self.settings))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s

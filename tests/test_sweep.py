@@ -285,3 +285,26 @@ def test_a_probe_that_cannot_write_never_loses_the_measured_case(tmp_path: Path,
     assert result.task_memory.by_prefix["count_words_streaming"].tasks == len(text_corpus.files)
     assert result.timeline is None
     assert result.notes == ["the timeline probe failed: OSError: [Errno 28] No space left on device"]
+
+
+@pytest.mark.slow
+def test_a_killed_memreplay_leaves_no_scheduler_or_worker_running(tmp_path: Path, corpus_cache: Path) -> None:
+    """kill -9 of memreplay mid-case (as the OOM killer would): its case's scheduler, a process of
+    its own, is stopped by the kernel; the nanny's worker processes stop with their nanny."""
+    import psutil
+
+    process = subprocess.Popen([MEMREPLAY, "run", "tests.sweep_workloads:hangs", "--workers", "1", "--timeout", "120",
+                                "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora",
+                                str(corpus_cache)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, children = time.monotonic() + 120, []
+    while time.monotonic() < deadline:
+        children = psutil.Process(process.pid).children(recursive=True)
+        if any("scheduler" in " ".join(c.cmdline()) for c in children) and len(children) >= 3:
+            break  # the scheduler, the nanny's worker (and the forkserver/resource tracker) are up
+        time.sleep(0.2)
+    assert any("scheduler" in " ".join(c.cmdline()) for c in children), [c.cmdline() for c in children]
+    time.sleep(2)  # the hanging task is running
+    process.kill()
+    process.wait()
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, [p.cmdline() for p in alive]

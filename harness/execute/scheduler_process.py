@@ -6,7 +6,9 @@ dask reads ``DASK_*`` variables at start."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +54,18 @@ def last_error_line(log: Path, returncode: int | None) -> str:
     return line if len(line) <= 200 else line[:199] + "…"
 
 
+# Looked up once, here: after fork, in the child, only the call itself runs.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: a scheduler whose memreplay was killed (kill -9, the OOM
+    killer) is stopped by the kernel, not left running (Linux; elsewhere close() stops it)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class SchedulerProcess(ProcessInterface):
     """A SpecCluster's scheduler as a ``dask scheduler`` process started with ``settings``
     (dask config keys → values) in its environment; its output goes to ``log``."""
@@ -72,7 +86,7 @@ class SchedulerProcess(ProcessInterface):
             *dask_command("scheduler"), "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
             # no dashboard: the case needs none, and bokeh's import is half the scheduler's start
             str(scheduler_file), "--no-dashboard", stdout=self._log_file, stderr=asyncio.subprocess.STDOUT,
-            env=child_environment(self.settings))
+            env=child_environment(self.settings), preexec_fn=_die_with_parent)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         while True:

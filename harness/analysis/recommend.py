@@ -126,8 +126,10 @@ def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] |
     held-out error reached hundreds of percent), so it is no ground to extrapolate on."""
     for ladder in record.summary.ladders:
         if ladder.workload == workload and ladder.model is not None:
-            error = ladder.model.heldout.error_percent
-            return ladder.model, ("the size ladder" + ("" if error is None else f" (held-out error {error:+.1f} %)"))
+            held = ladder.model.heldout
+            miss = (f"{(held.predicted_bytes - held.measured_bytes) / 2**20:+.1f} MiB; it does not grow with its input"
+                    if not ladder.grows else "" if held.error_percent is None else f"{held.error_percent:+.1f} %")
+            return ladder.model, f"the size ladder (held-out error {miss})" if miss else "the size ladder"
     return None
 
 

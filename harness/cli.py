@@ -410,12 +410,31 @@ def _working_directory_importable() -> Iterator[None]:
         sys.path[:] = saved
 
 
+def _refuse_shadowing_directories() -> None:
+    """The processes memreplay starts (each case's scheduler, the size ladders' and profiles'
+    children) import from the working directory first, as ``python -m`` does, to find a user's
+    ``my_pipeline.py``; a ``corpora/`` folder of data there would hide memreplay's own package."""
+    import corpora
+    import harness
+    import workloads
+
+    for package in (corpora, harness, workloads):
+        name = package.__name__
+        here = Path.cwd() / name
+        # a checkout of memreplay (its own package sources) is fine: the same code
+        if (here.exists() and not (here / "__init__.py").is_file()) or here.with_suffix(".py").exists():
+            raise UserError(f"./{name} in the working directory would hide memreplay's own {name} package in the "
+                            f"processes it starts; run from another directory, or rename ./{name}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
     except SystemExit as parsed:  # --help, or a bad option (already said in one line)
         return parsed.code if isinstance(parsed.code, int) else EXIT_USER_ERROR
     try:
+        if args.command not in ("list", "report", "compare", "recommend"):  # these start no process
+            _refuse_shadowing_directories()
         with _working_directory_importable():
             return args.handler(args)
     except USER_ERRORS as error:

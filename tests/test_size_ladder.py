@@ -93,17 +93,20 @@ def test_a_ladder_on_a_small_corpus_predicts_the_largest_input_of_a_larger_one(c
 
 @needs_clear_refs
 def test_memreplay_size_writes_a_record_a_table_and_a_report(tmp_path: Path, corpus_cache: Path) -> None:
+    # relative --results and --corpora, as `nox -s bench` gives them: each measurement runs elsewhere
+    (tmp_path / "corpus-cache").symlink_to(corpus_cache)
+    (tmp_path / "tests").symlink_to(Path(__file__).parent)  # tests.sweep_workloads, from this directory
     result = memreplay("size", "wordcount-streaming", "tests.sweep_workloads:linear", "--repeats", "1",
-                       "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+                       "--scale", str(TEST_SCALE), "--results", "results", "--corpora", "corpus-cache", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    record = load_record(result.record_path, SizeRecord)
+    record = load_record(tmp_path / result.record_path, SizeRecord)
     assert [ladder.workload for ladder in record.ladders] == ["wordcount-streaming", "tests.sweep_workloads:linear"]
     assert all(ladder.outcome == "ok" and len(ladder.rungs) == len(LADDER_FRACTIONS) for ladder in record.ladders)
     streaming, linear = record.ladders
     assert not streaming.grows and "MiB (flat: goal ±2 MiB)" in result.stdout  # not a % of a tiny number
     assert linear.grows and "_linear_task" in result.stdout and "within goal" in result.stdout
-    assert Path(result.report_path).stat().st_size > 100_000
-    assert not (Path(result.record_path).parent / "scratch").exists()
+    assert (tmp_path / result.report_path).stat().st_size > 100_000
+    assert not (tmp_path / result.record_path).parent.joinpath("scratch").exists()
 
 
 @pytest.mark.parametrize(
@@ -136,3 +139,10 @@ def test_a_failing_task_function_is_the_ladders_outcome_and_the_run_goes_on(
     assert failed.outcome == "failed" and reason in failed.reason and "0.0625 of large.txt" in failed.reason
     assert linear.outcome == "ok" and linear.meets_goal
     assert json.loads(Path(result.record_path).read_text())["kind"] == "size"
+
+
+def test_a_folder_that_would_hide_memreplays_own_packages_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "corpora").mkdir()  # a folder of data, named like memreplay's corpora package
+    result = memreplay("size", "wordcount-naive", "--results", "results", cwd=tmp_path)
+    assert_one_line_error(result, "./corpora in the working directory would hide memreplay's own corpora package")
+    assert not (tmp_path / "results").exists()

@@ -78,6 +78,7 @@ def run_ladder(workload: Workload, corpus: Corpus, scratch: Path, *, repeats: in
     a kill, a timeout): that is the ladder's ``failed`` outcome with the reason, and the rungs
     measured before it are kept. The cut inputs live in ``scratch`` and are removed after."""
     source = max(corpus.files, key=lambda f: f.size)
+    scratch = scratch.resolve()  # each measurement runs in it: its inputs by paths that hold from there
     print(f"size ladder of {workload.name}: {len(fractions)} cuts of {source.name} × {repeats} repeats, "
           "each in a fresh process ...", file=sys.stderr)
     ladder = SizeLadder(workload=workload.name, prefix=_task_prefix(workload), source=source.name, cut="",

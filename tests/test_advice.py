@@ -28,6 +28,7 @@ scale = {QUICK_SCALE}
 timeout_s = 120
 fil_profiles = false
 size_ladder = true
+ladder_repeats = 2
 """
 MACHINES = [(4, "500MiB"), (4, "1GiB"), (4, "2GiB")]
 

@@ -172,6 +172,8 @@ size_ladder = false
          "fil_profiles = false\n", ["matrix.profile", "renamed fil_profiles"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\nsize_ladder = 1\n",
          ["matrix.size_ladder", "true or false"]),
+        ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\nladder_repeats = 0\n",
+         ["matrix.ladder_repeats", "positive whole number"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
          "scheduler_profiles = ['nope']\n", ["matrix.scheduler_profiles", "no preset 'nope'"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"

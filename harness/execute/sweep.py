@@ -25,7 +25,7 @@ __all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
 def matrix_settings(matrix: Matrix) -> MatrixSettings:
     return MatrixSettings(
         source=matrix.source, scale=matrix.scale, repeats=matrix.repeats, timeout_s=matrix.timeout_s,
-        fil_profiles=matrix.fil_profiles, size_ladder=matrix.size_ladder,
+        fil_profiles=matrix.fil_profiles, size_ladder=matrix.size_ladder, ladder_repeats=matrix.ladder_repeats,
         cases=[PlannedCase(id=c.id, workload=c.workload.name, workload_version=c.workload.version, repeat=c.repeat,
                            config=c.config) for c in matrix.cases],
     )
@@ -94,7 +94,7 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
         for workload in dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function):
             run.record.summary.ladders.append(run_ladder(
                 workload, corpus_by_kind[workload.corpus_kind], run.directory / "scratch" / workload.slug,
-                timeout_s=matrix.timeout_s or 600))
+                repeats=matrix.ladder_repeats, timeout_s=matrix.timeout_s or 600))
             run.save()
     if matrix.fil_profiles:
         for workload in dict.fromkeys(case.workload for case in matrix.cases):

@@ -22,7 +22,7 @@ from workloads import Workload, WorkloadError, resolve_workload
 __all__ = ["Case", "Matrix", "load_matrix", "scheduler_preset", "single_case"]
 
 _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_profiles"}
-_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder"}
+_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder", "ladder_repeats"}
 _RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
 _SECTIONS = {"matrix", "quick"}
 MAX_REPEATS = 1000  # a typo of a few zeros would otherwise plan for days
@@ -51,6 +51,7 @@ class Matrix:
     fil_profiles: bool  # Fil-profile each workload's hungriest task after the cases
     cases: tuple[Case, ...]
     size_ladder: bool = False  # after the cases, each workload's size ladder (peak increase vs input size)
+    ladder_repeats: int = 3  # measurements of each input size of a ladder
 
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None,
@@ -155,7 +156,10 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     ids = [case.id for case in cases]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
-    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder)
+    ladder_repeats = _positive(path, "matrix.ladder_repeats", table.get("ladder_repeats", 3), int)
+    if ladder_repeats > MAX_REPEATS:
+        raise UserError(f"{path}: matrix.ladder_repeats: at most {MAX_REPEATS}, got {ladder_repeats}")
+    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder, ladder_repeats)
 
 
 def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:

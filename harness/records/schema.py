@@ -259,6 +259,7 @@ class MatrixSettings(_Part, kw_only=True):
     timeout_s: float | None
     fil_profiles: bool
     size_ladder: bool = False  # schema 3 sweeps had none
+    ladder_repeats: int = 3
     cases: list[PlannedCase]
 
 

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.plan.distributed_config import child_environment
 from workloads import resolve_workload
 
 __all__ = ["FIL_OOM_EXIT", "SOURCE_MARKER", "run_target"]
@@ -36,6 +35,9 @@ FIL_OOM_EXIT = 53
 
 def run_target(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str] | str:
     """Run a subprocess of this module; a string is why it failed (its last error line)."""
+    # here, not at the top: the children import this module, and need not import distributed
+    from harness.plan.distributed_config import child_environment
+
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
                               env=child_environment())

@@ -414,12 +414,7 @@ def _refuse_shadowing_directories() -> None:
     """The processes memreplay starts (each case's scheduler, the size ladders' and profiles'
     children) import from the working directory first, as ``python -m`` does, to find a user's
     ``my_pipeline.py``; a ``corpora/`` folder of data there would hide memreplay's own package."""
-    import corpora
-    import harness
-    import workloads
-
-    for package in (corpora, harness, workloads):
-        name = package.__name__
+    for name in ("corpora", "harness", "workloads"):
         here = Path.cwd() / name
         # a checkout of memreplay (its own package sources) is fine: the same code
         if (here.exists() and not (here / "__init__.py").is_file()) or here.with_suffix(".py").exists():

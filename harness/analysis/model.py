@@ -8,18 +8,18 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from harness.records.schema import HeldOut, PrefixModel
-from harness.records.task_rows import TaskRow
+from harness.records.schema import HeldOut, PrefixModel, SizeLadder
+from harness.records.task_rows import MIB, TaskRow
 
 __all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "fit_peak_model", "fit_points", "grows",
-           "meets_goal", "predict"]
+           "heldout_error_text", "meets_goal", "predict"]
 
 MIN_DISTINCT_INPUTS = 3  # two to fit a line, one more to hold out
 # The held-out goal: within 10 % for a prefix whose memory grows with its input; within
 # max(2 MiB, 10 %) for one that does not, whose peak increase is mostly the allocator's own
 # rounding (a few MiB), not its input.
 GOAL_PERCENT = 10.0
-GOAL_FLOOR_BYTES = 2 * 2**20
+GOAL_FLOOR_BYTES = 2 * MIB
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -96,3 +96,18 @@ def meets_goal(held: HeldOut, growing: bool) -> bool:
     miss = abs(held.predicted_bytes - held.measured_bytes)
     allowed = GOAL_PERCENT / 100 * held.measured_bytes
     return miss <= (allowed if growing else max(GOAL_FLOOR_BYTES, allowed))
+
+
+def heldout_error_text(ladder: SizeLadder) -> str:
+    """``+1.2 % (-0.8 … +3.8)`` for a prefix that grows with its input (in brackets, each
+    repeat's own error); for one that does not, the error in MiB against the ±2 MiB goal, not a
+    percentage of a tiny number."""
+    model = ladder.model
+    if model is None or model.heldout.error_percent is None:
+        return "-"
+    if not ladder.grows:
+        miss = model.heldout.predicted_bytes - model.heldout.measured_bytes
+        return f"{miss / MIB:+.1f} MiB (flat: goal ±2 MiB)"
+    spread = [e for e in ladder.repeat_errors_percent if e is not None]
+    text = f"{model.heldout.error_percent:+.1f} %"
+    return text + (f" ({min(spread):+.1f} … {max(spread):+.1f})" if len(spread) > 1 else "")

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from harness.analysis.model import predict
+from harness.analysis.model import heldout_error_text, predict
 from harness.analysis.task_summary import prefix_peak_increase
 from harness.plan.cluster_config import MIN_WORKER_MEMORY
 from harness.plan.sizes import compact_bytes
@@ -126,10 +126,7 @@ def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] |
     held-out error reached hundreds of percent), so it is no ground to extrapolate on."""
     for ladder in record.summary.ladders:
         if ladder.workload == workload and ladder.model is not None:
-            held = ladder.model.heldout
-            miss = (f"{(held.predicted_bytes - held.measured_bytes) / 2**20:+.1f} MiB; it does not grow with its input"
-                    if not ladder.grows else "" if held.error_percent is None else f"{held.error_percent:+.1f} %")
-            return ladder.model, f"the size ladder (held-out error {miss})" if miss else "the size ladder"
+            return ladder.model, f"the size ladder (held-out error {heldout_error_text(ladder)})"
     return None
 
 

@@ -61,16 +61,16 @@ class TrimmingSaving(NamedTuple):
 
     workload: str
     configuration: str  # shape and memory limit, e.g. 2x1-2GiB
-    repeat: int
     profile: str
-    default_case: str
-    other_case: str
     peak_default_bytes: int
     peak_other_bytes: int
-    peak_saving_bytes: int
     end_saving_bytes: int
     structures_saving_bytes: int
     entries_saving: int
+
+    @property
+    def peak_saving_bytes(self) -> int:
+        return self.peak_default_bytes - self.peak_other_bytes
 
 
 def _total(structures: dict[str, StructureSize], field: str) -> int:
@@ -96,10 +96,9 @@ def trimming_savings(cases: Iterable[CaseResult]) -> list[TrimmingSaving]:
         d, o = base.scheduler, case.scheduler
         assert d is not None and o is not None
         savings.append(TrimmingSaving(
-            workload=case.workload.name, configuration=base.config.label, repeat=case.repeat,
-            profile=case.config.scheduler_profile, default_case=base.id, other_case=case.id,
+            workload=case.workload.name, configuration=base.config.label, profile=case.config.scheduler_profile,
             peak_default_bytes=d.rss_peak_bytes, peak_other_bytes=o.rss_peak_bytes,
-            peak_saving_bytes=d.rss_peak_bytes - o.rss_peak_bytes, end_saving_bytes=d.rss_end_bytes - o.rss_end_bytes,
+            end_saving_bytes=d.rss_end_bytes - o.rss_end_bytes,
             structures_saving_bytes=_total(d.structures, "bytes") - _total(o.structures, "bytes"),
             entries_saving=_total(d.structures, "entries") - _total(o.structures, "entries"),
         ))

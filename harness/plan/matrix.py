@@ -15,7 +15,7 @@ import msgspec
 from harness.errors import UserError
 from harness.plan.cluster_config import ClusterConfig, check_memory_limit
 from harness.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
-from harness.plan.sizes import check_scale, check_seconds, parse_size
+from harness.plan.sizes import check_repeats, check_scale, check_seconds, parse_size
 from harness.plan.toml_file import read_toml
 from workloads import Workload, WorkloadError, resolve_workload
 
@@ -25,7 +25,6 @@ _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limit
 _SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder", "ladder_repeats"}
 _RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
 _SECTIONS = {"matrix", "quick"}
-MAX_REPEATS = 1000  # a typo of a few zeros would otherwise plan for days
 
 
 @dataclass(frozen=True)
@@ -142,9 +141,7 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     if not all(isinstance(p, bool) for p in processes):
         raise UserError(f"{path}: matrix.processes: must be a list of true/false, got {processes!r}")
     scale = _positive(path, "matrix.scale", table.get("scale", 1.0), float)
-    repeats = _positive(path, "matrix.repeats", table.get("repeats", 1), int)
-    if repeats > MAX_REPEATS:
-        raise UserError(f"{path}: matrix.repeats: at most {MAX_REPEATS}, got {repeats}")
+    repeats = check_repeats(table.get("repeats", 1), f"{path}: matrix.repeats")
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
     fil_profiles, size_ladder = (_flag(path, table, key) for key in ("fil_profiles", "size_ladder"))
     cases = tuple(
@@ -156,9 +153,7 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     ids = [case.id for case in cases]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
-    ladder_repeats = _positive(path, "matrix.ladder_repeats", table.get("ladder_repeats", 3), int)
-    if ladder_repeats > MAX_REPEATS:
-        raise UserError(f"{path}: matrix.ladder_repeats: at most {MAX_REPEATS}, got {ladder_repeats}")
+    ladder_repeats = check_repeats(table.get("ladder_repeats", 3), f"{path}: matrix.ladder_repeats")
     return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder, ladder_repeats)
 
 

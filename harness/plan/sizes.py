@@ -9,7 +9,9 @@ from dask.utils import format_bytes, parse_bytes
 
 from harness.errors import UserError
 
-__all__ = ["check_scale", "check_seconds", "compact_bytes", "parse_size"]
+__all__ = ["MAX_REPEATS", "check_repeats", "check_scale", "check_seconds", "compact_bytes", "parse_size"]
+
+MAX_REPEATS = 1000  # a typo of a few zeros would otherwise plan for days
 
 
 def parse_size(value: object, what: str) -> int:
@@ -52,3 +54,10 @@ def check_scale(value: float, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise UserError(f"{what}: must be a finite number greater than 0, got {value!r}")
     return float(value)
+
+
+def check_repeats(value: object, what: str) -> int:
+    """A repeat count (a matrix's repeats, a ladder's): a whole number from 1 to MAX_REPEATS."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPEATS:
+        raise UserError(f"{what}: must be a positive whole number from 1 to {MAX_REPEATS}, got {value!r}")
+    return value

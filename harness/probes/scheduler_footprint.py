@@ -44,14 +44,16 @@ def measure_structures(dask_scheduler: Any) -> dict[str, Any]:
             "pid": os.getpid(), "dask": dask.__version__}
 
 
-def scheduler_memory(reset: bool = False) -> dict[str, Any]:
-    """Run inside the scheduler: this process's RSS now and its peak RSS since the last reset
-    (``reset``: start a new peak interval now), or since it started where a peak cannot be reset."""
-    if clear_refs_available():  # resets the peak as it checks
+def scheduler_memory(start: bool = False, exact: bool = False) -> dict[str, Any]:
+    """Run inside the scheduler: this process's RSS now and its peak RSS. At the case's ``start``
+    the peak is reset where Linux allows it (checking is writing to clear_refs, which resets);
+    afterwards, ``exact`` (the start's verdict) reads the peak since then without resetting it
+    again. Elsewhere the peak is the process's since it started."""
+    if start:
+        exact = clear_refs_available()
+    if exact:
         meter = ClearRefsMeter()
         try:
-            if reset:
-                meter.reset()
             rss, peak = meter.read()
         finally:
             meter.close()
@@ -72,11 +74,12 @@ class SchedulerFootprintProbe:
     def start(self, client: Any, context: ProbeContext) -> None:
         self._client = client
         self._profile = context.scheduler_profile
-        self._start = client.run_on_scheduler(scheduler_memory, reset=True)
+        self._start = client.run_on_scheduler(scheduler_memory, start=True)
 
     def stop(self, outcome: str) -> SchedulerFootprint:
         assert self._client is not None, "stop() before start()"
-        end = self._client.run_on_scheduler(scheduler_memory)  # before measuring, which allocates
+        exact = self._start["peak_since"] == "case start"
+        end = self._client.run_on_scheduler(scheduler_memory, exact=exact)  # before measuring, which allocates
         measured = self._client.run_on_scheduler(measure_structures)
         return SchedulerFootprint(
             profile=self._profile, pid=end["pid"], rss_start_bytes=self._start["rss"],

@@ -152,7 +152,7 @@ class Timeline(_Part, kw_only=True):
 
 class SchedulerFootprint(_Part, kw_only=True):
     """A case's scheduler, in a process of its own under its scheduler profile: its RSS when the
-    case started, its peak over its life (start-up included) and at the end; after the case, the
+    case started, its peak during the case (``peak_since``) and at the end; after the case, the
     entries and deep bytes of each bounded structure it keeps."""
 
     profile: str

@@ -18,6 +18,7 @@ from pathlib import Path
 from dask.utils import format_bytes
 
 from harness.analysis.benchmark_figures import figures_of_case
+from harness.analysis.model import heldout_error_text
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, paired_ratios, summarise_accuracy
 from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from harness.analysis.scheduler_footprint import trimming_savings
@@ -51,7 +52,7 @@ from harness.report.plots import (
     structures_plot,
     timeline_plot,
 )
-from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR, heldout_error_text
+from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR
 from harness.report.units import mib_text, signed_bytes
 
 __all__ = ["REPORT_NAME", "Machine", "write_run_report"]

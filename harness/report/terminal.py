@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
+from harness.analysis.model import heldout_error_text
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
 from harness.analysis.recommend import Recommendation
 from harness.analysis.regression import Comparison, GateRule, regressed
@@ -31,8 +32,8 @@ from harness.report.units import signed_bytes
 from workloads import Workload
 
 __all__ = [
-    "HOLDING_PERCENT", "RSS_GROWTH_FLOOR", "case_outcome_text", "footprint_text", "gate_text", "heldout_error_text",
-    "ladder_table", "model_table", "probe_accuracy_text", "profile_table", "profiles_text", "recommendation_text",
+    "HOLDING_PERCENT", "RSS_GROWTH_FLOOR", "case_outcome_text", "footprint_text", "gate_text", "ladder_table",
+    "model_table", "probe_accuracy_text", "profile_table", "profiles_text", "recommendation_text",
     "scheduler_cases_text", "scheduler_text", "size_text", "summary_table", "sweep_text", "workloads_table",
 ]
 
@@ -101,20 +102,6 @@ def ladder_table(ladders: Sequence[SizeLadder]) -> str:
     headers = ("workload", "task prefix", "bytes/byte", "intercept", "held-out input", "predicted", "measured",
                "error (repeats)", "goal")
     return title + "\n\n" + format_table(headers, rows)
-
-
-def heldout_error_text(ladder: SizeLadder) -> str:
-    """``+1.2 % (-0.8 … +3.8)`` for a prefix that grows with its input; for one that does not,
-    the error in MiB against the ±2 MiB goal, not a percentage of a tiny number."""
-    model = ladder.model
-    if model is None or model.heldout.error_percent is None:
-        return "-"
-    spread = [e for e in ladder.repeat_errors_percent if e is not None]
-    if not ladder.grows:
-        miss = model.heldout.predicted_bytes - model.heldout.measured_bytes
-        return f"{miss / MIB:+.1f} MiB (flat: goal ±2 MiB)"
-    text = f"{model.heldout.error_percent:+.1f} %"
-    return text + (f" ({min(spread):+.1f} … {max(spread):+.1f})" if len(spread) > 1 else "")
 
 
 def size_text(record: SizeRecord, path: Path) -> str:

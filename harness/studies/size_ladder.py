@@ -20,7 +20,7 @@ import numpy as np
 from corpora import Corpus, ensure_corpus
 from harness.analysis.model import fit_points, grows, meets_goal
 from harness.errors import UserError
-from harness.plan.sizes import check_scale, check_seconds
+from harness.plan.sizes import check_repeats, check_scale, check_seconds
 from harness.records.atomic import atomic_write_bytes
 from harness.records.schema import LadderRung, SizeLadder, SizeRecord, SizeSettings
 from harness.records.store import RunDirectory, new_record_fields
@@ -31,7 +31,6 @@ __all__ = ["LADDER_FRACTIONS", "LADDER_REPEATS", "cut_input", "run_ladder", "siz
 
 LADDER_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 LADDER_REPEATS = 3
-MAX_REPEATS = 100
 
 
 class _Measured(msgspec.Struct):
@@ -125,12 +124,6 @@ def _fitted(ladder: SizeLadder) -> SizeLadder:
                          int(statistics.median(measured[-1].peak_increase_bytes)))
     ladder.meets_goal = meets_goal(ladder.model.heldout, ladder.grows)
     return ladder
-
-
-def check_repeats(repeats: int, what: str) -> int:
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
-        raise UserError(f"{what}: must be a whole number from 1 to {MAX_REPEATS}, got {repeats!r}")
-    return repeats
 
 
 def size_workloads(references: list[str], scale: float, repeats: int, timeout_s: float, results: Path,

@@ -354,7 +354,7 @@ def _timelines(run: Path, record: SweepRecord) -> Section | None:
         return None
     return Section("Memory timelines", [
         Text("RSS of every process, sampled every 50 ms; click a legend entry to hide its line. "
-             "\"scheduler\" is the process running memreplay and the scheduler.", note=True),
+             "\"scheduler\" is the case's own scheduler process.", note=True),
         Plots(figures)])
 
 

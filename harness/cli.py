@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dask.utils import format_bytes
 
@@ -57,6 +57,20 @@ def _report_line(run: Path, record: object) -> str:
         return f"report: not written ({reason}); the run is kept: memreplay report {run}"
 
 
+def _running(args: argparse.Namespace) -> Any:
+    from harness.plan.cluster_source import running_source
+
+    return running_source(args.scheduler, args.tls_ca_file, args.tls_cert, args.tls_key)
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="use the running cluster at this scheduler address, as it is (e.g. tcp://10.0.0.5:8786)")
+    parser.add_argument("--tls-ca-file", metavar="FILE", help="CA certificate of a TLS scheduler (as dask's CLI)")
+    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate for a TLS scheduler")
+    parser.add_argument("--tls-key", metavar="FILE", help="client private key for a TLS scheduler")
+
+
 def _command_list(args: argparse.Namespace) -> int:
     from harness.report.terminal import workloads_table
     from workloads import registered_workloads
@@ -77,14 +91,23 @@ def _command_corpora(args: argparse.Namespace) -> int:
 
 
 def _command_run(args: argparse.Namespace) -> int:
+    from harness.execute.cluster import running_config
     from harness.execute.sweep import run_sweep
     from harness.plan.cluster_config import config_from_options
+    from harness.plan.cluster_source import OWN
     from harness.plan.matrix import single_case
     from harness.report.terminal import sweep_text
     from workloads import resolve_workload
 
-    config = config_from_options(args.workers, args.threads, args.memory_limit, args.processes)
-    matrix = single_case(resolve_workload(args.workload), config, args.scale, args.timeout, args.scheduler_profile)
+    source = _running(args)
+    if source is None:
+        config = config_from_options(args.workers, args.threads, args.memory_limit, args.processes)
+    else:
+        config = running_config(source, refused={"--workers": args.workers, "--threads": args.threads,
+                                                 "--memory-limit": args.memory_limit,
+                                                 "--no-processes": not args.processes or None})
+    matrix = single_case(resolve_workload(args.workload), config, args.scale, args.timeout, args.scheduler_profile,
+                         source or OWN)
     results = prepare_results_directory(args.results)
     run = run_sweep(matrix, results, _corpus_cache(results, args.corpora), label=matrix.cases[0].id)
     print(sweep_text(run.record, run.path))
@@ -99,7 +122,7 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
     if args.command == "bench" and not Path(args.matrix).exists():
         raise UserError(f"no {args.matrix} here: run from the memreplay checkout or give --matrix PATH")
-    matrix = load_matrix(args.matrix, quick=args.quick)  # every matrix problem, before any cluster
+    matrix = load_matrix(args.matrix, quick=args.quick, running=_running(args))  # every problem, before any case
     results = prepare_results_directory(args.results)
     try:
         run = run_sweep(matrix, results, _corpus_cache(results, args.corpora), resume=args.resume)
@@ -301,6 +324,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler-profile", default="default", metavar="NAME",
                      help="the scheduler's preset: configs/scheduler/NAME.toml or a .toml path (default: as installed)")
     _add_corpus_options(run)
+    _add_cluster_options(run)
     run.set_defaults(handler=_command_run)
 
     for name, help_text in (("sweep", "run every case of a configuration matrix (TOML)"),
@@ -314,6 +338,7 @@ def _build_parser() -> argparse.ArgumentParser:
         sweep.add_argument("--resume", metavar="RUN", help="finish the cases missing from an interrupted run")
         sweep.add_argument("--results", help=RESULTS_HELP)
         sweep.add_argument("--corpora", help=CORPORA_HELP)
+        _add_cluster_options(sweep)
         sweep.set_defaults(handler=_command_sweep)
 
     advise = commands.add_parser("recommend", help="the cheapest safe configuration for a machine, from a sweep")

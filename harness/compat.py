@@ -35,6 +35,7 @@ __all__ = [
     "transition_count",
     "worker_reported_memory",
     "worker_call_later",
+    "worker_callback",
     "worker_sender",
     "worker_task_states",
 ]
@@ -190,3 +191,9 @@ def worker_call_later(worker: Any) -> Callable[..., Any]:
     run), returning a handle with ``cancel()``."""
     return _require(_require(_require(worker, "loop", "Worker"), "asyncio_loop", "IOLoop"), "call_later",
                     "asyncio loop")
+
+
+def worker_callback(worker: Any) -> Callable[..., None]:
+    """``add_callback(callback, *args)``: run on the worker's event loop, callable from any thread
+    (what the worker itself does to send from a thread)."""
+    return _require(_require(worker, "loop", "Worker"), "add_callback", "IOLoop")  # type: ignore[no-any-return]

@@ -1,22 +1,36 @@
-"""A fresh cluster for one case, so no memory is carried over between cases: the scheduler in a
-process of its own (``dask scheduler``, under the case's scheduler preset), the workers as
-LocalCluster makes them (nanny-supervised processes, or threads of this process)."""
+"""The cluster of one case, from where the plan says (:mod:`harness.plan.cluster_source`):
+
+- memreplay's own, fresh per case so no memory is carried over: the scheduler in a process of
+  its own (``dask scheduler``, under the case's scheduler preset), the workers as LocalCluster
+  makes them (nanny-supervised processes, or threads of this process);
+- a cluster manager's, fresh per case, started in the case's shape;
+- a running cluster, as it is, whose shape must be the case's.
+
+Either way the cluster is described as it was at the start (its address, every worker's shape
+and package versions), and a shape other than the case's is refused."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask
 from distributed import Client, LocalCluster, Nanny, SpecCluster, Worker
+from distributed.security import Security
 
+from harness.errors import UserError
 from harness.execute.scheduler_process import SchedulerProcess
 from harness.plan.cluster_config import ClusterConfig
+from harness.plan.cluster_source import ClusterSource, TlsFiles, manager_arguments, resolve_manager
+from harness.plan.sizes import compact_bytes
+from harness.records.schema import ClusterRecord, WorkerRecord
 
-__all__ = ["CLUSTER_SETTINGS", "SCHEDULER_LOG", "case_cluster", "local_cluster"]
+__all__ = ["CLUSTER_SETTINGS", "SCHEDULER_LOG", "CaseCluster", "case_cluster", "check_running", "local_cluster",
+           "open_cluster", "running_config", "running_shape"]
 
 # A task that kills its worker is a result to record, not something to retry elsewhere.
 CLUSTER_SETTINGS: dict[str, Any] = {
@@ -58,3 +72,137 @@ def local_cluster(config: ClusterConfig) -> Iterator[tuple[LocalCluster, Client]
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.CRITICAL,
         ) as cluster, Client(cluster) as client:
             yield cluster, client
+
+
+# The packages whose versions must agree across the client, the scheduler and the workers.
+COMPARED_PACKAGES = ("python", "dask", "distributed", "msgpack", "cloudpickle", "toolz", "numpy", "memreplay")
+CONNECT_S = 30  # to reach a running scheduler
+WORKERS_S = 600  # for a manager's workers to come up (a batch queue can take minutes)
+
+
+@dataclass(frozen=True)
+class CaseCluster:
+    client: Client
+    record: ClusterRecord
+    scheduler_is_local: bool  # a path written by the scheduler is a path here (memreplay's own scheduler)
+
+
+@contextmanager
+def open_cluster(source: ClusterSource, config: ClusterConfig, case_dir: Path,
+                 scheduler_settings: dict[str, Any] | None = None) -> Iterator[CaseCluster]:
+    """The cluster one case runs on, with a client; refuses (UserError) a cluster whose shape is
+    not ``config``'s."""
+    if source.kind == "own":
+        with case_cluster(config, case_dir, scheduler_settings) as (_, client):
+            yield CaseCluster(client, describe_cluster(client, source), scheduler_is_local=True)
+    elif source.kind == "manager":
+        assert source.manager is not None
+        what = "matrix.cluster"
+        arguments, scale_to = manager_arguments(resolve_manager(source.manager, what), source.manager,
+                                                source.options, config, what)
+        with dask.config.set(CLUSTER_SETTINGS), resolve_manager(source.manager, what)(**arguments) as cluster:
+            if scale_to is not None:
+                cluster.scale(scale_to)
+            with Client(cluster) as client:
+                client.wait_for_workers(config.n_workers, timeout=WORKERS_S)
+                _check_shape(client, config, source)
+                yield CaseCluster(client, describe_cluster(client, source), scheduler_is_local=False)
+    else:
+        with connect(source) as client:
+            _check_shape(client, config, source)
+            yield CaseCluster(client, describe_cluster(client, source), scheduler_is_local=False)
+
+
+def security(tls: TlsFiles | None) -> Security | None:
+    if tls is None:
+        return None
+    return Security(tls_ca_file=tls.ca_file, tls_client_cert=tls.cert, tls_client_key=tls.key,
+                    require_encryption=True)
+
+
+@contextmanager
+def connect(source: ClusterSource) -> Iterator[Client]:
+    """A client of the running cluster at ``source.address``; one line if it cannot be reached."""
+    try:
+        client = Client(source.address, security=security(source.tls), timeout=CONNECT_S)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise UserError(f"--scheduler {source.address}: cannot connect: {str(error).splitlines()[0]}") from None
+    with client:
+        yield client
+
+
+def _workers(client: Client) -> dict[str, dict[str, Any]]:
+    return dict(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def running_shape(client: Client, what: str) -> ClusterConfig:
+    """The shape of a cluster whose workers are all alike; one line if they are not, or if there are none."""
+    workers = _workers(client)
+    if not workers:
+        raise UserError(f"{what}: the cluster has no workers")
+    shapes = {(info["nthreads"], info.get("memory_limit") or 0) for info in workers.values()}
+    if len(shapes) > 1:
+        shown = ", ".join(f"{threads} threads {compact_bytes(limit) if limit else 'no limit'}"
+                          for threads, limit in sorted(shapes))
+        raise UserError(f"{what}: the workers are not alike ({shown}): memreplay sizes workers of one shape")
+    threads, limit = shapes.pop()
+    if not limit:
+        raise UserError(f"{what}: the workers have no memory limit; start them with --memory-limit")
+    return ClusterConfig(n_workers=len(workers), threads_per_worker=threads, memory_limit=limit)
+
+
+def running_config(source: ClusterSource, refused: dict[str, object]) -> ClusterConfig:
+    """``memreplay run --scheduler``: the case's configuration is the running cluster's shape;
+    ``refused``: shape options given on the command line (not None), which it replaces."""
+    given = [option for option, value in refused.items() if value is not None]
+    if given:
+        raise UserError(f"{given[0]}: with --scheduler the shape is the running cluster's, read from it; leave it out")
+    with connect(source) as client:
+        return running_shape(client, "--scheduler")
+
+
+def check_running(source: ClusterSource, configs: list[ClusterConfig]) -> None:
+    """Refuse a matrix whose shapes are not the running cluster's, before any case."""
+    with connect(source) as client:
+        shape = running_shape(client, "--scheduler")
+    for config in configs:
+        if (shape.n_workers, shape.threads_per_worker, shape.memory_limit) != (
+                config.n_workers, config.threads_per_worker, config.memory_limit):
+            raise UserError(f"--scheduler: the running cluster at {source.address} is {shape.label}, the matrix "
+                            f"asks {config.label}: a running cluster is used as it is; give shapes = "
+                            f"[[{shape.n_workers}, {shape.threads_per_worker}]] and memory_limits = "
+                            f"[\"{compact_bytes(shape.memory_limit)}\"]")
+
+
+def _check_shape(client: Client, config: ClusterConfig, source: ClusterSource) -> None:
+    what = "--scheduler" if source.kind == "running" else "matrix.cluster"
+    shape = running_shape(client, what)
+    if (shape.n_workers, shape.threads_per_worker, shape.memory_limit) != (
+            config.n_workers, config.threads_per_worker, config.memory_limit):
+        raise UserError(f"{what}: {source.description} has {shape.label.removesuffix('-threads')}, "
+                        f"the case asks {config.label}")
+
+
+def describe_cluster(client: Client, source: ClusterSource) -> ClusterRecord:
+    """The cluster as it is now: its address, every worker's shape and package versions, and a
+    warning for every version that differs from this process's."""
+    versions = client.get_versions(packages=["numpy", "memreplay"])
+    mine = versions["client"]["packages"]
+    workers = _workers(client)
+    warnings = []
+    for where, reported in [("the scheduler", versions["scheduler"]), *versions["workers"].items()]:
+        packages = reported.get("packages", {}) if isinstance(reported, dict) else {}
+        for name in COMPARED_PACKAGES:
+            if packages.get(name) != mine.get(name):
+                warnings.append(f"{where} has {name} {packages.get(name)}, memreplay's process {mine.get(name)}")
+    return ClusterRecord(
+        kind=source.kind, manager=source.manager, address=client.scheduler.address,
+        scheduler_packages={name: versions["scheduler"]["packages"].get(name) for name in COMPARED_PACKAGES},
+        workers=[WorkerRecord(
+            address=address, host=str(info.get("host")), nthreads=info["nthreads"],
+            memory_limit=info.get("memory_limit") or None,
+            packages={name: versions["workers"].get(address, {}).get("packages", {}).get(name)
+                      for name in COMPARED_PACKAGES},
+        ) for address, info in sorted(workers.items())],
+        version_warnings=warnings,
+    )

@@ -1,4 +1,5 @@
-"""Run one case: a fresh cluster, the probes attached, the workload computed, its answer checked."""
+"""Run one case: its cluster (fresh, or the running one), the corpus staged on every worker, the
+probes attached, the workload computed, its answer checked."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from corpora import Corpus
-from harness.execute.cluster import case_cluster
+from harness.execute.cluster import open_cluster
+from harness.execute.corpus_staging import stage_on_workers
 from harness.execute.outcomes import classify_failure, name_the_running_task, one_line
+from harness.plan.cluster_source import OWN, ClusterSource
 from harness.plan.matrix import Case
 from harness.probes.base import Probe, ProbeContext
 from harness.probes.scheduler_footprint import SchedulerFootprintProbe
@@ -27,25 +30,30 @@ def default_probes() -> list[Probe]:
 
 
 def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | None = None,
-             timeout_s: float | None = None) -> CaseResult:
-    """Start a fresh cluster (its scheduler in a process of its own, under the case's scheduler
-    preset), attach the probes, compute the workload, check its answer. Never raises for a
-    failure of the workload itself (an error, running out of memory, passing ``timeout_s``):
-    that is the case's outcome."""
+             timeout_s: float | None = None, source: ClusterSource = OWN) -> CaseResult:
+    """Open the case's cluster from ``source`` (by default a fresh one, its scheduler in a process
+    of its own under the case's scheduler preset), stage the corpus on every worker, attach the
+    probes, compute the workload, check its answer. Never raises for a failure of the workload
+    itself (an error, running out of memory, passing ``timeout_s``): that is the case's outcome."""
     workload, config = case.workload, case.config
     probes = default_probes() if probes is None else probes
-    context = ProbeContext(case_dir, workload.input_bytes(corpus), config.scheduler_profile)
     outcome: Outcome = "ok"
     error: str | None = None
     oom: OomInfo | None = None
     measured: dict[str, Any] = {}
-    with case_cluster(config, case_dir, case.scheduler.settings) as (_, client):
+    with open_cluster(source, config, case_dir, case.scheduler.settings) as cluster:
+        client = cluster.client
+        # memreplay's own workers are processes of this machine: they share its corpus cache;
+        # any other worker uses its own ($MEMREPLAY_CORPORA there, else its temp directory)
+        staged = stage_on_workers(client, corpus, corpus.root.parent if source.kind == "own" else None)
+        context = ProbeContext(case_dir, workload.input_bytes(corpus), config.scheduler_profile,
+                               scheduler_is_local=cluster.scheduler_is_local)
         for probe in probes:
             probe.start(client, context)
         started = time.perf_counter()
         future = None
         try:
-            future = client.compute(workload.build(corpus))
+            future = client.compute(workload.build(staged))
             answer = future.result(timeout=timeout_s)
         except Exception as failure:  # the workload (or a user's build) failed: record it, go on
             # only our own deadline is a timeout; a task that raised TimeoutError itself erred
@@ -70,6 +78,7 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
             answer_check = "passed"
         except AnswerMismatch as mismatch:
             outcome, answer_check, error = "error", "failed", f"answer mismatch: {mismatch}"
+    notes += cluster.record.version_warnings
     if not config.processes:
         notes.append("workers are threads of the memreplay process: the memory limit is not enforced (no nanny), "
                      "and each per-task row measures that one process, which every task shares")
@@ -78,5 +87,5 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         corpus=CorpusRef(**corpus.describe()), config=config, directory=str(case_dir),
         outcome=outcome, error=error, wall_time_s=wall_time_s,
         cost_gib_s=wall_time_s * config.total_memory / 2**30,  # memory reserved × time: what a bill charges
-        answer_check=answer_check, oom=oom, notes=notes, **measured,
+        answer_check=answer_check, oom=oom, notes=notes, cluster=cluster.record, **measured,
     )

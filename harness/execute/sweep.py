@@ -10,6 +10,7 @@ from pathlib import Path
 from corpora import Corpus, ensure_corpus
 from harness.analysis.model import fit_peak_model
 from harness.errors import UserError
+from harness.execute.cluster import check_running
 from harness.execute.progress import Progress
 from harness.execute.runner import run_case
 from harness.plan.matrix import Matrix
@@ -26,6 +27,7 @@ def matrix_settings(matrix: Matrix) -> MatrixSettings:
     return MatrixSettings(
         source=matrix.source, scale=matrix.scale, repeats=matrix.repeats, timeout_s=matrix.timeout_s,
         fil_profiles=matrix.fil_profiles, size_ladder=matrix.size_ladder, ladder_repeats=matrix.ladder_repeats,
+        cluster=matrix.cluster,
         cases=[PlannedCase(id=c.id, workload=c.workload.name, workload_version=c.workload.version, repeat=c.repeat,
                            config=c.config) for c in matrix.cases],
     )
@@ -60,6 +62,8 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
     (KeyboardInterrupt, which propagates) keeps every finished case. Whatever can be refused
     is refused before any work: a resumed run's plan and lock, then the corpora; only then is
     a new run directory made."""
+    if matrix.cluster.kind == "running":
+        check_running(matrix.cluster, [case.config for case in matrix.cases])
     if resume is not None:
         run = _reopen(matrix, resume)
         with run.exclusive():
@@ -82,7 +86,8 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
         if progress:
             progress.case(case.id)
         run.record.cases.append(run_case(case, corpus_by_kind[case.workload.corpus_kind],
-                                         run.case_directory(case.id), timeout_s=matrix.timeout_s))
+                                         run.case_directory(case.id), timeout_s=matrix.timeout_s,
+                                         source=matrix.cluster))
         run.save()
         if progress:
             progress.advance()

@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 
 from harness.errors import UserError
-from harness.plan.cluster_config import ClusterConfig, check_memory_limit
+from harness.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig, check_memory_limit
+from harness.plan.cluster_source import OWN, ClusterSource, check_configs, resolve_manager
 from harness.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
 from harness.plan.sizes import check_repeats, check_scale, check_seconds, parse_size
 from harness.plan.toml_file import read_toml
@@ -22,9 +23,9 @@ from workloads import Workload, WorkloadError, resolve_workload
 __all__ = ["Case", "Matrix", "load_matrix", "scheduler_preset", "single_case"]
 
 _AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_profiles"}
-_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder", "ladder_repeats"}
+_SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder", "ladder_repeats", "cluster"}
 _RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
-_SECTIONS = {"matrix", "quick"}
+_SECTIONS = {"matrix", "quick", "cluster"}
 
 
 @dataclass(frozen=True)
@@ -51,19 +52,22 @@ class Matrix:
     cases: tuple[Case, ...]
     size_ladder: bool = False  # after the cases, each workload's size ladder (peak increase vs input size)
     ladder_repeats: int = 3  # measurements of each input size of a ladder
+    cluster: ClusterSource = OWN  # where each case's cluster comes from
 
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None,
-                scheduler_profile: str = "default") -> Matrix:
+                scheduler_profile: str = "default", source: ClusterSource = OWN) -> Matrix:
     """What ``memreplay run`` runs: a matrix of one case, without profiles or a size ladder."""
     preset = scheduler_preset(scheduler_profile, Path("."), "--scheduler-profile")
     config = msgspec.structs.replace(config, scheduler_profile=preset.name)
+    check_configs(source, [config], "--scheduler-profile")
     return Matrix("memreplay run", check_scale(scale, "--scale"), 1, check_seconds(timeout_s, "--timeout"), False,
-                  (Case(workload, config, 0, preset),))
+                  (Case(workload, config, 0, preset),), cluster=source)
 
 
-def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
-    """Read and validate a matrix; with ``quick``, the ``[quick]`` table overrides ``[matrix]``."""
+def load_matrix(path: str | Path, quick: bool = False, running: ClusterSource | None = None) -> Matrix:
+    """Read and validate a matrix; with ``quick``, the ``[quick]`` table overrides ``[matrix]``.
+    ``running``: the running cluster given on the command line, which replaces the matrix's own."""
     path = Path(path)
     document = read_toml(path, "matrix")
     _refuse_unknown(path, "", document, _SECTIONS)
@@ -72,14 +76,30 @@ def load_matrix(path: str | Path, quick: bool = False) -> Matrix:
     for section in _SECTIONS & document.keys():
         if not isinstance(document[section], dict):
             raise UserError(f"{path}: {section}: must be a table")
-        _refuse_unknown(path, f"{section}.", document[section], _AXES | _SETTINGS | _RENAMED.keys())
+        if section != "cluster":  # [cluster] holds the manager's own keyword arguments
+            _refuse_unknown(path, f"{section}.", document[section], _AXES | _SETTINGS | _RENAMED.keys())
     table = {**document["matrix"], **(document.get("quick", {}) if quick else {})}
     for old, new in _RENAMED.items():
         if old in table:
             if new in table:
                 raise UserError(f"{path}: matrix.{old}: renamed {new}; give only {new}")
             table[new] = table.pop(old)
-    return _resolve(path, table)
+    return _resolve(path, table, _cluster_source(path, table, document.get("cluster"), running))
+
+
+def _cluster_source(path: Path, table: dict[str, Any], options: dict[str, Any] | None,
+                    running: ClusterSource | None) -> ClusterSource:
+    if running is not None:
+        if "cluster" in table or options is not None:
+            raise UserError(f"{path}: matrix.cluster: the matrix names a cluster manager and --scheduler names a "
+                            "running cluster; give one")
+        return running
+    if "cluster" not in table:
+        if options is not None:
+            raise UserError(f"{path}: [cluster]: arguments for a cluster manager, but matrix.cluster names none")
+        return OWN
+    resolve_manager(table["cluster"], f"{path}: matrix.cluster")
+    return ClusterSource(kind="manager", manager=table["cluster"], options=options or {})
 
 
 def _refuse_unknown(path: Path, prefix: str, table: dict[str, Any], known: set[str]) -> None:
@@ -122,12 +142,20 @@ def _shapes(path: Path, table: dict[str, Any]) -> list[tuple[int, int]]:
     return list(itertools.product(workers, threads))
 
 
-def _memory_limits(path: Path, table: dict[str, Any]) -> list[int]:
+def _memory_limits(path: Path, table: dict[str, Any], local: bool) -> list[int]:
+    """Per-worker limits; on memreplay's own cluster they must fit this machine, elsewhere the
+    cluster's machines decide."""
     what = f"{path}: matrix.memory_limits"
-    return [check_memory_limit(parse_size(text, what), what) for text in _axis(path, table, "memory_limits")]
+    limits = [parse_size(text, what) for text in _axis(path, table, "memory_limits")]
+    for limit in limits:
+        if local:
+            check_memory_limit(limit, what)
+        elif limit < MIN_WORKER_MEMORY:
+            raise UserError(f"{what}: {limit} bytes is too small for a worker to start")
+    return limits
 
 
-def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
+def _resolve(path: Path, table: dict[str, Any], source: ClusterSource) -> Matrix:
     workloads = []
     for name in _axis(path, table, "workloads"):
         try:
@@ -135,7 +163,7 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
         except WorkloadError as error:
             raise UserError(f"{path}: matrix.workloads: {error}") from None
     shapes = _shapes(path, table)
-    limits = _memory_limits(path, table)
+    limits = _memory_limits(path, table, local=source.kind == "own")
     presets = _scheduler_presets(path, table)
     processes = _axis(path, table, "processes", [True])
     if not all(isinstance(p, bool) for p in processes):
@@ -154,7 +182,8 @@ def _resolve(path: Path, table: dict[str, Any]) -> Matrix:
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: matrix: the same case appears twice (a repeated workload, shape or limit)")
     ladder_repeats = check_repeats(table.get("ladder_repeats", 3), f"{path}: matrix.ladder_repeats")
-    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder, ladder_repeats)
+    check_configs(source, dict.fromkeys(case.config for case in cases), f"{path}: matrix")
+    return Matrix(str(path), scale, repeats, timeout, fil_profiles, cases, size_ladder, ladder_repeats, source)
 
 
 def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:

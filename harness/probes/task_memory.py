@@ -9,6 +9,8 @@ baseline as measured at start and, as peak, the worker's last reported RSS (meth
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from harness.probes.task_memory_worker import (
     TaskMemoryWorkerPlugin,
     key_name,
 )
+from harness.records.atomic import atomic_write_bytes
 from harness.records.schema import TaskMemory
 from harness.records.task_rows import COLUMNS, MIB, read_task_rows
 
@@ -180,17 +183,29 @@ def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto"
     return collector
 
 
-async def _install_for_case(dask_scheduler: Any, csv_path: str, method: str, input_hints: dict[int, int]) -> None:
-    # inside the scheduler (run_on_scheduler): returns once every connected worker has the plugin
+async def _install_for_case(dask_scheduler: Any, csv_path: str | None, method: str,
+                            input_hints: dict[int, int]) -> None:
+    # inside the scheduler (run_on_scheduler): returns once every connected worker has the plugin.
+    # No csv_path: the scheduler's filesystem is not the driver's; the rows go to a file of its
+    # own, which _finish_case hands back.
+    if csv_path is None:
+        handle, csv_path = tempfile.mkstemp(prefix="memreplay-tasks-", suffix=".csv")
+        os.close(handle)
     collector = _attach(dask_scheduler, csv_path)
     collector.input_hints = input_hints
     await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TaskMemoryWorkerPlugin(method))
 
 
-def _finish_case(dask_scheduler: Any, state: str) -> None:
+def _finish_case(dask_scheduler: Any, state: str, hand_back: bool) -> bytes | None:
     collector = scheduler_plugin(dask_scheduler, PLUGIN_NAME)
     collector.write_unfinished(dask_scheduler, state)
     collector.close_file()
+    dask_scheduler.remove_plugin(name=PLUGIN_NAME)  # a running cluster outlives the case
+    if not hand_back:
+        return None
+    rows = collector.csv_path.read_bytes()
+    collector.csv_path.unlink()
+    return rows
 
 
 class TaskMemoryProbe:
@@ -207,11 +222,19 @@ class TaskMemoryProbe:
     def start(self, client: Any, context: ProbeContext) -> None:
         self._client = client
         self._csv = (context.case_dir / self.csv_name).resolve()
-        client.run_on_scheduler(_install_for_case, csv_path=str(self._csv), method=self.method,
-                                input_hints=dict(enumerate(context.input_bytes)))
+        self._hand_back = not context.scheduler_is_local
+        client.run_on_scheduler(_install_for_case, csv_path=None if self._hand_back else str(self._csv),
+                                method=self.method, input_hints=dict(enumerate(context.input_bytes)))
 
     def stop(self, outcome: str) -> TaskMemory:
         assert self._client is not None, "stop() before start()"
         # tasks the case did not wait for (stopped at its time limit, or cut short by another failure)
-        self._client.run_on_scheduler(_finish_case, state="timed-out" if outcome == "timeout" else "unfinished")
+        rows = self._client.run_on_scheduler(_finish_case, state="timed-out" if outcome == "timeout" else "unfinished",
+                                             hand_back=self._hand_back)
+        try:  # the workers' plugin too: a running cluster outlives the case
+            self._client.unregister_worker_plugin(PLUGIN_NAME)
+        except Exception:  # noqa: S110 (a worker that died has no plugin left)
+            pass
+        if rows is not None:
+            atomic_write_bytes(self._csv, rows)
         return summarise_task_memory(read_task_rows(self._csv), self.csv_name)

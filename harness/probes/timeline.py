@@ -1,23 +1,25 @@
 """Memory over time for every worker process and the scheduler, as a CSV and a PNG per case.
 
-The shared RSS sampler reads each process's RSS every 50 ms from the driver. The PNG marks,
-per task prefix, the task with the largest peak increase, read from the case's ``tasks.csv``
-when the per-task probe wrote one.
+Each process samples its own RSS every 50 ms with the shared RSS sampler: a worker plugin on
+every worker (those that join during the case too), reporting each sample to the scheduler on
+the worker's own stream, and a thread in the scheduler for the scheduler. The driver collects
+them at the end, so nothing assumes the workers are processes of this machine. A worker that is
+killed keeps every sample it sent before. The PNG marks, per task prefix, the task with the
+largest peak increase, read from the case's ``tasks.csv`` when the per-task probe wrote one.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from typing import Any
 
 from harness.probes.base import ProbeContext
-from harness.probes.rss_sampler import RssSampler
+from harness.probes.timeline_collector import PLUGIN_NAME, finish_timeline, install_timeline
 from harness.records.schema import Timeline
-from harness.records.timeline_samples import SCHEDULER, write_timeline
+from harness.records.timeline_samples import write_timeline
 from harness.report.timeline_plot import draw_timeline
 
 __all__ = ["TimelineProbe"]
-
 
 class TimelineProbe:
     name = "timeline"
@@ -26,22 +28,26 @@ class TimelineProbe:
 
     def __init__(self, interval_s: float = 0.05) -> None:
         self.interval_s = interval_s
-        self._sampler: RssSampler | None = None
+        self._client: Any = None
 
     def start(self, client: Any, context: ProbeContext) -> None:
-        self._case_dir = context.case_dir
-        # the scheduler's own process, and each worker's (asked of each process itself)
-        pids = {SCHEDULER: client.run_on_scheduler(os.getpid), **client.run(os.getpid)}
-        self._sampler = RssSampler(pids, self.interval_s, name="memreplay-timeline")
+        self._client, self._case_dir = client, context.case_dir
+        self._started = time.time()
+        client.run_on_scheduler(install_timeline, interval_s=self.interval_s)
 
     def stop(self, outcome: str) -> Timeline:
-        assert self._sampler is not None, "stop() before start()"
-        samples = self._sampler.stop()
+        assert self._client is not None, "stop() before start()"
+        collected = self._client.run_on_scheduler(finish_timeline)
+        try:  # stop the workers' samplers (a running cluster outlives the case)
+            self._client.unregister_worker_plugin(PLUGIN_NAME)
+        except Exception:  # noqa: S110 (a worker that died has no sampler left to stop)
+            pass
+        samples = [(max(0.0, t - self._started), name, rss) for t, name, rss in collected]
         write_timeline(self._case_dir / self.csv_name, samples)
         tasks = self._case_dir / "tasks.csv"
         png, plot_error = self.png_name, None
         try:
-            draw_timeline(samples, self._case_dir / png, tasks if tasks.exists() else None, self._sampler.started)
+            draw_timeline(samples, self._case_dir / png, tasks if tasks.exists() else None, self._started)
         except Exception as error:  # a plot that cannot be drawn never loses the measured case
             png, plot_error = None, f"{type(error).__name__}: {error}".splitlines()[0]
         processes = sorted({name for _, name, _ in samples})
@@ -50,4 +56,3 @@ class TimelineProbe:
             peak_rss_bytes={name: max(rss for _, n, rss in samples if n == name) for name in processes},
             plot_error=plot_error,
         )
-

@@ -27,6 +27,10 @@ Schema history:
       the matrix setting size_ladder. Each case's scheduler (its own process, its profile):
       cases[].scheduler, config.scheduler_profile. Schema 3 records are read as they are (they
       have none of these).
+  5 — any Dask cluster: cases[].cluster (kind, address, every worker's shape and package
+      versions, version warnings), settings.matrix.cluster (where the cases' clusters come
+      from), host on profiles and ladders (they run where memreplay runs). Schema 3 and 4
+      records are read as they are.
 """
 
 from __future__ import annotations
@@ -36,19 +40,21 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from harness.plan.cluster_config import ClusterConfig
+from harness.plan.cluster_source import ClusterSource
 
 __all__ = [
-    "AccuracyRun", "CaseResult", "CorpusRef", "DeadTask", "Environment", "FootprintComparison", "HeldOut",
+    "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",
+    "HeldOut",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
     "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
     "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings",
     "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
-    "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkloadRef",
+    "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkerRecord", "WorkloadRef",
 ]
 
-SCHEMA_VERSION = 4
-READABLE_SCHEMA_VERSIONS = (3, 4)  # 4 only added fields, each with a default
+SCHEMA_VERSION = 5
+READABLE_SCHEMA_VERSIONS = (3, 4, 5)  # 4 and 5 only added fields, each with a default
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
 Bytes = Annotated[int, msgspec.Meta(ge=0)]  # a measured size: a hand-edited negative one is refused
@@ -166,6 +172,25 @@ class SchedulerFootprint(_Part, kw_only=True):
     structures: dict[str, StructureSize]
 
 
+class WorkerRecord(_Part, kw_only=True):
+    address: str
+    host: str
+    nthreads: int
+    memory_limit: Bytes | None  # None: the worker has no limit
+    packages: dict[str, str | None]  # versions the worker reports (distributed's get_versions)
+
+
+class ClusterRecord(_Part, kw_only=True):
+    """The cluster a case ran on, as it was when the case started."""
+
+    kind: Literal["own", "manager", "running"]
+    manager: str | None = None
+    address: str
+    scheduler_packages: dict[str, str | None]
+    workers: list[WorkerRecord]
+    version_warnings: list[str] = []  # a package whose version differs from memreplay's own process
+
+
 class CaseResult(_Part, kw_only=True):
     id: str
     repeat: int = 0
@@ -183,6 +208,7 @@ class CaseResult(_Part, kw_only=True):
     task_memory: TaskMemory | None = None
     timeline: Timeline | None = None
     scheduler: SchedulerFootprint | None = None
+    cluster: ClusterRecord | None = None  # schema 4 records: memreplay's own local cluster
 
 
 class HeldOut(_Part, kw_only=True):
@@ -242,6 +268,7 @@ class TaskProfile(_Part, kw_only=True):
     top_lines: list[TopLine] = []
     line_rss: list[LineRss] | None = None
     line_rss_error: str | None = None
+    host: str | None = None  # the machine it ran on: where memreplay runs, never a cluster's worker
 
 
 class PlannedCase(_Part, kw_only=True):
@@ -260,6 +287,7 @@ class MatrixSettings(_Part, kw_only=True):
     fil_profiles: bool
     size_ladder: bool = False  # schema 3 sweeps had none
     ladder_repeats: int = 3
+    cluster: ClusterSource = ClusterSource()
     cases: list[PlannedCase]
 
 
@@ -293,6 +321,7 @@ class SizeLadder(_Part, kw_only=True):
     repeat_errors_percent: list[float | None] = []  # the held-out error of each repeat alone
     grows: bool | None = None  # its peak increase grows with its input (else the goal is ±2 MiB)
     meets_goal: bool | None = None
+    host: str | None = None  # the machine it ran on: where memreplay runs, never a cluster's worker
 
 
 class SweepSummary(_Part, kw_only=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import re
+import socket
 import sys
 import sysconfig
 from collections import defaultdict
@@ -115,8 +116,8 @@ def profile_task(workload: str, input_path: Path, out_dir: Path, timeout: float 
     ``failed`` or ``skipped`` outcome (or ``line_rss_error``) with the reason."""
     out_dir, input_path = out_dir.resolve(), input_path.resolve()  # the subprocesses run in out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    profile = TaskProfile(workload=workload, input=str(input_path), input_bytes=input_path.stat().st_size,
-                          figure=FIL_FIGURE, outcome="ok")
+    profile = TaskProfile(workload=workload, host=socket.gethostname(), input=str(input_path),
+                          input_bytes=input_path.stat().st_size, figure=FIL_FIGURE, outcome="ok")
     result_dir = out_dir / "fil"
     command = [_fil_command(), "--no-browser", "python", "-m", "harness.studies.profile_target", "fil",
                workload, str(input_path), str(result_dir)]

@@ -9,6 +9,7 @@ far the model can be trusted when it sizes for inputs larger than any measured.
 from __future__ import annotations
 
 import shutil
+import socket
 import statistics
 import sys
 from collections.abc import Sequence
@@ -80,8 +81,8 @@ def run_ladder(workload: Workload, corpus: Corpus, scratch: Path, *, repeats: in
     scratch = scratch.resolve()  # each measurement runs in it: its inputs by paths that hold from there
     print(f"size ladder of {workload.name}: {len(fractions)} cuts of {source.name} × {repeats} repeats, "
           "each in a fresh process ...", file=sys.stderr)
-    ladder = SizeLadder(workload=workload.name, prefix=_task_prefix(workload), source=source.name, cut="",
-                        method="", repeats=repeats, outcome="ok")
+    ladder = SizeLadder(workload=workload.name, host=socket.gethostname(), prefix=_task_prefix(workload),
+                        source=source.name, cut="", method="", repeats=repeats, outcome="ok")
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         inputs = []

@@ -1,0 +1,77 @@
+"""The processes' side of the timeline: a worker plugin that samples its worker's RSS and sends
+each sample to the scheduler, and the scheduler plugin that keeps them beside the scheduler's
+own samples. Kept apart from the probe (and its plotting) so that the scheduler and the workers
+import no more than they need: what they import is what they hold."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+from harness.compat import add_stream_handlers, install_worker_plugin, scheduler_plugin, worker_callback, worker_sender
+from harness.probes.rss_sampler import RssSampler
+from harness.records.timeline_samples import SCHEDULER, Sample
+
+__all__ = ["PLUGIN_NAME", "TimelineCollector", "TimelineWorkerPlugin", "finish_timeline", "install_timeline"]
+
+PLUGIN_NAME = "memreplay-timeline"
+OP_RSS = "memreplay-rss"
+
+
+class TimelineWorkerPlugin(WorkerPlugin):
+    """Samples its worker's own RSS and sends each sample to the scheduler."""
+
+    name = PLUGIN_NAME
+    idempotent = False
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+
+    def setup(self, worker: Any) -> None:
+        send, soon = worker_sender(worker), worker_callback(worker)
+
+        def report(_: str, rss: int) -> None:  # on the sampler's thread: the stream is the event loop's
+            soon(send, {"op": OP_RSS, "t": time.time(), "rss": rss})
+
+        self._sampler = RssSampler({worker.address: os.getpid()}, self.interval_s, keep=False, on_sample=report,
+                                   name="memreplay-timeline")
+
+    def teardown(self, worker: Any) -> None:
+        self._sampler.stop()
+
+
+class TimelineCollector(SchedulerPlugin):
+    """In the scheduler: the workers' samples as they arrive, and the scheduler's own."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, interval_s: float) -> None:
+        self._lock = threading.Lock()
+        self._samples: list[Sample] = []  # absolute time (time.time()), process, RSS
+        self._own = RssSampler({SCHEDULER: os.getpid()}, interval_s, name="memreplay-timeline-scheduler")
+
+    def handle_rss(self, worker: str, t: float, rss: int) -> None:
+        with self._lock:
+            self._samples.append((t, worker, rss))
+
+    def finish(self) -> list[Sample]:
+        own = [(self._own.started + t, name, rss) for t, name, rss in self._own.stop()]
+        with self._lock:
+            return sorted(own + self._samples)
+
+
+async def install_timeline(dask_scheduler: Any, interval_s: float) -> None:
+    collector = TimelineCollector(interval_s)
+    add_stream_handlers(dask_scheduler, {OP_RSS: collector.handle_rss})
+    dask_scheduler.add_plugin(collector, name=PLUGIN_NAME)
+    await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TimelineWorkerPlugin(interval_s))
+
+
+def finish_timeline(dask_scheduler: Any) -> list[Sample]:
+    samples = scheduler_plugin(dask_scheduler, PLUGIN_NAME).finish()
+    dask_scheduler.remove_plugin(name=PLUGIN_NAME)
+    return samples

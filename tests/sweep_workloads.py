@@ -88,3 +88,49 @@ def _increment(i: int) -> int:
 # about 3,000 transitions: more than the default transition log keeps (1,000), and the trimmed 200
 many_tasks = Workload("many-tasks", 1, "500 tiny tasks: the scheduler's logs fill", "text",
                       build=lambda corpus: db.from_sequence(range(5_000), npartitions=500).map(_increment).sum())
+
+
+def _where_read(path: Path) -> str:
+    with open(path, "rb") as handle:
+        handle.read(1)
+    return os.fspath(path)
+
+
+def _read_on_the_workers(answer: list[str], corpus) -> None:
+    from workloads import AnswerMismatch
+
+    for read in answer:
+        if Path(read).resolve().is_relative_to(Path(corpus.root).resolve()):
+            raise AnswerMismatch(f"a task read the driver's own file {read}")
+
+
+where_read = Workload("where-read", 1, "each task says which file it read", "text", build=_per_file(_where_read),
+                      task_function=_where_read, check=_read_on_the_workers)
+
+
+def _slow(i: int) -> int:
+    time.sleep(1.0)
+    return allocate_and_hold(20, 0.01) + i
+
+
+# one-second tasks: long enough to kill a worker, or add one, while they run
+slow = Workload("slow", 1, "eight one-second tasks", "text",
+                build=lambda corpus: db.from_sequence(range(8), npartitions=8).map(_slow))
+
+
+class ShapelessCluster:
+    """A cluster manager that can be told how many workers, but not their memory limit."""
+
+    def __init__(self, n_workers: int = 1, threads_per_worker: int = 1) -> None:
+        self.n_workers = n_workers
+
+
+class QueueCluster:
+    """The signature of a dask-jobqueue cluster: one job's cores and memory, workers by scale()."""
+
+    def __init__(self, cores: int | None = None, memory: str | None = None, processes: int | None = None,
+                 queue: str | None = None, job_extra_directives: list[str] | None = None) -> None:
+        pass
+
+    def scale(self, n: int) -> None:
+        pass

@@ -52,7 +52,7 @@ from harness.report.plots import (
     structures_plot,
     timeline_plot,
 )
-from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR
+from harness.report.terminal import HOLDING_PERCENT, RSS_GROWTH_FLOOR, cluster_lines
 from harness.report.units import mib_text, signed_bytes
 
 __all__ = ["REPORT_NAME", "Machine", "write_run_report"]
@@ -369,8 +369,14 @@ def _cases(record: SweepRecord) -> Section:
                      case.answer_check, (case.error or "") + (f" (executing {case.oom.task})"
                                                               if case.oom and case.oom.task else "")))
         styles.append("" if case.outcome == "ok" else "flag")
-    return Section("Cases", [Table(("case", "outcome", "wall time", "GiB·s", "largest task", "worker peak RSS",
-                                    "answer", "why not ok"), rows, numeric=(2, 3, 4, 5), row_styles=styles)])
+    blocks: list = [Table(("case", "outcome", "wall time", "GiB·s", "largest task", "worker peak RSS", "answer",
+                           "why not ok"), rows, numeric=(2, 3, 4, 5), row_styles=styles)]
+    if record.settings.matrix.cluster.kind != "own":
+        blocks.insert(0, Text(f"The cases ran on {record.settings.matrix.cluster.description}; each case's "
+                              "scheduler address and workers (shape, host, package versions) are in run.json "
+                              "under cases[].cluster.", note=True))
+    blocks += [Text(f"Warning: {w}", note=True) for w in cluster_lines(record) if w.startswith("warning: ")]
+    return Section("Cases", blocks)
 
 
 def _environment(environment: Environment, settings: Sequence[tuple[str, object]]) -> Section:
@@ -391,7 +397,8 @@ def _sweep_sections(run: Path, record: SweepRecord, machine: Machine | None, kil
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", _profile_blocks(run, record.summary.profiles)))
     sections += [_schedulers(record), _timelines(run, record), _cases(record),
-                 _environment(record.environment, [("matrix", matrix.source), ("scale", matrix.scale),
+                 _environment(record.environment, [("matrix", matrix.source), ("cluster", matrix.cluster.description),
+                                                   ("scale", matrix.scale),
                                                    ("repeats", matrix.repeats), ("time limit", matrix.timeout_s),
                                                    ("cases planned", len(matrix.cases))])]
     return [s for s in sections if s is not None]

@@ -205,8 +205,20 @@ def sweep_text(record: SweepRecord, path: Path) -> str:
             parts += ["", scheduler]
     if record.summary.profiles:
         parts += ["", profile_table(record.summary.profiles)]
-    parts += ["", f"results: {path}"]
+    parts += ["", *cluster_lines(record), f"results: {path}"]
     return "\n".join(parts)
+
+
+def cluster_lines(record: SweepRecord) -> list[str]:
+    """Where the cases ran, when not on memreplay's own local clusters, and every version warning."""
+    source = record.settings.matrix.cluster
+    lines = [] if source.kind == "own" else [f"cluster: {source.description}"]
+    if source.kind != "own" and (record.summary.profiles or record.summary.ladders):
+        hosts = sorted({item.host or "?" for item in [*record.summary.profiles, *record.summary.ladders]})
+        lines.append(f"profiles and size ladders ran here ({', '.join(hosts)}), not on the cluster")
+    warnings = dict.fromkeys(w for case in record.cases if case.cluster for w in case.cluster.version_warnings)
+    lines += [f"warning: {warning}" for warning in warnings]
+    return lines
 
 
 def profiles_text(record: ProfileRecord, path: Path) -> str:

@@ -1,0 +1,299 @@
+"""The same measurements on any Dask cluster: a running one (real ``dask scheduler`` and
+``dask worker`` processes on loopback, over TLS too), a cluster manager's (SubprocessCluster),
+workers that share no files with memreplay, join late or are killed mid-case."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from corpora import ensure_corpus
+from harness.plan.cluster_config import ClusterConfig
+from harness.plan.cluster_source import manager_arguments
+from harness.records.schema import SweepRecord
+from harness.records.store import load_record
+from tests.conftest import MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
+from tests.dask_processes import RunningCluster, running_cluster
+from tests.sweep_workloads import QueueCluster
+
+pytestmark = needs_clear_refs
+
+GIB = 2**30
+
+
+def _matrix(tmp_path: Path, body: str, name: str = "matrix.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+def _rows(case_dir: Path) -> list[dict[str, str]]:
+    with open(case_dir / "tasks.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _worker_environment(home: Path, cache: Path | None) -> dict[str, str]:
+    """A worker that knows nothing of the driver's files: its own temp directory, and its own
+    corpus cache (or none set: then it uses its temp directory)."""
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    environment = {"TMPDIR": str(home / "tmp"), "MEMREPLAY_CORPORA": str(cache) if cache else ""}
+    return environment
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A scheduler and two workers of 1 thread and 1 GiB, each started in a working directory of
+    its own with no corpus in reach."""
+    root = tmp_path_factory.mktemp("running")
+    homes = {name: root / f"home-{name}" for name in ("a", "b")}
+    workers = {
+        "a": {"cwd": homes["a"], "env": _worker_environment(homes["a"], homes["a"] / "corpora")},
+        "b": {"cwd": homes["b"], "env": _worker_environment(homes["b"], None)},  # the default: its temp directory
+    }
+    for home in homes.values():
+        home.mkdir(parents=True, exist_ok=True)
+    with running_cluster(root / "cluster", workers) as running:
+        running.homes = homes  # type: ignore[attr-defined]
+        yield running
+
+
+def test_a_sweep_runs_on_a_running_cluster_whose_workers_share_no_files(cluster: RunningCluster,
+                                                                        tmp_path: Path) -> None:
+    driver_corpora = tmp_path / "driver-corpora"
+    matrix = _matrix(tmp_path, f"""
+[matrix]
+workloads = ["wordcount-naive", "tests.sweep_workloads:where_read"]
+shapes = [[2, 1]]
+memory_limits = ["1GiB"]
+scale = {TEST_SCALE}
+size_ladder = false
+fil_profiles = true
+""")
+    result = memreplay("sweep", str(matrix), "--scheduler", cluster.address, "--corpora", str(driver_corpora),
+                       "--results", str(tmp_path / "results"), cwd=Path.cwd())
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = load_record(result.record_path, SweepRecord)
+    assert record.settings.matrix.cluster.kind == "running"
+    assert record.settings.matrix.cluster.address == cluster.address
+    run_dir = Path(result.record_path).parent
+    for case in record.cases:
+        # wordcount's answer is checked against the corpus' truth; where-read's check fails if a
+        # task opened a file under the driver's corpus directory
+        assert (case.outcome, case.answer_check) == ("ok", "passed"), case
+        assert case.cluster is not None and case.cluster.kind == "running"
+        assert case.cluster.address == cluster.address
+        assert [(w.nthreads, w.memory_limit) for w in case.cluster.workers] == [(1, GIB), (1, GIB)]
+        assert all(w.packages["distributed"] == case.cluster.scheduler_packages["distributed"]
+                   for w in case.cluster.workers)
+        assert case.cluster.version_warnings == []
+        addresses = {w.address for w in case.cluster.workers}
+        rows = _rows(run_dir / "cases" / case.id)
+        assert {row["worker"] for row in rows} <= addresses and rows
+        # the timeline comes from the processes themselves: the scheduler and both workers
+        assert case.timeline is not None and set(case.timeline.processes) == {"scheduler", *addresses}
+    # each worker generated the corpus in its own cache and checked it against the driver's manifest
+    driver = ensure_corpus("text", TEST_SCALE, driver_corpora)
+    homes = cluster.homes  # type: ignore[attr-defined]
+    for cache in (homes["a"] / "corpora", homes["b"] / "tmp" / "memreplay-corpora"):
+        copy = ensure_corpus("text", TEST_SCALE, cache)
+        assert [f.sha256 for f in copy.files] == [f.sha256 for f in driver.files]
+    # profiles run where memreplay runs, and say so
+    assert record.summary.profiles and all(p.host == socket.gethostname() for p in record.summary.profiles)
+
+
+def test_run_on_a_running_cluster_reads_its_shape(cluster: RunningCluster, tmp_path: Path) -> None:
+    result = memreplay("run", "wordcount-streaming", "--scheduler", cluster.address, "--scale", str(TEST_SCALE),
+                       "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    case = load_record(result.record_path, SweepRecord).cases[0]
+    assert case.config == ClusterConfig(2, 1, GIB) and case.id == "wordcount-streaming-2x1-1GiB-r0"
+
+
+@pytest.mark.parametrize(("options", "fragments"), [
+    (["--workers", "3"], ["--workers", "running cluster's"]),
+    (["--memory-limit", "2GiB"], ["--memory-limit"]),
+    (["--scheduler-profile", "trimmed"], ["trimmed", "own scheduler"]),
+])
+def test_run_refuses_options_a_running_cluster_decides(cluster: RunningCluster, tmp_path: Path,
+                                                       options: list[str], fragments: list[str]) -> None:
+    result = memreplay("run", "wordcount-naive", "--scheduler", cluster.address, *options,
+                       "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, *fragments)
+
+
+def test_a_matrix_unlike_the_running_cluster_is_refused_before_any_case(cluster: RunningCluster,
+                                                                        tmp_path: Path) -> None:
+    matrix = _matrix(tmp_path, """
+[matrix]
+workloads = ["wordcount-naive"]
+shapes = [[2, 1], [1, 2]]
+memory_limits = ["1GiB"]
+""")
+    result = memreplay("sweep", str(matrix), "--scheduler", cluster.address, "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, "--scheduler", "2x1-1GiB", "1x2-1GiB")
+    assert not (tmp_path / "results" / "runs").exists() or not any((tmp_path / "results" / "runs").iterdir())
+
+
+@pytest.mark.parametrize(("options", "fragments"), [
+    (["--scheduler", "tcp://127.0.0.1:1"], ["--scheduler", "cannot connect"]),
+    (["--tls-cert", "cert.pem"], ["--tls-cert", "only with --scheduler"]),
+    (["--scheduler", "tls://127.0.0.1:1"], ["TLS", "--tls-ca-file"]),
+    (["--scheduler", "tls://127.0.0.1:1", "--tls-ca-file", "nope.pem", "--tls-cert", "x", "--tls-key", "y"],
+     ["--tls-ca-file", "no such file"]),
+])
+def test_bad_running_cluster_options_are_one_line(tmp_path: Path, options: list[str], fragments: list[str]) -> None:
+    result = memreplay("run", "wordcount-naive", *options, "--results", str(tmp_path / "results"), timeout=120)
+    assert_one_line_error(result, *fragments)
+
+
+def _finished_tasks(running: RunningCluster) -> int:
+    with running.client() as client:
+        return client.run_on_scheduler(
+            lambda dask_scheduler: sum(1 for ts in dask_scheduler.tasks.values()
+                                       if ts.state == "memory" and "_slow" in str(ts.key)))
+
+
+def _start_run(running: RunningCluster, tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([MEMREPLAY, "run", "tests.sweep_workloads:slow", "--scheduler", running.address,
+                             "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
+                             "--results", str(tmp_path / "results")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_tasks(running: RunningCluster, count: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while _finished_tasks(running) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the tasks did not run"
+        time.sleep(0.1)
+
+
+def test_a_worker_killed_mid_case_loses_nothing_measured(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "cluster", {"a": {}, "b": {}}) as running:
+        victim = running.worker_pids()["b"]
+        process = _start_run(running, tmp_path)
+        _wait_for_tasks(running, 2, process)
+        os.kill(victim, signal.SIGKILL)  # the worker, not its nanny: the nanny starts a new one
+        out, err = process.communicate(timeout=300)
+    record_path = next(line.removeprefix("results: ") for line in out.splitlines() if line.startswith("results: "))
+    case = load_record(record_path, SweepRecord).cases[0]
+    rows = _rows(Path(case.directory))
+    died = [row for row in rows if row["state"] == "worker-died"]
+    finished = [row for row in rows if row["state"] == "memory" and "from_sequence-_slow" in row["task_key"]]
+    # the task that was running on the killed worker has its row; the rows the killed worker
+    # measured before it died are kept (its results were lost and computed again elsewhere, as
+    # this scheduler allows retries), and every one of the 8 tasks has an exact row
+    assert len(died) == 1 and died[0]["baseline_bytes"], rows
+    assert any(row["worker"] == died[0]["worker"] for row in finished), rows
+    assert {row["task_key"] for row in finished} >= {died[0]["task_key"]}
+    assert len({row["task_key"] for row in finished}) == 8 and case.outcome == "ok", (case, err)
+    assert case.timeline is not None and len(case.timeline.processes) >= 3  # scheduler, a, b before it died
+
+
+def test_workers_that_join_during_the_case_are_probed(tmp_path: Path) -> None:
+    late_home = tmp_path / "late"
+    with running_cluster(tmp_path / "cluster", {"a": {}}) as running:
+        process = _start_run(running, tmp_path)
+        _wait_for_tasks(running, 1, process)
+        running.start_worker("late", cwd=late_home, env=_worker_environment(late_home, late_home / "corpora"))
+        out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    record_path = next(line.removeprefix("results: ") for line in out.splitlines() if line.startswith("results: "))
+    case = load_record(record_path, SweepRecord).cases[0]
+    workers = {row["worker"] for row in _rows(Path(case.directory)) if row["state"] == "memory"}
+    assert len(workers) == 2, workers  # the late worker ran tasks, and each has its exact row
+    assert case.timeline is not None and len(case.timeline.processes) == 3
+    assert [w.address for w in case.cluster.workers] != sorted(workers)  # recorded as at the start: one worker
+    assert (late_home / "corpora").is_dir()  # it staged the corpus itself when it joined
+
+
+def test_a_tls_cluster_with_dask_s_own_options(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "cluster", {"a": {}}, tls=True) as running:
+        assert running.address.startswith("tls://")
+        assert running.tls is not None
+        result = memreplay("run", "wordcount-naive", "--scheduler", running.address, *running.tls.options(),
+                           "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
+                           "--results", str(tmp_path / "results"))
+        assert result.returncode == 0, result.stderr
+        case = load_record(result.record_path, SweepRecord).cases[0]
+        assert (case.outcome, case.answer_check, case.cluster.address) == ("ok", "passed", running.address)
+
+
+def test_a_cluster_manager_gives_each_case_a_fresh_cluster_in_its_shape(tmp_path: Path) -> None:
+    matrix = _matrix(tmp_path, f"""
+[matrix]
+cluster = "distributed.deploy.subprocess:SubprocessCluster"
+workloads = ["wordcount-naive"]
+shapes = [[2, 1], [1, 2]]
+memory_limits = ["1GiB"]
+scale = {TEST_SCALE}
+size_ladder = false
+fil_profiles = false
+
+[cluster]
+dashboard_address = ":0"
+""")
+    result = memreplay("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"),
+                       "--results", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = load_record(result.record_path, SweepRecord)
+    assert record.settings.matrix.cluster.manager == "distributed.deploy.subprocess:SubprocessCluster"
+    shapes = [[(w.nthreads, w.memory_limit) for w in case.cluster.workers] for case in record.cases]
+    assert shapes == [[(1, GIB), (1, GIB)], [(2, GIB)]]
+    assert all((case.outcome, case.answer_check, case.cluster.kind) == ("ok", "passed", "manager")
+               for case in record.cases)
+    assert len({case.cluster.address for case in record.cases}) == 2  # a fresh cluster per case
+
+
+@pytest.mark.parametrize(("body", "fragments"), [
+    ('cluster = "no_such_package.clusters:Cluster"', ["matrix.cluster", "cannot import"]),
+    ('cluster = "tests.sweep_workloads:ShapelessCluster"', ["ShapelessCluster", "memory limit"]),
+    ('cluster = "SubprocessCluster"', ["matrix.cluster", "package.module:Class"]),
+    ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\n[cluster]\nn_workers = 3',
+     ["cluster.n_workers", "shape"]),
+    ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\n[cluster]\nworker_kwargs = {memory_limit = 1}',
+     ["cluster.worker_kwargs.memory_limit"]),
+    ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\nprocesses = [false]', ["processes"]),
+    ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\nscheduler_profiles = ["trimmed"]',
+     ["trimmed", "own scheduler"]),
+    ('[cluster]\nn_workers = 3', ["[cluster]", "names none"]),
+])
+def test_a_cluster_manager_that_cannot_run_the_matrix_is_refused(cli, tmp_path: Path, body: str,
+                                                                 fragments: list[str]) -> None:
+    head, _, tail = body.partition("\n[cluster]")
+    matrix = _matrix(tmp_path, f"""
+[matrix]
+workloads = ["wordcount-naive"]
+shapes = [[2, 1]]
+memory_limits = ["1GiB"]
+{head}
+{"[cluster]" + tail if tail else ""}
+""")
+    assert_one_line_error(cli("sweep", str(matrix), "--results", str(tmp_path / "results")), *fragments)
+
+
+def test_a_job_queue_manager_gets_cores_memory_and_one_process_per_job() -> None:
+    arguments, scale_to = manager_arguments(QueueCluster, "tests:QueueCluster", {"queue": "regular"},
+                                            ClusterConfig(3, 2, 4 * GIB), "matrix.cluster")
+    assert arguments == {"queue": "regular", "cores": 2, "memory": "4GiB", "processes": 1}
+    assert scale_to == 3
+
+
+def test_a_record_names_where_each_case_ran(cluster: RunningCluster, tmp_path: Path) -> None:
+    """The report and the terminal say which cluster: kind and address."""
+    result = memreplay("run", "wordcount-naive", "--scheduler", cluster.address, "--scale", str(TEST_SCALE),
+                       "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    assert cluster.address in result.stdout
+    page = Path(result.report_path).read_text()
+    assert cluster.address in page and "running cluster" in page
+    document = json.loads(Path(result.record_path).read_text())
+    assert document["schema_version"] == 5

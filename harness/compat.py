@@ -101,10 +101,11 @@ def scheduler_plugin(scheduler: Any, name: str) -> Any:
     return _require(scheduler, "plugins", "Scheduler")[name]
 
 
-def memory_kill_events(scheduler: Any) -> list[dict[str, Any]]:
-    """The nannies' out-of-memory kill events the scheduler has heard of, each with the
+def memory_kill_events(scheduler: Any, since: float = 0.0) -> list[dict[str, Any]]:
+    """The nanny's out-of-memory kill events the scheduler has heard of since ``since`` (its own
+    clock: a running cluster's scheduler remembers earlier cases' kills), each with the
     ``worker`` killed and its ``rss`` (bytes) at the kill."""
-    events = [message for _, message in scheduler.get_events(MEMORY_KILL_TOPIC)]
+    events = [message for when, message in scheduler.get_events(MEMORY_KILL_TOPIC) if when >= since]
     for event in events:
         check_memory_kill_event(event)
     return events

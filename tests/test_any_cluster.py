@@ -297,3 +297,19 @@ def test_a_record_names_where_each_case_ran(cluster: RunningCluster, tmp_path: P
     assert cluster.address in page and "running cluster" in page
     document = json.loads(Path(result.record_path).read_text())
     assert document["schema_version"] == 5
+
+
+def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: RunningCluster, tmp_path: Path) -> None:
+    """A running scheduler remembers every kill; a later case killed for another reason is an
+    error, not out of memory."""
+    common = ["--scheduler", cluster.address, "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
+              "--results", str(tmp_path / "results")]
+    hog = memreplay("run", "tests.sweep_workloads:hog", *common)
+    assert hog.returncode == 1
+    case = load_record(hog.record_path, SweepRecord).cases[0]
+    assert case.outcome == "oom" and case.oom is not None and case.oom.peak_rss_bytes, case
+    killed = memreplay("run", "tests.sweep_workloads:killed", *common)
+    assert killed.returncode == 1
+    case = load_record(killed.record_path, SweepRecord).cases[0]
+    assert case.outcome == "error" and case.oom is None, case
+    cluster.wait_for_workers(2)  # the nannies brought both workers back

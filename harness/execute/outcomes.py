@@ -27,25 +27,26 @@ def _still_connected(scheduler: Any, workers: list[str]) -> list[str]:
     return [worker for worker in workers if worker in scheduler.workers]
 
 
-def _memory_kills(client: Any, wait_s: float) -> list[dict[str, Any]]:
+def _memory_kills(client: Any, wait_s: float, since: float) -> list[dict[str, Any]]:
     # The nanny's event and the worker's death reach the scheduler by different routes; and once
     # the scheduler has removed every killed worker, the per-task probe has written the rows of
     # the tasks each was executing (the "worker-died" rows that name the task).
     deadline = time.monotonic() + wait_s
     while True:
-        events = on_scheduler(client, memory_kill_events)
+        events = on_scheduler(client, memory_kill_events, since)
         killed = [event["worker"] for event in events]
         if (events and not on_scheduler(client, _still_connected, killed)) or time.monotonic() >= deadline:
             return events
         time.sleep(0.05)
 
 
-def classify_failure(error: BaseException, client: Any, deadline_passed: bool = False) -> Failure:
-    """``client``: of the case's cluster, to ask its scheduler which workers their nannies killed;
-    ``deadline_passed``: the case hit the harness's own time limit (not a task's TimeoutError)."""
+def classify_failure(error: BaseException, client: Any, deadline_passed: bool = False, since: float = 0.0) -> Failure:
+    """``client``: of the case's cluster, to ask its scheduler which workers their nannies killed
+    since ``since`` (the case's start on the scheduler's clock); ``deadline_passed``: the case hit
+    the harness's own time limit (not a task's TimeoutError)."""
     if deadline_passed:
         return "timeout", "stopped at its time limit", None
-    kills = _memory_kills(client, wait_s=2.0) if isinstance(error, KilledWorker) else []
+    kills = _memory_kills(client, wait_s=2.0, since=since) if isinstance(error, KilledWorker) else []
     if kills:
         last = kills[-1]
         reason = f"out of memory: worker {last['worker']} killed by its nanny at {format_bytes(last['rss'])} RSS"

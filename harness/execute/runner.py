@@ -50,6 +50,7 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
                                scheduler_is_local=cluster.scheduler_is_local)
         for probe in probes:
             probe.start(client, context)
+        started_on_scheduler = client.run_on_scheduler(time.time)  # a running scheduler remembers earlier cases
         started = time.perf_counter()
         future = None
         try:
@@ -58,7 +59,7 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         except Exception as failure:  # the workload (or a user's build) failed: record it, go on
             # only our own deadline is a timeout; a task that raised TimeoutError itself erred
             deadline_passed = isinstance(failure, TimeoutError) and future is not None and future.status != "error"
-            outcome, error, oom = classify_failure(failure, client, deadline_passed)
+            outcome, error, oom = classify_failure(failure, client, deadline_passed, since=started_on_scheduler)
             answer = None
         wall_time_s = time.perf_counter() - started
         notes: list[str] = []

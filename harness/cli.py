@@ -71,6 +71,14 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", metavar="FILE", help="client private key for a TLS scheduler")
 
 
+def _command_record(args: argparse.Namespace) -> int:
+    from harness.record.command import record_command
+
+    code, said = record_command(args.command_line, Path(args.output))
+    print(said, file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def _command_list(args: argparse.Namespace) -> int:
     from harness.report.terminal import workloads_table
     from workloads import registered_workloads
@@ -340,6 +348,13 @@ def _build_parser() -> argparse.ArgumentParser:
         sweep.add_argument("--corpora", help=CORPORA_HELP)
         _add_cluster_options(sweep)
         sweep.set_defaults(handler=_command_sweep)
+
+    recorder = commands.add_parser("record", help="record a pipeline of your own as a trace: memreplay record -- "
+                                                  "python my_pipeline.py")
+    recorder.add_argument("--output", default="trace.json", help="the trace to write (default trace.json)")
+    recorder.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                          help="the pipeline to run, after --")
+    recorder.set_defaults(handler=_command_record)
 
     advise = commands.add_parser("recommend", help="the cheapest safe configuration for a machine, from a sweep")
     advise.add_argument("run", help="a sweep's run directory or run.json")

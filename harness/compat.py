@@ -32,12 +32,15 @@ __all__ = [
     "memory_kill_events",
     "register_worker_plugin",
     "scheduler_plugin",
+    "task_dependencies",
     "transition_count",
     "worker_reported_memory",
     "worker_call_later",
     "worker_callback",
+    "worker_incoming_bytes",
     "worker_sender",
     "worker_task_states",
+    "worker_transfers",
 ]
 
 # The event a nanny logs just before it kills its worker for exceeding the memory limit
@@ -167,6 +170,18 @@ def alias_keys(scheduler: Any, keys: Iterable[Any]) -> set[str]:
     return aliases
 
 
+def task_dependencies(scheduler: Any, keys: Iterable[Any]) -> dict[str, list[str]]:
+    """Each key's dependencies (keys as strings), from the scheduler's task states."""
+    states = _require(scheduler, "tasks", "Scheduler")
+    found = {}
+    for key in keys:
+        state = states.get(key)
+        if state is not None:
+            found[str(key)] = [str(_require(dep, "key", "TaskState")) for dep in
+                               _require(state, "dependencies", "TaskState")]
+    return found
+
+
 def live_clients() -> list[Any]:
     """Every Client of this process that is not closed (distributed tracks them in ``Client._instances``)."""
     from distributed import Client
@@ -198,3 +213,25 @@ def worker_callback(worker: Any) -> Callable[..., None]:
     """``add_callback(callback, *args)``: run on the worker's event loop, callable from any thread
     (what the worker itself does to send from a thread)."""
     return _require(_require(worker, "loop", "Worker"), "add_callback", "IOLoop")  # type: ignore[no-any-return]
+
+
+def worker_transfers(worker: Any, since: float) -> list[tuple[float, dict[str, int], int]]:
+    """The data transfers this worker received that started at or after ``since`` (the
+    scheduler's clock, as the log's is): each one's duration, the keys it carried with their
+    bytes, and its total bytes."""
+    found = []
+    for entry in _require(worker, "transfer_incoming_log", "Worker"):
+        if not (isinstance(entry, dict) and {"start", "duration", "keys", "total"} <= entry.keys()):
+            raise DistributedChanged(f"distributed {distributed_version()}'s Worker.transfer_incoming_log entries "
+                                     f"are not {{'start', 'duration', 'keys', 'total', ...}}: {entry!r}")
+        if entry["start"] >= since:
+            found.append((float(entry["duration"]), {str(k): int(v) for k, v in entry["keys"].items()},
+                          int(entry["total"])))
+    return found
+
+
+def worker_incoming_bytes(worker: Any) -> Callable[[], int]:
+    """A reader of the bytes this worker is receiving from other workers right now."""
+    state = _require(worker, "state", "Worker")
+    _require(state, "transfer_incoming_bytes", "WorkerState")
+    return lambda: int(state.transfer_incoming_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from corpora import Corpus
 
 __all__ = [
     "AnswerMismatch",
+    "DeadlinePassed",
     "Workload",
     "WorkloadError",
     "register_per_file_workload",
@@ -29,6 +31,10 @@ class AnswerMismatch(AssertionError):
     """A workload computed an answer that disagrees with the corpus' ground truth."""
 
 
+class DeadlinePassed(TimeoutError):
+    """A workload that drives the cluster itself (``Workload.drive``) was stopped at the case's time limit."""
+
+
 def _file_sizes(corpus: Corpus) -> list[int]:
     return [f.size for f in corpus.files]
 
@@ -41,6 +47,9 @@ class Workload:
     ``task_function`` is what one task runs on one file (profiled alone, outside the cluster);
     ``input_bytes`` gives each partition's input size; ``check`` raises AnswerMismatch.
     ``version`` is bumped whenever the workload's meaning or memory behaviour changes.
+    ``drive(client, corpus, timeout_s)``, where given, replaces ``build``: the workload submits
+    its tasks itself (a replayed trace, streamed as it is read) and returns its answer, raising
+    what the cluster raised or :class:`DeadlinePassed`.
     """
 
     name: str
@@ -51,11 +60,13 @@ class Workload:
     task_function: Callable[[Path], Any] | None = None
     check: Callable[[Any, Corpus], None] | None = None
     input_bytes: Callable[[Corpus], list[int]] = field(default=_file_sizes)
+    drive: Callable[[Any, Corpus, float | None], Any] | None = None
 
     @property
     def slug(self) -> str:
-        """The name, safe in a file name (``pkg.mod:fn`` → ``pkg.mod.fn``)."""
-        return self.name.replace(":", ".")
+        """The name, safe in a file name (``pkg.mod:fn`` → ``pkg.mod.fn``,
+        ``replay:traces/etl.json`` → ``replay.traces.etl.json``)."""
+        return re.sub(r"[^A-Za-z0-9_.-]", ".", self.name)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "corpus": self.corpus_kind}
@@ -86,8 +97,17 @@ def registered_workloads() -> dict[str, Workload]:
 
 
 def resolve_workload(reference: str) -> Workload:
-    """A registered name, or ``package.module:function`` naming a Workload or a plain
-    ``build(corpus)`` function (then run on the text corpus, its answer unchecked)."""
+    """A registered name, ``replay:TRACE`` (a recorded pipeline), or ``package.module:function``
+    naming a Workload or a plain ``build(corpus)`` function (then run on the text corpus, its
+    answer unchecked)."""
+    if reference.startswith("replay:"):
+        from workloads.replay import replay_workload
+        from workloads.trace import TraceError
+
+        try:
+            return replay_workload(reference)
+        except TraceError as error:
+            raise WorkloadError(str(error)) from None
     builtins = registered_workloads()
     if reference in builtins:
         return builtins[reference]

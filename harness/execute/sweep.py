@@ -9,6 +9,7 @@ from pathlib import Path
 
 from corpora import Corpus, ensure_corpus
 from harness.analysis.model import fit_peak_model
+from harness.analysis.replay_fidelity import replay_fidelity
 from harness.errors import UserError
 from harness.execute.cluster import check_running
 from harness.execute.progress import Progress
@@ -19,6 +20,7 @@ from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow, iter_task_rows
 from harness.studies.fil import choose_input, profile_task
 from harness.studies.size_ladder import run_ladder
+from workloads.replay import REPLAY_PREFIX
 
 __all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
 
@@ -85,9 +87,13 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
     for case in pending:
         if progress:
             progress.case(case.id)
-        run.record.cases.append(run_case(case, corpus_by_kind[case.workload.corpus_kind],
-                                         run.case_directory(case.id), timeout_s=matrix.timeout_s,
-                                         source=matrix.cluster))
+        result = run_case(case, corpus_by_kind[case.workload.corpus_kind], run.case_directory(case.id),
+                          timeout_s=matrix.timeout_s, source=matrix.cluster)
+        if case.workload.name.startswith(REPLAY_PREFIX) and result.task_memory is not None:
+            result.fidelity = replay_fidelity(Path(case.workload.name.removeprefix(REPLAY_PREFIX)),
+                                              iter_task_rows(Path(result.directory) / result.task_memory.csv),
+                                              case.config, result.outcome)
+        run.record.cases.append(result)
         run.save()
         if progress:
             progress.advance()
@@ -101,8 +107,8 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
                 workload, corpus_by_kind[workload.corpus_kind], run.directory / "scratch" / workload.slug,
                 repeats=matrix.ladder_repeats, timeout_s=matrix.timeout_s or 600))
             run.save()
-    if matrix.fil_profiles:
-        for workload in dict.fromkeys(case.workload for case in matrix.cases):
+    if matrix.fil_profiles:  # of the workloads whose task function can run alone (not a replay)
+        for workload in dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function):
             corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)
             chosen = choose_input(corpus, finished_rows(run, workload.name))
             print(f"profiling {workload.name} on {chosen.name} under Fil ...", file=sys.stderr)

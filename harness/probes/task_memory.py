@@ -129,7 +129,7 @@ class TaskMemoryCollector(SchedulerPlugin):
                 _seconds(message["start"]), _seconds(stop), _seconds(None if stop is None else stop - message["start"]),
                 message["baseline"], _cell(peak), _cell(increase), _cell(get("input_bytes")),
                 _cell(get("output_bytes")), _cell(get("concurrent")), message["method"], message["state"],
-                "true" if message["key"] in self._aliases else "false",
+                "true" if message["key"] in self._aliases else "false", _cell(get("arrived")),
             ))
 
     def write_unfinished(self, scheduler: Any, state: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from harness.compat import worker_call_later, worker_sender, worker_task_states
+from harness.compat import worker_call_later, worker_incoming_bytes, worker_sender, worker_task_states
 from harness.probes.meter import PeakMeter, open_meter
 
 __all__ = ["ANNOUNCE_AFTER_S", "OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
@@ -41,6 +41,7 @@ class _Running:
     concurrent: int  # most tasks executing at once in this process during this task
     input_bytes: int
     announcement: Any  # the timer that sends its start message, cancelled when it stops first
+    arrived: int = 0  # bytes of other tasks' outputs received from other workers while it ran
 
 
 class TaskMemoryWorkerPlugin(WorkerPlugin):
@@ -55,6 +56,7 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         self._tasks = worker_task_states(worker)
         self._send = worker_sender(worker)
         self._call_later = worker_call_later(worker)
+        self._incoming = worker_incoming_bytes(worker)
         self._meter: PeakMeter = open_meter(self.method)
         self._running: dict[Any, _Running] = {}
 
@@ -66,6 +68,10 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
             self._started(key)
         elif start in _EXECUTING and finish not in _EXECUTING:
             self._stopped(key, finish)
+        elif finish == "flight" and self._running:  # data on its way from another worker
+            state = self._tasks.get(key)
+            for task in self._running.values():
+                task.arrived += max(state.nbytes or 0, 0) if state is not None else 0
 
     def _fold(self) -> int:
         """Read the peak since the last reset into every running task; return current RSS."""
@@ -89,7 +95,8 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
         now = time.time()
         self._running[key] = _Running(now, rss, lowest, rss, concurrent, input_bytes,
-                                      self._call_later(ANNOUNCE_AFTER_S, self._announce, key))
+                                      self._call_later(ANNOUNCE_AFTER_S, self._announce, key),
+                                      arrived=self._incoming())  # already on its way when it started
 
     def _announce(self, key: Any) -> None:
         task = self._running.get(key)
@@ -122,6 +129,7 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
                 "input_bytes": task.input_bytes,
                 "output_bytes": int(output_bytes),
                 "concurrent": task.concurrent,
+                "arrived": task.arrived,
                 "method": self._meter.method,
                 "state": "erred" if finish == "error" else finish,
             }

@@ -29,8 +29,8 @@ Schema history:
       have none of these).
   5 — any Dask cluster: cases[].cluster (kind, address, every worker's shape and package
       versions, version warnings), settings.matrix.cluster (where the cases' clusters come
-      from), host on profiles and ladders (they run where memreplay runs). Schema 3 and 4
-      records are read as they are.
+      from), host on profiles and ladders (they run where memreplay runs); a replayed
+      trace's cases[].fidelity. Schema 3 and 4 records are read as they are.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ __all__ = [
     "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",
     "HeldOut",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
-    "PrefixModel", "PrefixSummary", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
+    "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
     "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
     "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings",
     "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
@@ -191,6 +191,25 @@ class ClusterRecord(_Part, kw_only=True):
     version_warnings: list[str] = []  # a package whose version differs from memreplay's own process
 
 
+class ReplayFidelity(_Part, kw_only=True):
+    """How closely a replay (``replay:TRACE``) reproduced its recording."""
+
+    trace: str
+    tasks: int  # tasks the trace measured to completion
+    compared: int  # of those, replayed and measured to completion
+    within_tolerance: int  # peak increase within the probe's accuracy, max(1 MiB, 1 %) of the trace's
+    worst_error_bytes: int | None  # the replayed peak increase minus the trace's, largest in size
+    peaks_ok: bool
+    span_trace_s: Seconds  # first task's start to last task's stop, as recorded
+    span_replay_s: Seconds | None
+    span_error_percent: float | None
+    same_configuration: bool  # the case ran in the shape the trace was recorded on
+    span_ok: bool | None  # within 15 %, on the same configuration (None: another configuration)
+    outcome_trace: str
+    outcome_replay: str
+    outcome_ok: bool  # out of memory in both, or in neither
+
+
 class CaseResult(_Part, kw_only=True):
     id: str
     repeat: int = 0
@@ -209,6 +228,7 @@ class CaseResult(_Part, kw_only=True):
     timeline: Timeline | None = None
     scheduler: SchedulerFootprint | None = None
     cluster: ClusterRecord | None = None  # schema 4 records: memreplay's own local cluster
+    fidelity: ReplayFidelity | None = None  # a replayed trace's, against its recording
 
 
 class HeldOut(_Part, kw_only=True):

@@ -24,12 +24,14 @@ __all__ = [
 
 MIB = 1024 * 1024
 MEMUSAGE_COLUMNS = ("task_key", "min_memory_mb", "max_memory_mb")
-COLUMNS = (
+# Before schema 5 a tasks.csv had no arrived_bytes column; such files are still read.
+COLUMNS_WITHOUT_ARRIVED = (
     *MEMUSAGE_COLUMNS,
     "task_prefix", "worker", "start", "stop", "duration_s",
     "baseline_bytes", "peak_bytes", "peak_increase_bytes", "input_bytes", "output_bytes",
     "concurrent_tasks", "method", "state", "alias",
 )
+COLUMNS = (*COLUMNS_WITHOUT_ARRIVED, "arrived_bytes")
 
 
 class TaskRow(msgspec.Struct, frozen=True):
@@ -55,6 +57,9 @@ class TaskRow(msgspec.Struct, frozen=True):
     method: str  # clear_refs, sampling, nanny, heartbeat
     state: str  # memory, erred, worker-died, timed-out, unfinished
     alias: bool = False  # dask's alias of another task's output: runs no code, kept out of summaries
+    # other tasks' outputs that arrived from other workers while it ran: part of its peak
+    # increase, though not its own memory (None: not measured, as before schema 5)
+    arrived_bytes: int | None = None
 
     @property
     def alone(self) -> bool:
@@ -79,7 +84,7 @@ def _number(kind: type, text: str) -> int | float | None:
 _KINDS = {**dict.fromkeys(("min_memory_mb", "max_memory_mb", "start", "stop", "duration_s"), float),
           **dict.fromkeys(("baseline_bytes", "peak_bytes", "peak_increase_bytes", "input_bytes", "output_bytes",
                            "concurrent_tasks"), int)}
-_CONVERT = tuple(_KINDS.get(column) for column in COLUMNS)
+_CONVERT = tuple(_KINDS.get(column) for column in COLUMNS_WITHOUT_ARRIVED)
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -91,17 +96,19 @@ def iter_task_rows(path: str | Path) -> Iterator[TaskRow]:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
             header = tuple(next(reader, ()))
-            if header != COLUMNS:
+            if header not in (COLUMNS, COLUMNS_WITHOUT_ARRIVED):
                 raise UserError(f"{path}: not a memreplay tasks.csv (header {', '.join(header[:4]) or 'missing'})")
             for number, cells in enumerate(reader, start=2):
                 if not cells:
                     continue
-                if len(cells) != len(COLUMNS):  # a row cut short (a crash mid-write) or not ours
-                    raise UserError(f"{path}: line {number}: {len(cells)} cells, expected {len(COLUMNS)}")
+                if len(cells) != len(header):  # a row cut short (a crash mid-write) or not ours
+                    raise UserError(f"{path}: line {number}: {len(cells)} cells, expected {len(header)}")
                 try:
                     *values, alias = (cell if kind is None else _number(kind, cell)
-                                      for kind, cell in zip(_CONVERT, cells, strict=True))
-                    yield TaskRow(*values, alias=_BOOLEANS[alias])
+                                      for kind, cell in zip(_CONVERT, cells[:len(COLUMNS_WITHOUT_ARRIVED)],
+                                                            strict=True))
+                    arrived = _number(int, cells[-1]) if len(header) == len(COLUMNS) else None
+                    yield TaskRow(*values, alias=_BOOLEANS[alias], arrived_bytes=arrived)
                 except KeyError:
                     raise UserError(f"{path}: line {number}: alias must be true or false") from None
                 except ValueError as error:

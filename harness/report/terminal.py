@@ -205,8 +205,36 @@ def sweep_text(record: SweepRecord, path: Path) -> str:
             parts += ["", scheduler]
     if record.summary.profiles:
         parts += ["", profile_table(record.summary.profiles)]
+    fidelity = [fidelity_text(case) for case in record.cases if case.fidelity is not None]
+    if fidelity:
+        parts += ["", *fidelity]
     parts += ["", *cluster_lines(record), f"results: {path}"]
     return "\n".join(parts)
+
+
+def fidelity_text(case: CaseResult) -> str:
+    """A replay's three checks against its recording, each with its verdict."""
+    f = case.fidelity
+    assert f is not None
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else "ok" if ok else "MISSED"
+
+    worst = "-" if f.worst_error_bytes is None else signed_bytes(f.worst_error_bytes)
+    if f.span_replay_s is None:
+        span = "no finished task"
+    else:
+        span = (f"{f.span_replay_s:.2f} s vs {f.span_trace_s:.2f} s recorded "
+                f"({'-' if f.span_error_percent is None else f'{f.span_error_percent:+.1f} %'})")
+    if not f.same_configuration:
+        span += ", another configuration than the recording's: not compared"
+    return "\n".join([
+        f"Replay fidelity of {case.id}:",
+        f"  peaks    {verdict(f.peaks_ok):6}  {f.within_tolerance}/{f.tasks} tasks within max(1 MiB, 1 %) of the trace,"
+        f" plus data received meanwhile (goal 95 %; {f.compared} replayed to completion; worst {worst})",
+        f"  span     {verdict(f.span_ok):6}  {span} (goal ±15 %)",
+        f"  outcome  {verdict(f.outcome_ok):6}  {f.outcome_replay}, recorded {f.outcome_trace}",
+    ])
 
 
 def cluster_lines(record: SweepRecord) -> list[str]:

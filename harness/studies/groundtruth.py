@@ -1,40 +1,15 @@
-"""Tasks whose memory is known in advance, for checking memory probes against the truth.
-
-A ground-truth task maps a fresh anonymous region of a known size, touches every page (so
-it is resident, not just reserved), holds it for a known time and unmaps it: the process's
-RSS rises by exactly that many bytes, whatever the allocator would have reused.
-"""
+"""Tasks whose memory is known in advance, for checking memory probes against the truth: each
+is :func:`workloads.synthetic.allocate_and_hold` of a known size for a known time."""
 
 from __future__ import annotations
 
 import math
-import mmap
 import random
-import time
 from dataclasses import dataclass
 
-from harness.records.task_rows import MIB
+from workloads.synthetic import MIB, allocate_and_hold
 
-__all__ = ["GroundTruthTask", "allocate_and_hold", "ground_truth_tasks"]
-
-PAGE = mmap.PAGESIZE
-
-
-def allocate_and_hold(mib: float, seconds: float) -> int:
-    """Allocate and touch ``mib`` MiB, hold it ``seconds``, release it; return the bytes."""
-    size = int(mib * MIB)
-    region = mmap.mmap(-1, size) if size else None
-    try:
-        for offset in range(0, size, PAGE):
-            region[offset] = 1
-        deadline = time.perf_counter() + seconds
-        while (remaining := deadline - time.perf_counter()) > 0:
-            if remaining > 0.002:  # sleep in slices; spin the last 2 ms for 1 ms accuracy
-                time.sleep(min(remaining - 0.001, 0.01))
-    finally:
-        if region is not None:
-            region.close()
-    return size
+__all__ = ["MIB", "GroundTruthTask", "allocate_and_hold", "ground_truth_tasks"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,58 @@
+"""``memreplay record -- COMMAND``: run a pipeline of the user's own with every Dask client it
+makes recorded (a client preload, :mod:`harness.record.recording`), and say what the trace holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.plan.sizes import compact_bytes
+from harness.record.recording import TRACE_ENV
+from workloads.trace import TraceError, index_trace
+
+__all__ = ["record_command"]
+
+PRELOAD = "harness.record.recording"
+
+
+def record_command(command: list[str], output: Path) -> tuple[int, str]:
+    """Run ``command``; return the exit code and what to print. The pipeline's own exit code is
+    passed on (a pipeline that ran out of memory is still recorded); no trace at all is exit 2."""
+    command = command[1:] if command[:1] == ["--"] else command
+    if not command:
+        raise UserError("record: give the pipeline to run after --, e.g. memreplay record -- python my_pipeline.py")
+    output = output.resolve()
+    if not output.parent.is_dir():
+        raise UserError(f"--output {output}: no such directory {output.parent}")
+    if not os.access(output.parent, os.W_OK):
+        raise UserError(f"--output {output}: directory {output.parent} is not writable")
+    environment = {**os.environ, TRACE_ENV: str(output),
+                   "DASK_DISTRIBUTED__CLIENT__PRELOAD": json.dumps([PRELOAD])}
+    started = time.time()
+    try:
+        child = subprocess.Popen(command, env=environment)
+    except OSError as error:
+        raise UserError(f"record: cannot run {command[0]!r}: {error.strerror or error}") from None
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:  # the pipeline got the same Ctrl-C: let it close its client, which writes the trace
+        code = child.wait()
+    if not output.exists() or output.stat().st_mtime < started:
+        return 2, (f"memreplay record: no trace written to {output}: the pipeline made no Dask client, or exited "
+                   f"without closing it (exit code {code})")
+    try:
+        index = index_trace(output)
+    except TraceError as error:
+        return 2, f"memreplay record: {error}"
+    shape = index.header.cluster
+    on = (f"on {shape.label}-{compact_bytes(shape.memory_limit)} (workers x threads-memory limit)" if shape
+          else "on workers that were not alike")
+    said = (f"trace: {output}: {index.tasks} tasks recorded {on}, outcome {index.end.outcome}, "
+            f"{index.end.span_s:.2f} s of tasks\nreplay it: memreplay run replay:{output}")
+    if code:
+        said += f"\n(the pipeline exited with code {code})"
+    return code, said

@@ -1,0 +1,77 @@
+"""Tasks whose memory and duration are given, not computed: what the probe-accuracy study's
+ground truth and a replayed trace run.
+
+A region of a known size is mapped fresh, every page touched (so it is resident, not just
+reserved), held for a known time and unmapped: the process's RSS rises by exactly that many
+bytes, whatever the allocator would have reused.
+"""
+
+from __future__ import annotations
+
+import mmap
+import time
+from typing import Any
+
+import numpy as np
+from dask.sizeof import sizeof
+
+__all__ = ["MIB", "PAGE", "ReplayOutput", "allocate_and_hold", "replay_task"]
+
+MIB = 2**20
+PAGE = mmap.PAGESIZE
+
+
+def allocate_and_hold(mib: float, seconds: float) -> int:
+    """Allocate and touch ``mib`` MiB, hold it ``seconds``, release it; return the bytes."""
+    size = int(mib * MIB)
+    region = mmap.mmap(-1, size) if size else None
+    try:
+        for offset in range(0, size, PAGE):
+            region[offset] = 1
+        deadline = time.perf_counter() + seconds
+        while (remaining := deadline - time.perf_counter()) > 0:
+            if remaining > 0.002:  # sleep in slices; spin the last 2 ms for 1 ms accuracy
+                time.sleep(min(remaining - 0.001, 0.01))
+    finally:
+        if region is not None:
+            region.close()
+    return size
+
+
+class ReplayOutput:
+    """A replayed task's output: an array of the original's size, whose arrival on another
+    worker (its unpickling) takes ``transfer_s``, as moving the original took."""
+
+    def __init__(self, array: np.ndarray, transfer_s: float) -> None:
+        self.array, self.transfer_s = array, transfer_s
+
+    def __reduce__(self) -> tuple[Any, tuple[np.ndarray, float]]:
+        return _arrive, (self.array, self.transfer_s)
+
+
+def _arrive(array: np.ndarray, transfer_s: float) -> ReplayOutput:
+    time.sleep(transfer_s)
+    return ReplayOutput(array, transfer_s)
+
+
+@sizeof.register(ReplayOutput)
+def _sizeof_replay_output(output: ReplayOutput) -> int:
+    return int(output.array.nbytes)
+
+
+def replay_task(peak_increase_bytes: int, duration_s: float, output_bytes: int, transfer_s: float,
+                *inputs: Any) -> ReplayOutput:
+    """One task of a replayed trace. Its output, an array of its recorded output size, comes
+    first: it is held at the end, as the original's was. Only as much of it is made resident as
+    the task's peak increase allows: an output larger than that shared memory with the task's
+    inputs in the original (a getitem, a view), and costs no new memory here either (the rest is
+    zero pages, never touched). The rest of the peak increase is allocated on top and held until
+    the recorded duration has passed. ``inputs``, the dependencies' outputs, are only held;
+    ``transfer_s``: how long each move of the output to another worker takes."""
+    started = time.perf_counter()
+    output = np.zeros(output_bytes, dtype=np.uint8)  # calloc: not resident until written
+    resident = min(output_bytes, peak_increase_bytes)
+    output[:resident:PAGE] = 1
+    remaining = max(0.0, duration_s - (time.perf_counter() - started))
+    allocate_and_hold((peak_increase_bytes - resident) / MIB, remaining)
+    return ReplayOutput(output, transfer_s)

@@ -74,8 +74,8 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
 def _command_record(args: argparse.Namespace) -> int:
     from harness.record.command import record_command
 
-    code, said = record_command(args.command_line, Path(args.output))
-    print(said, file=sys.stderr if code else sys.stdout)
+    code, said, written = record_command(args.command_line, Path(args.output))
+    print(said, file=sys.stdout if written else sys.stderr)
     return code
 
 

@@ -24,10 +24,13 @@ from workloads.registry import DeadlinePassed, Workload
 from workloads.synthetic import replay_task
 from workloads.trace import TraceError, index_trace, iter_tasks
 
-__all__ = ["REPLAY_PREFIX", "WINDOW", "replay_workload"]
+__all__ = ["KILLED_HOLD_S", "REPLAY_PREFIX", "WINDOW", "replay", "replay_workload"]
 
 REPLAY_PREFIX = "replay:"
 WINDOW = 10_000  # tasks per submission
+# A task whose worker was killed while it ran has no duration of its own: replayed, it holds its
+# peak for this long, time enough for a nanny (which checks every 100 ms by default) to see it.
+KILLED_HOLD_S = 1.0
 
 
 def replay_workload(reference: str) -> Workload:
@@ -54,7 +57,7 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     index = index_trace(path)  # the trace may have changed since it was resolved
     held: dict[int, Any] = {}  # futures of outputs a later window needs, by position
-    position_of: dict[str, int] = {}
+    submitted = 0
     results: list[Any] = []  # futures of the pipeline's results
     batch: list[tuple[int, Any]] = []
     in_batch: dict[int, Any] = {}
@@ -75,10 +78,10 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
         in_batch.clear()
 
     for task in iter_tasks(path):
-        position = position_of[task.id] = len(position_of)
-        inputs = [in_batch[position_of[dep]] if position_of[dep] in in_batch else held[position_of[dep]]
-                  for dep in task.deps]
-        node = dask.delayed(replay_task, pure=True)(task.peak_increase_bytes, task.duration_s, task.output_bytes,
+        position, submitted = submitted, submitted + 1
+        inputs = [in_batch[dep] if dep in in_batch else held[dep] for dep in task.deps]
+        duration = task.duration_s if task.state == "memory" else max(task.duration_s, KILLED_HOLD_S)
+        node = dask.delayed(replay_task, pure=True)(task.peak_increase_bytes, duration, task.output_bytes,
                                                      task.transfer_s, *inputs, dask_key_name=f"{task.prefix}-{task.id}")
         batch.append((position, node))
         in_batch[position] = node
@@ -86,7 +89,7 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
             submit()
     if batch:
         submit()
-    if not position_of:
+    if not submitted:
         raise TraceError(f"{path}: no tasks to replay")
     for future in results:  # raises the first error a task raised (KilledWorker: out of memory)
         try:
@@ -95,4 +98,4 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
             if future.status == "error":  # a task that raised TimeoutError itself
                 raise
             raise DeadlinePassed("stopped at its time limit") from None
-    return len(position_of)
+    return submitted

@@ -21,14 +21,15 @@ MIB = 2**20
 PAGE = mmap.PAGESIZE
 
 
-def allocate_and_hold(mib: float, seconds: float) -> int:
-    """Allocate and touch ``mib`` MiB, hold it ``seconds``, release it; return the bytes."""
+def allocate_and_hold(mib: float, seconds: float, since: float | None = None) -> int:
+    """Allocate and touch ``mib`` MiB, hold it ``seconds``, release it; return the bytes.
+    ``since`` (a ``time.perf_counter()``): count the seconds from then, touching included."""
     size = int(mib * MIB)
     region = mmap.mmap(-1, size) if size else None
     try:
         for offset in range(0, size, PAGE):
             region[offset] = 1
-        deadline = time.perf_counter() + seconds
+        deadline = (time.perf_counter() if since is None else since) + seconds
         while (remaining := deadline - time.perf_counter()) > 0:
             if remaining > 0.002:  # sleep in slices; spin the last 2 ms for 1 ms accuracy
                 time.sleep(min(remaining - 0.001, 0.01))
@@ -68,10 +69,9 @@ def replay_task(peak_increase_bytes: int, duration_s: float, output_bytes: int, 
     zero pages, never touched). The rest of the peak increase is allocated on top and held until
     the recorded duration has passed. ``inputs``, the dependencies' outputs, are only held;
     ``transfer_s``: how long each move of the output to another worker takes."""
-    started = time.perf_counter()
+    started = time.perf_counter()  # the recorded duration includes making its memory: so does this one
     output = np.zeros(output_bytes, dtype=np.uint8)  # calloc: not resident until written
     resident = min(output_bytes, peak_increase_bytes)
     output[:resident:PAGE] = 1
-    remaining = max(0.0, duration_s - (time.perf_counter() - started))
-    allocate_and_hold((peak_increase_bytes - resident) / MIB, remaining)
+    allocate_and_hold((peak_increase_bytes - resident) / MIB, duration_s, since=started)
     return ReplayOutput(output, transfer_s)

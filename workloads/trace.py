@@ -3,12 +3,13 @@
 A trace is JSON Lines: a header (format, version, the cluster's shape, dask's versions), one
 line per task in an order where every task comes after its dependencies, and an end line (how
 many tasks, the outcome, the span of the tasks). It holds no data and no code: a task is its
-key's prefix and a hash of its key, the hashes of its dependencies, its duration, peak
-increase, input and output bytes, and how long moving its output to another worker took.
+key's prefix and a hash of its key, the positions of its dependencies in the trace, its
+duration, peak increase, input and output bytes, how long moving its output to another worker
+took and how much data arrived while it ran.
 
 The reader streams: a trace is read line by line, twice (a check, then the replay), and never
-held whole. What it keeps is an index of about 100 bytes per task, so that each task can find
-its dependencies and each output is released after its last use.
+held whole. What it keeps is 8 bytes per task (where each output is last used, so it can be
+released then); a dependency is named by its position, so no table of ids is needed either.
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ class TraceHeader(msgspec.Struct, tag="header", tag_field="kind", forbid_unknown
     cluster: TraceCluster | None  # None: the workers were not alike, or had no memory limit
 
 
+TaskId = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{16}$")]  # key_hash: 16 hex digits
+
+
 class TraceTask(msgspec.Struct, tag="task", tag_field="kind", forbid_unknown_fields=True):
-    id: str  # a hash of the key: the key itself may name the user's data
+    id: TaskId  # a hash of the key: the key itself may name the user's data
     prefix: str
-    deps: list[str]
+    deps: list[NonNegative]  # the positions (0 = the first task line) of its dependencies, all before it
     duration_s: Seconds
     peak_increase_bytes: NonNegative
     input_bytes: NonNegative
@@ -112,7 +116,8 @@ def _lines(path: Path) -> Iterator[tuple[int, _Line]]:
             try:
                 yield number, _decoder.decode(raw)
             except msgspec.ValidationError as error:
-                raise TraceError(f"{path}: line {number}: {error}") from None
+                what = "not a memreplay trace: " if number == 1 else ""
+                raise TraceError(f"{path}: line {number}: {what}{error}") from None
             except msgspec.DecodeError as error:
                 raise TraceError(f"{path}: line {number}: not a memreplay trace line ({error})") from None
 
@@ -148,27 +153,26 @@ class TraceIndex:
 
 def index_trace(path: Path) -> TraceIndex:
     """Read the whole trace once, checking it: the header's format and version, every line's
-    fields (no negative size or duration), each task's id once, each dependency a task that
-    came before it (a later or missing one is a cycle or a lost task), and the end line, whose
-    count must match (a trace without one was cut short)."""
+    fields (no negative size or duration, ids that are key hashes), each dependency a task that
+    came before it (a later one is a cycle or a lost task), and the end line, whose count must
+    match (a trace without one was cut short)."""
     path = Path(path)
     last_use = array("q")
     end: TraceEnd | None = None
-    for task, (end_line, position_of) in _checked(path, keep_end=True):
+    for task, end_line in _checked(path, keep_end=True):
         if task is None:
             end = end_line
             continue
         last_use.append(-1)
         for dep in task.deps:
-            last_use[position_of[dep]] = len(last_use) - 1
+            last_use[dep] = len(last_use) - 1
     assert end is not None  # _checked raises without one
     return TraceIndex(read_header(path), end, last_use)
 
 
 def _checked(path: Path, keep_end: bool = False) -> Iterator:
-    header = read_header(path)
-    del header
-    position_of: dict[str, int] = {}
+    read_header(path)
+    count = 0
     end: TraceEnd | None = None
     for number, line in _lines(path):
         if number == 1:
@@ -176,22 +180,20 @@ def _checked(path: Path, keep_end: bool = False) -> Iterator:
         if end is not None:
             raise TraceError(f"{path}: line {number}: after the end line")
         if isinstance(line, TraceEnd):
-            if line.tasks != len(position_of):
-                raise TraceError(f"{path}: the end line counts {line.tasks} tasks, the trace has {len(position_of)} "
+            if line.tasks != count:
+                raise TraceError(f"{path}: the end line counts {line.tasks} tasks, the trace has {count} "
                                  "(the trace is truncated)")
             end = line
             if keep_end:
-                yield None, (line, position_of)
+                yield None, line
             continue
         if not isinstance(line, TraceTask):
             raise TraceError(f"{path}: line {number}: a second header")
-        if line.id in position_of:
-            raise TraceError(f"{path}: line {number}: task {line.id} appears twice")
         for dep in line.deps:
-            if dep not in position_of:
-                raise TraceError(f"{path}: line {number}: task {line.id} depends on {dep}, which does not come "
+            if dep >= count:
+                raise TraceError(f"{path}: line {number}: task {line.id} depends on task {dep}, which does not come "
                                  "before it (a cycle, or a task missing from the trace)")
-        position_of[line.id] = len(position_of)
-        yield line, (None, position_of)
+        count += 1
+        yield line, None
     if end is None:
         raise TraceError(f"{path}: no end line (the trace is truncated, or its recording did not finish)")

@@ -19,9 +19,10 @@ __all__ = ["record_command"]
 PRELOAD = "harness.record.recording"
 
 
-def record_command(command: list[str], output: Path) -> tuple[int, str]:
-    """Run ``command``; return the exit code and what to print. The pipeline's own exit code is
-    passed on (a pipeline that ran out of memory is still recorded); no trace at all is exit 2."""
+def record_command(command: list[str], output: Path) -> tuple[int, str, bool]:
+    """Run ``command``; return the exit code, what to print, and whether a trace was written.
+    The pipeline's own exit code is passed on (a pipeline that ran out of memory is still
+    recorded); no trace at all is exit 2."""
     command = command[1:] if command[:1] == ["--"] else command
     if not command:
         raise UserError("record: give the pipeline to run after --, e.g. memreplay record -- python my_pipeline.py")
@@ -43,11 +44,11 @@ def record_command(command: list[str], output: Path) -> tuple[int, str]:
         code = child.wait()
     if not output.exists() or output.stat().st_mtime < started:
         return 2, (f"memreplay record: no trace written to {output}: the pipeline made no Dask client, or exited "
-                   f"without closing it (exit code {code})")
+                   f"without closing it (exit code {code})"), False
     try:
         index = index_trace(output)
     except TraceError as error:
-        return 2, f"memreplay record: {error}"
+        return 2, f"memreplay record: {error}", False
     shape = index.header.cluster
     on = (f"on {shape.label}-{compact_bytes(shape.memory_limit)} (workers x threads-memory limit)" if shape
           else "on workers that were not alike")
@@ -55,4 +56,4 @@ def record_command(command: list[str], output: Path) -> tuple[int, str]:
             f"{index.end.span_s:.2f} s of tasks\nreplay it: memreplay run replay:{output}")
     if code:
         said += f"\n(the pipeline exited with code {code})"
-    return code, said
+    return code, said, True

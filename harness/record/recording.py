@@ -117,16 +117,17 @@ def trace_tasks(rows: list[TaskRow], dependencies: dict[str, list[str]],
             waiting[dependent] -= 1
             if waiting[dependent] == 0:
                 ready.append(dependent)
-    return [_trace_task(chosen[key], [dep for dep in dependencies.get(key, []) if dep in chosen],
+    placed_at = {key: index for index, key in enumerate(placed)}
+    return [_trace_task(chosen[key], [placed_at[dep] for dep in dependencies.get(key, []) if dep in chosen],
                         (transfers or {}).get(key, 0.0)) for key in placed]
 
 
-def _trace_task(row: TaskRow, deps: list[str], transfer_s: float) -> TraceTask:
+def _trace_task(row: TaskRow, deps: list[int], transfer_s: float) -> TraceTask:
     if row.state == "memory":
         increase = row.peak_increase_bytes or 0
     else:  # killed while it ran: what it had reached
         increase = max(0, (row.peak_bytes or 0) - (row.baseline_bytes or 0))
-    return TraceTask(id=key_hash(row.task_key), prefix=row.task_prefix, deps=[key_hash(dep) for dep in deps],
+    return TraceTask(id=key_hash(row.task_key), prefix=row.task_prefix, deps=deps,
                      duration_s=max(0.0, row.duration_s or 0.0), peak_increase_bytes=increase,
                      input_bytes=row.input_bytes or 0, output_bytes=row.output_bytes or 0, transfer_s=transfer_s,
                      arrived_bytes=row.arrived_bytes or 0,

@@ -1,0 +1,53 @@
+"""A pipeline of "the user's own", for record & replay: run as a script, with its own cluster.
+
+    python tests/user_pipeline.py CORPORA SCALE ok    word counts per file, and a shuffle of
+                                                      (word, count) pairs grouped by first letter
+    python tests/user_pipeline.py CORPORA SCALE oom   one task that outgrows its 400 MiB worker
+"""
+
+import sys
+import time
+from collections import Counter
+
+import dask
+import dask.bag as db
+from distributed import Client, LocalCluster
+
+from corpora import ensure_corpus
+from workloads.wordcount import count_words_naive
+
+
+def word_counts(path):
+    with open(path) as handle:
+        return Counter(handle.read().split()).most_common(2000)
+
+
+def grow(i):
+    held = []
+    for _ in range(30):  # 50 MiB every 50 ms, up to 1.5 GiB: the nanny sees it pass its limit
+        block = bytearray(50 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])
+        held.append(block)
+        time.sleep(0.05)
+    return len(held)
+
+
+def main(corpora: str, scale: float, mode: str) -> None:
+    if mode == "oom":
+        with LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="400MiB",
+                          dashboard_address=None) as cluster, Client(cluster):
+            db.from_sequence(range(2), npartitions=2).map(grow).compute()
+        return
+    with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", dashboard_address=None) as cluster, \
+            Client(cluster):
+        corpus = ensure_corpus("text", scale, corpora)
+        counts = db.from_sequence(corpus.paths, npartitions=len(corpus.files)).map(count_words_naive)
+        letters = (db.from_sequence(corpus.paths, npartitions=len(corpus.files)).map(word_counts).flatten()
+                   .groupby(lambda pair: pair[0][:1].lower(), shuffle="tasks", npartitions=8)
+                   .map(lambda group: (group[0], sum(count for _, count in group[1]))))
+        top, totals = dask.compute(counts, letters)
+        print(len(top), "files counted,", len(totals), "letters")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]), sys.argv[3])

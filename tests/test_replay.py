@@ -1,5 +1,5 @@
 """Record & replay: a real pipeline of "the user's own" (word counts and a task-based shuffle,
-on its own LocalCluster) recorded by ``memreplay record``, replayed as ``replay:TRACE`` on the
+on its own LocalCluster, tests/user_pipeline.py) recorded by ``memreplay record``, replayed as ``replay:TRACE`` on the
 same configuration, its fidelity checked; an out-of-memory pipeline replayed out of memory;
 the Python API; bad traces; a trace read as a stream."""
 
@@ -30,7 +30,7 @@ from workloads.wordcount import count_words_naive
 pytestmark = needs_clear_refs
 
 PIPELINE = str(Path(__file__).with_name("user_pipeline.py"))
-SCALE = 1.0  # tasks of tens to hundreds of milliseconds: the span is the work, not the overheads
+SCALE = 1.0  # 354 tasks, about 4 s of them on 2 workers
 
 
 def _record(tmp: Path, corpora: Path, mode: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -59,7 +59,7 @@ def test_a_trace_holds_the_shape_and_no_data_code_or_key_names(recorded: tuple[P
     tasks = list(iter_tasks(trace))
     prefixes = {task.prefix for task in tasks}
     assert {"count_words_naive", "shuffle-group", "shuffle-split", "shuffle-join"} <= prefixes
-    assert max(t.peak_increase_bytes for t in tasks if t.prefix == "count_words_naive") > 100 * 2**20
+    assert max(t.peak_increase_bytes for t in tasks if t.prefix == "shuffle-group") > 10 * 2**20
     assert any(task.deps for task in tasks) and any(task.transfer_s > 0 for task in tasks)
     text = trace.read_text()
     for secret in ("book-00", "large.txt", str(corpora), "from_sequence-", "def ", "import "):

@@ -40,18 +40,21 @@ def allocate_and_hold(mib: float, seconds: float, since: float | None = None) ->
 
 
 class ReplayOutput:
-    """A replayed task's output: an array of the original's size, whose arrival on another
-    worker (its unpickling) takes ``transfer_s``, as moving the original took."""
+    """A replayed task's output: an array of the original's size, whose move to another worker
+    takes ``transfer_s``, as moving the original took. Moving Python objects costs their
+    pickling on the sender and their unpickling on the receiver, each in that process: so half
+    is spent pickling this object, and half unpickling it."""
 
     def __init__(self, array: np.ndarray, transfer_s: float) -> None:
         self.array, self.transfer_s = array, transfer_s
 
     def __reduce__(self) -> tuple[Any, tuple[np.ndarray, float]]:
+        time.sleep(self.transfer_s / 2)
         return _arrive, (self.array, self.transfer_s)
 
 
 def _arrive(array: np.ndarray, transfer_s: float) -> ReplayOutput:
-    time.sleep(transfer_s)
+    time.sleep(transfer_s / 2)
     return ReplayOutput(array, transfer_s)
 
 

@@ -290,6 +290,33 @@ def _schedulers(record: SweepRecord) -> Section | None:
     return Section("The scheduler in each case", blocks)
 
 
+def _fidelity(record: SweepRecord) -> Section | None:
+    replayed = [case for case in record.cases if case.fidelity is not None]
+    if not replayed:
+        return None
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else "ok" if ok else "missed"
+
+    rows, styles = [], []
+    for case in replayed:
+        f = case.fidelity
+        assert f is not None
+        rows.append((case.id, f"{f.within_tolerance}/{f.tasks}", mib_text(f.worst_error_bytes), verdict(f.peaks_ok),
+                     "-" if f.span_replay_s is None else f"{f.span_replay_s:.2f} s", f"{f.span_trace_s:.2f} s",
+                     "-" if f.span_error_percent is None else f"{f.span_error_percent:+.1f} %",
+                     verdict(f.span_ok), f"{f.outcome_replay} / {f.outcome_trace}", verdict(f.outcome_ok)))
+        styles.append("" if f.peaks_ok and f.span_ok is not False and f.outcome_ok else "flag")
+    return Section("Replay fidelity", [
+        Text("Each replay (replay:TRACE) against its recording. Peaks: tasks whose replayed peak increase is "
+             "within the probe's accuracy, max(1 MiB, 1 %), of the recorded one, plus the bytes that arrived from "
+             "other workers while it ran in either run (goal: 95 % of the tasks). Span: first task's start to "
+             "last task's stop, compared only on the configuration the trace was recorded on (goal ±15 %). "
+             "Outcome: out of memory in both or in neither.", note=True),
+        Table(("case", "peaks within", "worst error", "peaks", "span", "recorded span", "span error", "span",
+               "outcome (replay / recorded)", "outcome"), rows, numeric=(1, 2, 4, 5, 6), row_styles=styles)])
+
+
 def _recommendation(advice: Recommendation, machine_said: str) -> Section:
     rows = []
     for workload, a in advice.workloads.items():
@@ -392,7 +419,7 @@ def _sweep_sections(run: Path, record: SweepRecord, machine: Machine | None, kil
     advice = recommend(record, cores, memory, DEFAULT_MARGIN, kill_fraction)
     rows = _task_rows_by_workload(run, record)
     matrix = record.settings.matrix
-    sections = [_answer(record, advice, machine_said), _heat_maps(record), _distributions(rows),
+    sections = [_answer(record, advice, machine_said), _fidelity(record), _heat_maps(record), _distributions(rows),
                 _ladders(record.summary.ladders), _model(record, rows), _recommendation(advice, machine_said)]
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", _profile_blocks(run, record.summary.profiles)))

@@ -68,6 +68,13 @@ def cli(capsys: pytest.CaptureFixture[str]):
     return call
 
 
+def write_matrix(directory: Path, body: str, name: str = "matrix.toml") -> Path:
+    """A matrix file with ``body`` (TOML) in ``directory``."""
+    path = directory / name
+    path.write_text(body)
+    return path
+
+
 def memreplay(*args: str, cwd: Path | None = None, timeout: float = 300) -> Result:
     """Run the installed ``memreplay`` console script in a process of its own."""
     done = subprocess.run([MEMREPLAY, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)

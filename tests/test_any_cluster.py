@@ -20,19 +20,20 @@ from harness.plan.cluster_config import ClusterConfig
 from harness.plan.cluster_source import manager_arguments
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
-from tests.conftest import MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
+from tests.conftest import (
+    MEMREPLAY,
+    TEST_SCALE,
+    assert_one_line_error,
+    memreplay,
+    needs_clear_refs,
+    write_matrix,
+)
 from tests.dask_processes import RunningCluster, running_cluster
 from tests.sweep_workloads import QueueCluster
 
 pytestmark = needs_clear_refs
 
 GIB = 2**30
-
-
-def _matrix(tmp_path: Path, body: str, name: str = "matrix.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(body)
-    return path
 
 
 def _rows(case_dir: Path) -> list[dict[str, str]]:
@@ -68,7 +69,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 def test_a_sweep_runs_on_a_running_cluster_whose_workers_share_no_files(cluster: RunningCluster,
                                                                         tmp_path: Path) -> None:
     driver_corpora = tmp_path / "driver-corpora"
-    matrix = _matrix(tmp_path, f"""
+    matrix = write_matrix(tmp_path, f"""
 [matrix]
 workloads = ["wordcount-naive", "tests.sweep_workloads:where_read"]
 shapes = [[2, 1]]
@@ -131,7 +132,7 @@ def test_run_refuses_options_a_running_cluster_decides(cluster: RunningCluster, 
 
 def test_a_matrix_unlike_the_running_cluster_is_refused_before_any_case(cluster: RunningCluster,
                                                                         tmp_path: Path) -> None:
-    matrix = _matrix(tmp_path, """
+    matrix = write_matrix(tmp_path, """
 [matrix]
 workloads = ["wordcount-naive"]
 shapes = [[2, 1], [1, 2]]
@@ -228,7 +229,7 @@ def test_a_tls_cluster_with_dask_s_own_options(tmp_path: Path) -> None:
 
 
 def test_a_cluster_manager_gives_each_case_a_fresh_cluster_in_its_shape(tmp_path: Path) -> None:
-    matrix = _matrix(tmp_path, f"""
+    matrix = write_matrix(tmp_path, f"""
 [matrix]
 cluster = "distributed.deploy.subprocess:SubprocessCluster"
 workloads = ["wordcount-naive"]
@@ -269,7 +270,7 @@ dashboard_address = ":0"
 def test_a_cluster_manager_that_cannot_run_the_matrix_is_refused(cli, tmp_path: Path, body: str,
                                                                  fragments: list[str]) -> None:
     head, _, tail = body.partition("\n[cluster]")
-    matrix = _matrix(tmp_path, f"""
+    matrix = write_matrix(tmp_path, f"""
 [matrix]
 workloads = ["wordcount-naive"]
 shapes = [[2, 1]]

@@ -15,15 +15,8 @@ from harness.records.schema import SweepRecord
 from harness.records.store import load_record
 from harness.records.task_rows import read_task_rows
 from harness.studies.groundtruth import MIB
-from tests.conftest import MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay
+from tests.conftest import MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, write_matrix
 from tests.sweep_workloads import PEAK_PER_INPUT_BYTE
-
-
-def _matrix(tmp_path: Path, body: str, name: str = "matrix.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(body)
-    return path
-
 
 TINY = f"""
 [matrix]
@@ -39,7 +32,7 @@ size_ladder = false
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory: pytest.TempPathFactory, corpus_cache: Path) -> tuple[SweepRecord, str, Path]:
     tmp_path = tmp_path_factory.mktemp("sweep")
-    result = memreplay("sweep", str(_matrix(tmp_path, TINY)), "--results", str(tmp_path),
+    result = memreplay("sweep", str(write_matrix(tmp_path, TINY)), "--results", str(tmp_path),
                        "--corpora", str(corpus_cache), timeout=600)
     assert result.returncode == 0, result.stderr  # an out-of-memory case is a result, not a failure
     return load_record(result.record_path, SweepRecord), result.stdout, Path(result.record_path).parent
@@ -97,7 +90,7 @@ def test_recommend_from_a_sweep(cli, tiny_sweep: tuple[SweepRecord, str, Path]) 
 
 @pytest.mark.slow
 def test_model_recovers_a_known_linear_peak(tmp_path: Path, corpus_cache: Path) -> None:
-    matrix = _matrix(tmp_path, """
+    matrix = write_matrix(tmp_path, """
 [matrix]
 workloads = ["tests.sweep_workloads:linear"]
 shapes = [[1, 1]]
@@ -116,7 +109,7 @@ scale = 0.5
 
 @pytest.mark.slow
 def test_resume_after_ctrl_c_runs_only_missing_cases(tmp_path: Path, corpus_cache: Path) -> None:
-    matrix = _matrix(tmp_path, f"""
+    matrix = write_matrix(tmp_path, f"""
 [matrix]
 workloads = ["wordcount-streaming"]
 shapes = [[1, 1], [1, 2], [2, 1]]
@@ -219,7 +212,7 @@ def test_a_task_raising_timeout_error_itself_is_an_error_not_a_timeout(cli, tmp_
 
 @pytest.mark.slow
 def test_a_second_process_writing_the_same_run_is_refused(cli, tmp_path: Path, corpus_cache: Path) -> None:
-    matrix = _matrix(tmp_path, f"""
+    matrix = write_matrix(tmp_path, f"""
 [matrix]
 workloads = ["tests.sweep_workloads:hangs", "wordcount-streaming"]
 shapes = [[1, 1]]
@@ -252,11 +245,11 @@ memory_limits = ["1GiB"]
 scale = {scale}
 fil_profiles = false
 """
-    first = cli("sweep", str(_matrix(tmp_path, body.format(scale=TEST_SCALE))), "--results", str(tmp_path),
+    first = cli("sweep", str(write_matrix(tmp_path, body.format(scale=TEST_SCALE))), "--results", str(tmp_path),
                 "--corpora", str(corpus_cache))
     assert first.returncode == 0, first.stderr
     run = str(Path(first.record_path).parent)
-    edited = _matrix(tmp_path, body.format(scale=0.5), name="edited.toml")
+    edited = write_matrix(tmp_path, body.format(scale=0.5), name="edited.toml")
     assert_one_line_error(cli("sweep", str(edited), "--resume", run, "--results", str(tmp_path)),
                           run, "scale 0.02 → 0.5", "start a new sweep")
 

@@ -30,9 +30,9 @@ def allocate_and_hold(mib: float, seconds: float, since: float | None = None) ->
         for offset in range(0, size, PAGE):
             region[offset] = 1
         deadline = (time.perf_counter() if since is None else since) + seconds
+        # sleep, never spin: a spinning task would hold the GIL its worker's event loop needs
         while (remaining := deadline - time.perf_counter()) > 0:
-            if remaining > 0.002:  # sleep in slices; spin the last 2 ms for 1 ms accuracy
-                time.sleep(min(remaining - 0.001, 0.01))
+            time.sleep(remaining)
     finally:
         if region is not None:
             region.close()

@@ -80,7 +80,10 @@ class Recording:
         tasks = trace_tasks(rows, dependencies, transfers)
         measured = [row for row in rows if row.state == "memory" and row.start is not None and row.stop is not None]
         span = (max(r.stop for r in measured) - min(r.start for r in measured)) if measured else 0.0  # type: ignore
-        outcome = "oom" if kills else "error" if any(row.state == "erred" for row in rows) else "ok"
+        # a task that erred, or was still running when the recording stopped (the script was
+        # interrupted, or stopped waiting): the pipeline did not finish as it should
+        unfinished = any(row.state in ("erred", "unfinished", "timed-out") for row in rows)
+        outcome = "oom" if kills else "error" if unfinished else "ok"
         end = TraceEnd(tasks=len(tasks), outcome=outcome, span_s=span, oom_workers=len(kills))
         header = TraceHeader(format="memreplay-trace", version=1, created=datetime.now(UTC).isoformat(),
                              dask=dask.__version__, distributed=distributed.__version__, cluster=self.cluster)

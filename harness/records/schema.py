@@ -196,10 +196,10 @@ class ReplayFidelity(_Part, kw_only=True):
 
     trace: str
     tasks: int  # tasks the trace measured to completion
-    compared: int  # of those, replayed and measured to completion
-    within_tolerance: int  # peak increase within the probe's accuracy, max(1 MiB, 1 %) of the trace's
+    compared: int  # of those, replayed to completion alone in their worker (no neighbour's memory)
+    within_tolerance: int  # of those, within the probe's accuracy, max(1 MiB, 1 %), of the trace's
     worst_error_bytes: int | None  # the replayed peak increase minus the trace's, largest in size
-    peaks_ok: bool
+    peaks_ok: bool | None  # 95 % of the compared within (None: no task ran alone)
     span_trace_s: Seconds  # first task's start to last task's stop, as recorded
     span_replay_s: Seconds | None
     span_error_percent: float | None

@@ -302,15 +302,17 @@ def _fidelity(record: SweepRecord) -> Section | None:
     for case in replayed:
         f = case.fidelity
         assert f is not None
-        rows.append((case.id, f"{f.within_tolerance}/{f.tasks}", mib_text(f.worst_error_bytes), verdict(f.peaks_ok),
+        rows.append((case.id, f"{f.within_tolerance}/{f.compared} (of {f.tasks})", mib_text(f.worst_error_bytes),
+                     verdict(f.peaks_ok),
                      "-" if f.span_replay_s is None else f"{f.span_replay_s:.2f} s", f"{f.span_trace_s:.2f} s",
                      "-" if f.span_error_percent is None else f"{f.span_error_percent:+.1f} %",
                      verdict(f.span_ok), f"{f.outcome_replay} / {f.outcome_trace}", verdict(f.outcome_ok)))
-        styles.append("" if f.peaks_ok and f.span_ok is not False and f.outcome_ok else "flag")
+        styles.append("" if f.peaks_ok is not False and f.span_ok is not False and f.outcome_ok else "flag")
     return Section("Replay fidelity", [
-        Text("Each replay (replay:TRACE) against its recording. Peaks: tasks whose replayed peak increase is "
-             "within the probe's accuracy, max(1 MiB, 1 %), of the recorded one, plus the bytes that arrived from "
-             "other workers while it ran in either run (goal: 95 % of the tasks). Span: first task's start to "
+        Text("Each replay (replay:TRACE) against its recording. Peaks: of the tasks that ran alone in their worker "
+             "in the replay (with neighbours, a peak increase holds theirs too), those whose replayed peak increase "
+             "is within the probe's accuracy, max(1 MiB, 1 %), of the recorded one, plus the bytes that arrived "
+             "from other workers while it ran in either run (goal: 95 %). Span: first task's start to "
              "last task's stop, compared only on the configuration the trace was recorded on (goal ±15 %). "
              "Outcome: out of memory in both or in neither.", note=True),
         Table(("case", "peaks within", "worst error", "peaks", "span", "recorded span", "span error", "span",

@@ -230,8 +230,9 @@ def fidelity_text(case: CaseResult) -> str:
         span += ", another configuration than the recording's: not compared"
     return "\n".join([
         f"Replay fidelity of {case.id}:",
-        f"  peaks    {verdict(f.peaks_ok):6}  {f.within_tolerance}/{f.tasks} tasks within max(1 MiB, 1 %) of the trace,"
-        f" plus data received meanwhile (goal 95 %; {f.compared} replayed to completion; worst {worst})",
+        f"  peaks    {verdict(f.peaks_ok):6}  {f.within_tolerance}/{f.compared} tasks within max(1 MiB, 1 %) of the"
+        f" trace, plus data received meanwhile (goal 95 %; compared: the {f.compared} of {f.tasks} that ran alone"
+        f" in their worker; worst {worst})",
         f"  span     {verdict(f.span_ok):6}  {span} (goal ±15 %)",
         f"  outcome  {verdict(f.outcome_ok):6}  {f.outcome_replay}, recorded {f.outcome_trace}",
     ])

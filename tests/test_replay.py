@@ -30,7 +30,7 @@ from workloads.wordcount import count_words_naive
 pytestmark = needs_clear_refs
 
 PIPELINE = str(Path(__file__).with_name("user_pipeline.py"))
-SCALE = 1.0  # 122 tasks, about 3 s of them on 2 workers
+SCALE = 1.0  # 354 tasks, about 4 s of them on 2 workers
 
 
 def _record(tmp: Path, corpora: Path, mode: str) -> tuple[subprocess.CompletedProcess[str], Path]:

@@ -1,6 +1,6 @@
 """A pipeline of "the user's own", for record & replay: run as a script, with its own cluster.
 
-    python tests/user_pipeline.py CORPORA SCALE ok    word counts of the corpus' books, and of 8
+    python tests/user_pipeline.py CORPORA SCALE ok    word counts of the corpus' books, and of 16
                                                       equal parts of generated text, whose
                                                       (word, count) pairs are shuffled and
                                                       grouped by first letter
@@ -52,9 +52,9 @@ def main(corpora: str, scale: float, mode: str) -> None:
             Client(cluster):
         books = [path for path in ensure_corpus("text", scale, corpora).paths if path.name.startswith("book")]
         counts = db.from_sequence(books, npartitions=len(books)).map(count_words_naive)
-        letters = (db.from_sequence(range(8), npartitions=8).map(generated_words, count=int(600_000 * scale))
+        letters = (db.from_sequence(range(16), npartitions=16).map(generated_words, count=int(300_000 * scale))
                    .map(word_counts).flatten()
-                   .groupby(lambda pair: pair[0][:1], shuffle="tasks", npartitions=4)
+                   .groupby(lambda pair: pair[0][:1], shuffle="tasks", npartitions=8)
                    .map(lambda group: (group[0], sum(count for _, count in group[1]))))
         top, totals = dask.compute(counts, letters)
         print(len(top), "files counted,", len(totals), "letters")

@@ -2,9 +2,11 @@
 
 Each task of the trace becomes a :func:`workloads.synthetic.replay_task` under a key of the same
 prefix (``<prefix>-<hash>``), with the same dependencies: it holds its inputs, allocates and
-touches its recorded peak increase, stays for its recorded duration and returns an object of
-its recorded output size, whose every move to another worker takes as long as the original's
-did on average (what pickling Python objects costs, which a plain array would not).
+touches its recorded peak increase, stays for its recorded duration and returns an array of
+its recorded output size. An array moves between workers far faster than the Python objects it
+stands for; the time the original spent moving each output (``transfer_s``) is in the trace,
+but is not replayed: played as waits, it also counted the original's queueing, which the replay
+has of its own, and made replays slower than their recordings.
 
 The graph is submitted in windows as the trace is read, each task's output held by the driver
 only until its last dependent is submitted, so a trace larger than memory is streamed, never
@@ -82,7 +84,7 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
         inputs = [in_batch[dep] if dep in in_batch else held[dep] for dep in task.deps]
         duration = task.duration_s if task.state == "memory" else max(task.duration_s, KILLED_HOLD_S)
         node = dask.delayed(replay_task, pure=True)(task.peak_increase_bytes, duration, task.output_bytes,
-                                                     task.transfer_s, *inputs, dask_key_name=f"{task.prefix}-{task.id}")
+                                                     *inputs, dask_key_name=f"{task.prefix}-{task.id}")
         batch.append((position, node))
         in_batch[position] = node
         if len(batch) >= window:

@@ -13,9 +13,8 @@ import time
 from typing import Any
 
 import numpy as np
-from dask.sizeof import sizeof
 
-__all__ = ["MIB", "PAGE", "ReplayOutput", "allocate_and_hold", "replay_task"]
+__all__ = ["MIB", "PAGE", "allocate_and_hold", "replay_task"]
 
 MIB = 2**20
 PAGE = mmap.PAGESIZE
@@ -39,42 +38,16 @@ def allocate_and_hold(mib: float, seconds: float, since: float | None = None) ->
     return size
 
 
-class ReplayOutput:
-    """A replayed task's output: an array of the original's size, whose move to another worker
-    takes ``transfer_s``, as moving the original took. Moving Python objects costs their
-    pickling on the sender and their unpickling on the receiver, each in that process: so half
-    is spent pickling this object, and half unpickling it."""
-
-    def __init__(self, array: np.ndarray, transfer_s: float) -> None:
-        self.array, self.transfer_s = array, transfer_s
-
-    def __reduce__(self) -> tuple[Any, tuple[np.ndarray, float]]:
-        time.sleep(self.transfer_s / 2)
-        return _arrive, (self.array, self.transfer_s)
-
-
-def _arrive(array: np.ndarray, transfer_s: float) -> ReplayOutput:
-    time.sleep(transfer_s / 2)
-    return ReplayOutput(array, transfer_s)
-
-
-@sizeof.register(ReplayOutput)
-def _sizeof_replay_output(output: ReplayOutput) -> int:
-    return int(output.array.nbytes)
-
-
-def replay_task(peak_increase_bytes: int, duration_s: float, output_bytes: int, transfer_s: float,
-                *inputs: Any) -> ReplayOutput:
+def replay_task(peak_increase_bytes: int, duration_s: float, output_bytes: int, *inputs: Any) -> np.ndarray:
     """One task of a replayed trace. Its output, an array of its recorded output size, comes
     first: it is held at the end, as the original's was. Only as much of it is made resident as
     the task's peak increase allows: an output larger than that shared memory with the task's
     inputs in the original (a getitem, a view), and costs no new memory here either (the rest is
     zero pages, never touched). The rest of the peak increase is allocated on top and held until
-    the recorded duration has passed. ``inputs``, the dependencies' outputs, are only held;
-    ``transfer_s``: how long each move of the output to another worker takes."""
+    the recorded duration has passed. ``inputs``, the dependencies' outputs, are only held."""
     started = time.perf_counter()  # the recorded duration includes making its memory: so does this one
     output = np.zeros(output_bytes, dtype=np.uint8)  # calloc: not resident until written
     resident = min(output_bytes, peak_increase_bytes)
     output[:resident:PAGE] = 1
     allocate_and_hold((peak_increase_bytes - resident) / MIB, duration_s, since=started)
-    return ReplayOutput(output, transfer_s)
+    return output

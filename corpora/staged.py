@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from corpora.manifest import Corpus, CorpusFile
-from corpora.store import CorpusError, ensure_corpus
+from corpora.store import CorpusError, corpus_directory, ensure_corpus
 
 __all__ = ["CORPORA_ENV", "StagedCorpus", "WorkerPath", "default_worker_cache", "stage_corpus", "staged_root"]
 
@@ -88,11 +88,19 @@ class StagedCorpus(Corpus):
 
 
 def stage_corpus(kind: str, scale: float, seed: int, generator_version: int, sha256: dict[str, str],
-                 cache: Path | None = None, on_generate: Callable[[str], None] | None = None) -> Path:
+                 cache: Path | None = None, on_generate: Callable[[str], None] | None = None,
+                 verified: dict[str, int] | None = None) -> Path:
     """Make this process's copy of a corpus the driver described (``sha256`` by file name):
     found in ``cache`` (default :func:`default_worker_cache`) or generated from the seed, each
-    file's sha256 checked against the driver's. Returns the corpus directory."""
+    file's sha256 checked against the driver's. ``verified`` (sizes by file name): the driver
+    has just checked these files in ``cache`` itself (memreplay's own local workers share its
+    cache), so files of those sizes are not hashed again. Returns the corpus directory."""
     cache = default_worker_cache() if cache is None else Path(cache)
+    if verified is not None:
+        root = corpus_directory(cache, kind, scale, seed).resolve()
+        if all(_size(root / name) == size for name, size in verified.items()):
+            _STAGED[(kind, scale, seed, generator_version)] = root
+            return root
     corpus = ensure_corpus(kind, scale, cache, seed, on_generate)
     if corpus.generator_version != generator_version:
         raise CorpusError(f"{corpus.root}: this process generates {kind} corpora with generator version "
@@ -106,3 +114,10 @@ def stage_corpus(kind: str, scale: float, seed: int, generator_version: int, sha
                               f"{expected[:12]}…")
     _STAGED[_key(corpus)] = corpus.root.resolve()
     return corpus.root.resolve()
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None

@@ -314,3 +314,12 @@ def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: Runnin
     case = load_record(killed.record_path, SweepRecord).cases[0]
     assert case.outcome == "error" and case.oom is None, case
     cluster.wait_for_workers(2)  # the nannies brought both workers back
+
+
+def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    unwritable = "/proc/memreplay-corpora"  # no directory can be made there, even as root
+    ensure_corpus("text", TEST_SCALE, tmp_path / "corpora")  # the driver's own is fine
+    with running_cluster(tmp_path / "cluster", {"a": {"env": {"MEMREPLAY_CORPORA": unwritable}}}) as running:
+        result = memreplay("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
+                           "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, "could not be staged", unwritable)

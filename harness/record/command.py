@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -54,6 +55,9 @@ def record_command(command: list[str], output: Path) -> tuple[int, str, bool]:
           else "on workers that were not alike")
     said = (f"trace: {output}: {index.tasks} tasks recorded {on}, outcome {index.end.outcome}, "
             f"{index.end.span_s:.2f} s of tasks\nreplay it: memreplay run replay:{output}")
+    if code < 0:  # stopped by a signal (Ctrl-C: SIGINT): said as a shell says it
+        said += f"\n(the pipeline was stopped by {signal.Signals(-code).name})"
+        return 128 - code, said, True
     if code:
         said += f"\n(the pipeline exited with code {code})"
     return code, said, True

@@ -4,6 +4,7 @@ installed console script (``memreplay``, for signals, working directories and ex
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -66,6 +67,15 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return Result(code, out, err)
 
     return call
+
+
+def _answer_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# Popen options for a child the test will Ctrl-C: a test run started in the background by a
+# non-interactive shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt.
+INTERRUPTIBLE = {"preexec_fn": _answer_ctrl_c}
 
 
 def write_matrix(directory: Path, body: str, name: str = "matrix.toml") -> Path:

@@ -323,3 +323,21 @@ def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(tmp_path
         result = memreplay("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
                            "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
     assert_one_line_error(result, "could not be staged", unwritable)
+
+
+def test_a_worker_with_other_versions_is_warned_about(tmp_path: Path) -> None:
+    """A worker whose memreplay is another version (a distribution's metadata first on its path,
+    as a stale install would be) is named in the record, the case's notes and the terminal."""
+    stale = tmp_path / "stale"
+    (stale / "memreplay-9.9.9.dist-info").mkdir(parents=True)
+    (stale / "memreplay-9.9.9.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: memreplay\n"
+                                                                 "Version: 9.9.9\n")
+    path = f"{stale}{os.pathsep}{Path(__file__).resolve().parents[1]}"
+    with running_cluster(tmp_path / "cluster", {"a": {"env": {"PYTHONPATH": path}}}) as running:
+        result = memreplay("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
+                           "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    case = load_record(result.record_path, SweepRecord).cases[0]
+    assert case.cluster is not None and case.cluster.workers[0].packages["memreplay"] == "9.9.9"
+    warning = next(w for w in case.cluster.version_warnings if "memreplay 9.9.9" in w)
+    assert warning in case.notes and f"warning: {warning}" in result.stdout

@@ -15,7 +15,7 @@ from harness.records.schema import SweepRecord
 from harness.records.store import load_record
 from harness.records.task_rows import read_task_rows
 from harness.studies.groundtruth import MIB
-from tests.conftest import MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, write_matrix
+from tests.conftest import INTERRUPTIBLE, MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, write_matrix
 from tests.sweep_workloads import PEAK_PER_INPUT_BYTE
 
 TINY = f"""
@@ -118,7 +118,8 @@ scale = {TEST_SCALE}
 size_ladder = false
 """)
     process = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
-                                str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               **INTERRUPTIBLE)
     deadline = time.monotonic() + 300
     record_path = None
     while time.monotonic() < deadline:
@@ -222,7 +223,8 @@ timeout_s = 20
 fil_profiles = false
 """)
     first = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
-                              str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             **INTERRUPTIBLE)
     try:
         deadline = time.monotonic() + 60
         while not list(tmp_path.glob("runs/*/run.json")) and time.monotonic() < deadline:

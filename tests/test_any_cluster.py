@@ -66,6 +66,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         yield running
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_on_a_running_cluster_whose_workers_share_no_files(cluster: RunningCluster,
                                                                         tmp_path: Path) -> None:
     driver_corpora = tmp_path / "driver-corpora"
@@ -177,6 +178,7 @@ def _wait_for_tasks(running: RunningCluster, count: int, process: subprocess.Pop
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_case_loses_nothing_measured(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "cluster", {"a": {}, "b": {}}) as running:
         victim = running.worker_pids()["b"]
@@ -199,6 +201,7 @@ def test_a_worker_killed_mid_case_loses_nothing_measured(tmp_path: Path) -> None
     assert case.timeline is not None and len(case.timeline.processes) >= 3  # scheduler, a, b before it died
 
 
+@pytest.mark.slow
 def test_workers_that_join_during_the_case_are_probed(tmp_path: Path) -> None:
     late_home = tmp_path / "late"
     with running_cluster(tmp_path / "cluster", {"a": {}}) as running:
@@ -216,6 +219,7 @@ def test_workers_that_join_during_the_case_are_probed(tmp_path: Path) -> None:
     assert (late_home / "corpora").is_dir()  # it staged the corpus itself when it joined
 
 
+@pytest.mark.slow
 def test_a_tls_cluster_with_dask_s_own_options(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "cluster", {"a": {}}, tls=True) as running:
         assert running.address.startswith("tls://")
@@ -228,6 +232,7 @@ def test_a_tls_cluster_with_dask_s_own_options(tmp_path: Path) -> None:
         assert (case.outcome, case.answer_check, case.cluster.address) == ("ok", "passed", running.address)
 
 
+@pytest.mark.slow
 def test_a_cluster_manager_gives_each_case_a_fresh_cluster_in_its_shape(tmp_path: Path) -> None:
     matrix = write_matrix(tmp_path, f"""
 [matrix]
@@ -300,6 +305,7 @@ def test_a_record_names_where_each_case_ran(cluster: RunningCluster, tmp_path: P
     assert document["schema_version"] == 5
 
 
+@pytest.mark.slow
 def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: RunningCluster, tmp_path: Path) -> None:
     """A running scheduler remembers every kill; a later case killed for another reason is an
     error, not out of memory."""
@@ -316,6 +322,7 @@ def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: Runnin
     cluster.wait_for_workers(2)  # the nannies brought both workers back
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(tmp_path: Path) -> None:
     unwritable = "/proc/memreplay-corpora"  # no directory can be made there, even as root
     ensure_corpus("text", TEST_SCALE, tmp_path / "corpora")  # the driver's own is fine
@@ -325,6 +332,7 @@ def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(tmp_path
     assert_one_line_error(result, "could not be staged", unwritable)
 
 
+@pytest.mark.slow
 def test_a_worker_with_other_versions_is_warned_about(tmp_path: Path) -> None:
     """A worker whose memreplay is another version (a distribution's metadata first on its path,
     as a stale install would be) is named in the record, the case's notes and the terminal."""

@@ -51,6 +51,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return trace, corpora
 
 
+@pytest.mark.slow
 def test_a_trace_holds_the_shape_and_no_data_code_or_key_names(recorded: tuple[Path, Path]) -> None:
     trace, corpora = recorded
     index = index_trace(trace)
@@ -66,6 +67,7 @@ def test_a_trace_holds_the_shape_and_no_data_code_or_key_names(recorded: tuple[P
         assert secret not in text
 
 
+@pytest.mark.slow
 def test_a_replay_on_the_recorded_configuration_holds_all_three(recorded: tuple[Path, Path],
                                                                  tmp_path: Path) -> None:
     """Three replays (one sweep, repeats = 3): each one's peaks and outcome hold; the span, which
@@ -98,6 +100,7 @@ fil_profiles = false
     assert advice.returncode == 0, advice.stderr
 
 
+@pytest.mark.slow
 def test_a_replay_on_another_configuration_says_the_span_is_not_compared(recorded: tuple[Path, Path],
                                                                            tmp_path: Path) -> None:
     trace, _ = recorded
@@ -109,6 +112,7 @@ def test_a_replay_on_another_configuration_says_the_span_is_not_compared(recorde
     assert "another configuration" in result.stdout
 
 
+@pytest.mark.slow
 def test_an_out_of_memory_pipeline_replays_out_of_memory(tmp_path: Path) -> None:
     done, trace = _record(tmp_path, tmp_path / "corpora", "oom")
     assert done.returncode != 0  # the pipeline itself failed: KilledWorker

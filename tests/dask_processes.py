@@ -106,6 +106,13 @@ class RunningCluster:
             pids = client.run(os.getpid)
         return {str(info[address]["name"]): pid for address, pid in pids.items()}
 
+    def executing(self, name: str) -> int:
+        """How many tasks the worker called ``name`` is executing right now."""
+        with self.client() as client:
+            info = client.scheduler_info(n_workers=-1)["workers"]
+            address = next(a for a, w in info.items() if str(w["name"]) == name)
+            return client.run(lambda dask_worker: len(dask_worker.state.executing), workers=[address])[address]
+
     def stop(self) -> None:
         for process in self.processes.values():
             try:

@@ -184,6 +184,8 @@ def test_a_worker_killed_mid_case_loses_nothing_measured(tmp_path: Path) -> None
         victim = running.worker_pids()["b"]
         process = _start_run(running, tmp_path)
         _wait_for_tasks(running, 2, process)
+        while not running.executing("b"):  # killed mid-task, not between two
+            time.sleep(0.02)
         os.kill(victim, signal.SIGKILL)  # the worker, not its nanny: the nanny starts a new one
         out, err = process.communicate(timeout=300)
     record_path = next(line.removeprefix("results: ") for line in out.splitlines() if line.startswith("results: "))

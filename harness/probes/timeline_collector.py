@@ -1,13 +1,15 @@
-"""The processes' side of the timeline: a worker plugin that samples its worker's RSS and sends
-each sample to the scheduler, and the scheduler plugin that keeps them beside the scheduler's
-own samples. Kept apart from the probe (and its plotting) so that the scheduler and the workers
-import no more than they need: what they import is what they hold."""
+"""The processes' side of the timeline: a worker plugin that samples its worker's RSS (from a
+small process beside it) and sends each sample to the scheduler, and the scheduler plugin that
+keeps them beside the scheduler's own samples. Kept apart from the probe (and its plotting) so
+that the scheduler and the workers import no more than they need: what they import is what
+they hold."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
-import time
 from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
@@ -23,7 +25,8 @@ OP_RSS = "memreplay-rss"
 
 
 class TimelineWorkerPlugin(WorkerPlugin):
-    """Samples its worker's own RSS and sends each sample to the scheduler."""
+    """Samples its worker's RSS from a small process of its own beside the worker (not a thread
+    in it: see :mod:`harness.probes.rss_sample_child`) and sends each sample to the scheduler."""
 
     name = PLUGIN_NAME
     idempotent = False
@@ -33,15 +36,23 @@ class TimelineWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         send, soon = worker_sender(worker), worker_callback(worker)
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "harness.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
 
-        def report(_: str, rss: int) -> None:  # on the sampler's thread: the stream is the event loop's
-            soon(send, {"op": OP_RSS, "t": time.time(), "rss": rss})
+        def forward() -> None:  # the samples keep the child's times, however late they are read
+            assert self._child.stdout is not None
+            for line in self._child.stdout:
+                t, rss = line.split()
+                soon(send, {"op": OP_RSS, "t": float(t), "rss": int(rss)})
 
-        self._sampler = RssSampler({worker.address: os.getpid()}, self.interval_s, keep=False, on_sample=report,
-                                   name="memreplay-timeline")
+        self._reader = threading.Thread(target=forward, name="memreplay-timeline", daemon=True)
+        self._reader.start()
 
     def teardown(self, worker: Any) -> None:
-        self._sampler.stop()
+        self._child.terminate()
+        self._child.wait(timeout=5)
+        self._reader.join(timeout=5)
 
 
 class TimelineCollector(SchedulerPlugin):

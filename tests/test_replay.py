@@ -192,6 +192,7 @@ def test_a_bad_trace_is_one_line(cli, tmp_path: Path, lines: list[dict], cut: bo
 def test_a_missing_trace_is_one_line(cli, tmp_path: Path) -> None:
     assert_one_line_error(cli("run", f"replay:{tmp_path / 'nope.json'}", "--results", str(tmp_path)),
                           "nope.json", "cannot read")
+    assert_one_line_error(cli("run", "replay:", "--results", str(tmp_path)), "give the trace's path")
 
 
 def test_a_trace_is_read_as_a_stream(tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ KILLED_HOLD_S = 1.0
 
 def replay_workload(reference: str) -> Workload:
     """The workload ``replay:PATH``; the trace is checked (streamed once) before anything runs."""
+    if not reference.removeprefix(REPLAY_PREFIX).strip():
+        raise TraceError(f"{reference!r}: give the trace's path, e.g. replay:trace.json")
     path = Path(reference.removeprefix(REPLAY_PREFIX))
     index = index_trace(path)  # TraceError: one line naming the file and the line
     shape = index.header.cluster

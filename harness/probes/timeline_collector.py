@@ -6,6 +6,7 @@ they hold."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -34,19 +35,28 @@ class TimelineWorkerPlugin(WorkerPlugin):
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
 
-    def setup(self, worker: Any) -> None:
+    async def setup(self, worker: Any) -> None:
         send, soon = worker_sender(worker), worker_callback(worker)
         self._child = subprocess.Popen(
             [sys.executable, "-m", "harness.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        assert self._child.stdout is not None
+        output = self._child.stdout
 
-        def forward() -> None:  # the samples keep the child's times, however late they are read
-            assert self._child.stdout is not None
-            for line in self._child.stdout:
-                t, rss = line.split()
-                soon(send, {"op": OP_RSS, "t": float(t), "rss": int(rss)})
+        def forward(line: str) -> None:  # the samples keep the child's times, however late they are read
+            t, rss = line.split()
+            soon(send, {"op": OP_RSS, "t": float(t), "rss": int(rss)})
 
-        self._reader = threading.Thread(target=forward, name="memreplay-timeline", daemon=True)
+        # the case starts once every worker's sampler has sampled: a short case still has them all
+        first = await asyncio.to_thread(output.readline)
+        if first:
+            forward(first)
+
+        def rest() -> None:
+            for line in output:
+                forward(line)
+
+        self._reader = threading.Thread(target=rest, name="memreplay-timeline", daemon=True)
         self._reader.start()
 
     def teardown(self, worker: Any) -> None:

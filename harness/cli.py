@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from dask.utils import format_bytes
 
 from corpora import CORPUS_KINDS, CorpusError, ensure_corpus
+from corpora.staged import CORPORA_ENV
 from harness.compat import DistributedChanged
 from harness.errors import UserError
 from harness.records.store import prepare_results_directory
@@ -28,7 +29,6 @@ __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-CORPORA_ENV = "MEMREPLAY_CORPORA"
 RESULTS_HELP = "results directory (default $MEMREPLAY_RESULTS or ./results)"
 CORPORA_HELP = "corpus cache (default $MEMREPLAY_CORPORA or RESULTS/corpora)"
 DEFAULT_FLOOR = "2MiB"  # the gate's floor: well above the A/A noise measured (README, *Regression gate*)

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from corpora import Corpus
-from workloads.registry import AnswerMismatch, register_per_file_workload
+from workloads.workload import AnswerMismatch, per_file_workload
 
 __all__ = ["SpotTable", "check_spots", "find_spots", "find_spots_lean", "spot_tables_match"]
 
@@ -88,7 +88,7 @@ def check_spots(answer: list[SpotTable], corpus: Corpus) -> None:
 
 
 
-imagechunks = register_per_file_workload(
+imagechunks = per_file_workload(
     name="imagechunks",
     version=1,
     description="Spot detection per 3-D chunk in float64, a new array per step.",
@@ -97,7 +97,7 @@ imagechunks = register_per_file_workload(
     check=check_spots,
 )
 
-imagechunks_lean = register_per_file_workload(
+imagechunks_lean = per_file_workload(
     name="imagechunks-lean",
     version=1,
     description="The same spot table in float32, in place where possible: a smaller peak.",

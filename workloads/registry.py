@@ -1,99 +1,25 @@
-"""Workload metadata, the built-in registry, and resolution of ``package.module:function``."""
+"""The built-in workloads, an explicit map, and resolution of any workload reference: a
+built-in name, ``replay:TRACE`` or ``package.module:function``."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from corpora import Corpus
+from workloads.imagechunks import imagechunks, imagechunks_lean
+from workloads.wordcount import wordcount_naive, wordcount_streaming
+from workloads.workload import Workload, WorkloadError
 
-__all__ = [
-    "AnswerMismatch",
-    "DeadlinePassed",
-    "Workload",
-    "WorkloadError",
-    "register_per_file_workload",
-    "registered_workloads",
-    "resolve_workload",
-]
+__all__ = ["BUILTIN_WORKLOADS", "registered_workloads", "resolve_workload"]
 
-
-class WorkloadError(ValueError):
-    """A workload name or ``module:function`` reference that cannot be used."""
-
-
-class AnswerMismatch(AssertionError):
-    """A workload computed an answer that disagrees with the corpus' ground truth."""
-
-
-class DeadlinePassed(TimeoutError):
-    """A workload that drives the cluster itself (``Workload.drive``) was stopped at the case's time limit."""
-
-
-def _file_sizes(corpus: Corpus) -> list[int]:
-    return [f.size for f in corpus.files]
-
-
-@dataclass(frozen=True)
-class Workload:
-    """A pipeline to replay.
-
-    ``build`` turns a corpus into a Dask collection with one output partition per corpus file;
-    ``task_function`` is what one task runs on one file (profiled alone, outside the cluster);
-    ``input_bytes`` gives each partition's input size; ``check`` raises AnswerMismatch.
-    ``version`` is bumped whenever the workload's meaning or memory behaviour changes.
-    ``drive(client, corpus, timeout_s)``, where given, replaces ``build``: the workload submits
-    its tasks itself (a replayed trace, streamed as it is read) and returns its answer, raising
-    what the cluster raised or :class:`DeadlinePassed`.
-    """
-
-    name: str
-    version: int
-    description: str
-    corpus_kind: str
-    build: Callable[[Corpus], Any]
-    task_function: Callable[[Path], Any] | None = None
-    check: Callable[[Any, Corpus], None] | None = None
-    input_bytes: Callable[[Corpus], list[int]] = field(default=_file_sizes)
-    drive: Callable[[Any, Corpus, float | None], Any] | None = None
-
-    @property
-    def slug(self) -> str:
-        """The name, safe in a file name (``pkg.mod:fn`` → ``pkg.mod.fn``,
-        ``replay:traces/etl.json`` → ``replay.traces.etl.json``)."""
-        return re.sub(r"[^A-Za-z0-9_.-]", ".", self.name)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "corpus": self.corpus_kind}
-
-
-_REGISTRY: dict[str, Workload] = {}
-
-
-def register_per_file_workload(
-    *, name: str, version: int, description: str, corpus_kind: str,
-    task_function: Callable[[Path], Any], check: Callable[[Any, Corpus], None] | None = None,
-) -> Workload:
-    """Register the common shape: one task per corpus file, ``task_function(path)`` each."""
-
-    def build(corpus: Corpus) -> Any:
-        import dask.bag as db
-
-        return db.from_sequence(corpus.paths, npartitions=len(corpus.files)).map(task_function)
-
-    workload = Workload(name, version, description, corpus_kind, build, task_function, check)
-    _REGISTRY[name] = workload
-    return workload
+BUILTIN_WORKLOADS: dict[str, Workload] = {
+    w.name: w for w in (wordcount_naive, wordcount_streaming, imagechunks, imagechunks_lean)
+}
 
 
 def registered_workloads() -> dict[str, Workload]:
-    _load_builtins()
-    return dict(_REGISTRY)
+    """The built-in workloads by name (a copy: the caller may change it)."""
+    return dict(BUILTIN_WORKLOADS)
 
 
 def resolve_workload(reference: str) -> Workload:
@@ -131,8 +57,3 @@ def resolve_workload(reference: str) -> Workload:
     if callable(target):
         return Workload(reference, 0, f"user workload {reference}", "text", target)
     raise WorkloadError(f"{reference!r}: module {module_name!r} has no function {attribute!r}")
-
-
-def _load_builtins() -> None:
-    # Importing the modules registers their workloads.
-    from workloads import wordcount, imagechunks  # noqa: F401,I001

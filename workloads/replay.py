@@ -22,9 +22,9 @@ from typing import Any
 import dask
 
 from corpora import Corpus
-from workloads.registry import DeadlinePassed, Workload
 from workloads.synthetic import replay_task
 from workloads.trace import TraceError, index_trace, iter_tasks
+from workloads.workload import DeadlinePassed, Workload
 
 __all__ = ["KILLED_HOLD_S", "REPLAY_PREFIX", "WINDOW", "replay", "replay_workload"]
 

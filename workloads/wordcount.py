@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from corpora import Corpus
-from workloads.registry import AnswerMismatch, register_per_file_workload
+from workloads.workload import AnswerMismatch, per_file_workload
 
 __all__ = ["check_top_words", "count_words_naive", "count_words_streaming", "normalise"]
 
@@ -54,7 +54,7 @@ def check_top_words(answer: list[TopWords], corpus: Corpus) -> None:
 
 
 
-wordcount_naive = register_per_file_workload(
+wordcount_naive = per_file_workload(
     name="wordcount-naive",
     version=1,
     description="Word count, whole file read and split at once (one task per file).",
@@ -63,7 +63,7 @@ wordcount_naive = register_per_file_workload(
     check=check_top_words,
 )
 
-wordcount_streaming = register_per_file_workload(
+wordcount_streaming = per_file_workload(
     name="wordcount-streaming",
     version=1,
     description="Word count, line by line: same answer, a much smaller peak on large files.",

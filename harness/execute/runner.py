@@ -17,9 +17,10 @@ from harness.probes.base import Probe, ProbeContext
 from harness.probes.scheduler_footprint import SchedulerFootprintProbe
 from harness.probes.task_memory import TaskMemoryProbe
 from harness.probes.timeline import TimelineProbe
-from harness.records.schema import CaseResult, CorpusRef, OomInfo, Outcome, WorkloadRef
+from harness.records.schema import CaseResult, CorpusRef, OomInfo, Outcome, Timeline, WorkloadRef
+from harness.report.timeline_plot import draw_case_timeline
 from workloads import AnswerMismatch
-from workloads.registry import DeadlinePassed
+from workloads.workload import DeadlinePassed
 
 __all__ = ["default_probes", "run_case"]
 
@@ -47,7 +48,7 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         # memreplay's own workers are processes of this machine: they share its corpus cache;
         # any other worker uses its own ($MEMREPLAY_CORPORA there, else its temp directory)
         staged = stage_on_workers(client, corpus, corpus.root.parent if source.kind == "own" else None)
-        context = ProbeContext(case_dir, workload.input_bytes(corpus), config.scheduler_profile,
+        context = ProbeContext(case_dir, workload.input_bytes(corpus), config.scheduler_preset,
                                scheduler_is_local=cluster.scheduler_is_local)
         for probe in probes:
             probe.start(client, context)
@@ -74,6 +75,8 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
             except Exception as failure:  # a probe that cannot write its files never loses the case
                 measured[probe.name] = None
                 notes.append(f"the {probe.name} probe failed: {one_line(failure)}")
+    if isinstance(measured.get("timeline"), Timeline):  # drawn once the per-task rows are written
+        measured["timeline"] = draw_case_timeline(case_dir, measured["timeline"])
     task_memory = measured.get("task_memory")
     if oom is not None and task_memory is not None:
         oom = name_the_running_task(oom, task_memory.worker_died)

@@ -1,6 +1,6 @@
 """Run every case of a matrix, each in a fresh cluster, into one run directory; resumable.
-After the cases: the sizing model, then (unless the matrix says not to) each workload's size
-ladder and a Fil profile of its hungriest task."""
+After the cases: the sizing model fitted on their tasks. (The studies a matrix asks for after
+its cases, size ladders and Fil profiles, are run by the sweep kind, above both rooms.)"""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from harness.plan.matrix import Matrix
 from harness.records.schema import MatrixSettings, PlannedCase, SweepRecord, SweepSettings, SweepSummary
 from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import TaskRow, iter_task_rows
-from harness.studies.fil import choose_input, profile_task
-from harness.studies.size_ladder import run_ladder
 from workloads.replay import REPLAY_PREFIX
 
 __all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
@@ -69,18 +67,17 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
     if resume is not None:
         run = _reopen(matrix, resume)
         with run.exclusive():
-            _run_pending(run, matrix, _corpora(matrix, corpora), corpora)
+            _run_pending(run, matrix, _corpora(matrix, corpora))
         return run
     corpus_by_kind = _corpora(matrix, corpora)
     record = SweepRecord(settings=SweepSettings(matrix=matrix_settings(matrix)), **new_record_fields())
     run = RunDirectory.create(results, label, record)
     with run.exclusive():
-        _run_pending(run, matrix, corpus_by_kind, corpora)
+        _run_pending(run, matrix, corpus_by_kind)
     return run
 
 
-def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind: dict[str, Corpus],
-                 corpora: Path) -> None:
+def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind: dict[str, Corpus]) -> None:
     finished = {case.id for case in run.record.cases}
     pending = [case for case in matrix.cases if case.id not in finished]
     progress = Progress(len(pending)) if len(matrix.cases) > 1 else None
@@ -101,21 +98,6 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
         progress.finish()
     run.record.summary = SweepSummary(model=fit_peak_model(finished_rows(run)))
     run.save()
-    if matrix.size_ladder:
-        for workload in dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function):
-            run.record.summary.ladders.append(run_ladder(
-                workload, corpus_by_kind[workload.corpus_kind], run.directory / "scratch" / workload.slug,
-                repeats=matrix.ladder_repeats, timeout_s=matrix.timeout_s or 600))
-            run.save()
-    if matrix.fil_profiles:  # of the workloads whose task function can run alone (not a replay)
-        for workload in dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function):
-            corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)
-            chosen = choose_input(corpus, finished_rows(run, workload.name))
-            print(f"profiling {workload.name} on {chosen.name} under Fil ...", file=sys.stderr)
-            run.record.summary.profiles.append(profile_task(
-                workload.name, corpus.path(chosen), run.directory / "profiles" / workload.slug,
-                timeout=matrix.timeout_s or 600))
-            run.save()
 
 
 def finished_rows(run: RunDirectory[SweepRecord], workload: str | None = None) -> list[TaskRow]:

@@ -22,7 +22,7 @@ class ClusterConfig(msgspec.Struct, frozen=True):
     threads_per_worker: int
     memory_limit: int  # bytes per worker
     processes: bool = True
-    scheduler_profile: str = "default"  # configs/scheduler/<profile>.toml: the scheduler's log sizes
+    scheduler_preset: str = "default"  # configs/scheduler/<preset>.toml: the scheduler's log sizes
 
     def __post_init__(self) -> None:
         for name in ("n_workers", "threads_per_worker", "memory_limit"):
@@ -33,10 +33,10 @@ class ClusterConfig(msgspec.Struct, frozen=True):
     @property
     def label(self) -> str:
         """Short name used in case ids and tables, e.g. ``2x1-4GiB`` (``2x1-4GiB-trimmed`` under a
-        scheduler profile other than the default)."""
+        scheduler preset other than the default)."""
         mode = "" if self.processes else "-threads"
-        profile = "" if self.scheduler_profile == "default" else f"-{self.scheduler_profile}"
-        return f"{self.n_workers}x{self.threads_per_worker}-{compact_bytes(self.memory_limit)}{mode}{profile}"
+        preset = "" if self.scheduler_preset == "default" else f"-{self.scheduler_preset}"
+        return f"{self.n_workers}x{self.threads_per_worker}-{compact_bytes(self.memory_limit)}{mode}{preset}"
 
     @property
     def shape(self) -> str:

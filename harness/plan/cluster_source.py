@@ -4,7 +4,7 @@ shape mapped onto the class's arguments), or a running cluster at a scheduler ad
 
 Everything that can be refused is refused here, before any cluster starts: a class that cannot
 be imported or cannot express a case's shape, ``[cluster]`` arguments that fight the shape,
-a scheduler profile or thread-workers where memreplay does not start the scheduler itself.
+a scheduler preset or thread-workers where memreplay does not start the scheduler itself.
 """
 
 from __future__ import annotations
@@ -165,8 +165,8 @@ def manager_arguments(manager: Callable[..., Any], reference: str, options: dict
 def check_configs(source: ClusterSource, configs: Iterable[ClusterConfig], what: str) -> None:
     """Refuse, before anything starts, a case that ``source`` cannot run as planned."""
     for config in configs:
-        if source.kind != "own" and config.scheduler_profile != "default":
-            raise UserError(f"{what}: scheduler profile {config.scheduler_profile!r} needs memreplay's own scheduler "
+        if source.kind != "own" and config.scheduler_preset != "default":
+            raise UserError(f"{what}: scheduler preset {config.scheduler_preset!r} needs memreplay's own scheduler "
                             f"process; {source.description} runs its scheduler as it is configured")
         if source.kind == "running" and not config.processes:
             raise UserError(f"{what}: a running cluster's workers are not threads of memreplay: processes must be true")

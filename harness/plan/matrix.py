@@ -22,9 +22,10 @@ from workloads import Workload, WorkloadError, resolve_workload
 
 __all__ = ["Case", "Matrix", "load_matrix", "scheduler_preset", "single_case"]
 
-_AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_profiles"}
+_AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_presets"}
 _SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder", "ladder_repeats", "cluster"}
-_RENAMED = {"profile": "fil_profiles"}  # schema 2's names, still read
+# earlier names, still read: schema 2's "profile"; "scheduler_profiles" before 0.2.0
+_RENAMED = {"profile": "fil_profiles", "scheduler_profiles": "scheduler_presets"}
 _SECTIONS = {"matrix", "quick", "cluster"}
 
 
@@ -35,7 +36,7 @@ class Case:
     workload: Workload
     config: ClusterConfig
     repeat: int = 0
-    scheduler: SchedulerPreset = DEFAULT_PRESET  # its name is config.scheduler_profile
+    scheduler: SchedulerPreset = DEFAULT_PRESET  # its name is config.scheduler_preset
 
     @property
     def id(self) -> str:
@@ -56,11 +57,11 @@ class Matrix:
 
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None,
-                scheduler_profile: str = "default", source: ClusterSource = OWN) -> Matrix:
+                scheduler_preset_name: str = "default", source: ClusterSource = OWN) -> Matrix:
     """What ``memreplay run`` runs: a matrix of one case, without profiles or a size ladder."""
-    preset = scheduler_preset(scheduler_profile, Path("."), "--scheduler-profile")
-    config = msgspec.structs.replace(config, scheduler_profile=preset.name)
-    check_configs(source, [config], "--scheduler-profile")
+    preset = scheduler_preset(scheduler_preset_name, Path("."), "--scheduler-preset")
+    config = msgspec.structs.replace(config, scheduler_preset=preset.name)
+    check_configs(source, [config], "--scheduler-preset")
     return Matrix("memreplay run", check_scale(scale, "--scale"), 1, check_seconds(timeout_s, "--timeout"), False,
                   (Case(workload, config, 0, preset),), cluster=source)
 
@@ -187,11 +188,11 @@ def _resolve(path: Path, table: dict[str, Any], source: ClusterSource) -> Matrix
 
 
 def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:
-    """A scheduler profile by name: ``<beside>/scheduler/NAME.toml``, else
+    """A scheduler preset by name: ``<beside>/scheduler/NAME.toml``, else
     ``configs/scheduler/NAME.toml`` here, or a ``.toml`` path relative to ``beside``. ``default``
     with no such file is the scheduler as installed. ``what`` names the key or option in errors."""
     if not isinstance(name, str) or not name.strip():
-        raise UserError(f"{what}: each profile is a name such as \"trimmed\", got {name!r}")
+        raise UserError(f"{what}: each preset is a name such as \"trimmed\", got {name!r}")
     candidates = ([beside / name] if name.endswith(".toml") else
                   [beside / "scheduler" / f"{name}.toml", Path("configs") / "scheduler" / f"{name}.toml"])
     found = next((candidate for candidate in candidates if candidate.is_file()), None)
@@ -202,16 +203,16 @@ def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:
     except UserError as error:  # the preset's own line, after the key that named it
         raise UserError(f"{what}: {name!r}: {error}") from None
     if not preset.name.replace("-", "").replace("_", "").isalnum():
-        raise UserError(f"{what}: {preset.name!r}: a profile's name goes into case ids: letters, digits, - and _")
+        raise UserError(f"{what}: {preset.name!r}: a preset's name goes into case ids: letters, digits, - and _")
     return preset
 
 
 def _scheduler_presets(path: Path, table: dict[str, Any]) -> list[SchedulerPreset]:
     presets: list[SchedulerPreset] = []
-    for name in _axis(path, table, "scheduler_profiles", ["default"]):
-        preset = scheduler_preset(name, path.parent, f"{path}: matrix.scheduler_profiles")
+    for name in _axis(path, table, "scheduler_presets", ["default"]):
+        preset = scheduler_preset(name, path.parent, f"{path}: matrix.scheduler_presets")
         if preset.name in [p.name for p in presets]:
-            raise UserError(f"{path}: matrix.scheduler_profiles: {preset.name!r} appears twice")
+            raise UserError(f"{path}: matrix.scheduler_presets: {preset.name!r} appears twice")
         presets.append(preset)
     return presets
 

@@ -15,7 +15,7 @@ __all__ = ["Probe", "ProbeContext", "on_scheduler"]
 class ProbeContext:
     case_dir: Path  # where the probe writes its files
     input_bytes: list[int] = field(default_factory=list)  # the workload's size hint per partition
-    scheduler_profile: str = "default"  # the scheduler preset the case runs under
+    scheduler_preset: str = "default"  # the scheduler preset the case runs under
     scheduler_is_local: bool = True  # a file the scheduler writes is a file of this machine
 
 

@@ -64,7 +64,7 @@ def scheduler_memory(start: bool = False, exact: bool = False) -> dict[str, Any]
 
 
 class SchedulerFootprintProbe:
-    """``CaseResult.scheduler``: the case's scheduler process, under its scheduler profile."""
+    """``CaseResult.scheduler``: the case's scheduler process, under its scheduler preset."""
 
     name = "scheduler"
 
@@ -73,7 +73,7 @@ class SchedulerFootprintProbe:
 
     def start(self, client: Any, context: ProbeContext) -> None:
         self._client = client
-        self._profile = context.scheduler_profile
+        self._preset = context.scheduler_preset
         self._start = client.run_on_scheduler(scheduler_memory, start=True)
 
     def stop(self, outcome: str) -> SchedulerFootprint:
@@ -82,7 +82,7 @@ class SchedulerFootprintProbe:
         end = self._client.run_on_scheduler(scheduler_memory, exact=exact)  # before measuring, which allocates
         measured = self._client.run_on_scheduler(measure_structures)
         return SchedulerFootprint(
-            profile=self._profile, pid=end["pid"], rss_start_bytes=self._start["rss"],
+            preset=self._preset, pid=end["pid"], rss_start_bytes=self._start["rss"],
             rss_peak_bytes=max(end["peak"], end["rss"], self._start["rss"]), peak_since=end["peak_since"],
             rss_end_bytes=end["rss"],
             transitions=measured["transitions"], settings=measured["settings"],

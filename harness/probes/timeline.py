@@ -1,11 +1,11 @@
-"""Memory over time for every worker process and the scheduler, as a CSV and a PNG per case.
+"""Memory over time for every worker process and the scheduler, as a CSV per case (its
+plot is drawn in :mod:`harness.report.timeline_plot`).
 
 Each process samples its own RSS every 50 ms with the shared RSS sampler: a worker plugin on
 every worker (those that join during the case too), reporting each sample to the scheduler on
 the worker's own stream, and a thread in the scheduler for the scheduler. The driver collects
 them at the end, so nothing assumes the workers are processes of this machine. A worker that is
-killed keeps every sample it sent before. The PNG marks, per task prefix, the task with the
-largest peak increase, read from the case's ``tasks.csv`` when the per-task probe wrote one.
+killed keeps every sample it sent before.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ from harness.probes.base import ProbeContext
 from harness.probes.timeline_collector import PLUGIN_NAME, finish_timeline, install_timeline
 from harness.records.schema import Timeline
 from harness.records.timeline_samples import write_timeline
-from harness.report.timeline_plot import draw_timeline
 
 __all__ = ["TimelineProbe"]
 
 class TimelineProbe:
     name = "timeline"
     csv_name = "timeline.csv"
-    png_name = "timeline.png"
 
     def __init__(self, interval_s: float = 0.05) -> None:
         self.interval_s = interval_s
@@ -44,15 +42,9 @@ class TimelineProbe:
             pass
         samples = [(max(0.0, t - self._started), name, rss) for t, name, rss in collected]
         write_timeline(self._case_dir / self.csv_name, samples)
-        tasks = self._case_dir / "tasks.csv"
-        png, plot_error = self.png_name, None
-        try:
-            draw_timeline(samples, self._case_dir / png, tasks if tasks.exists() else None, self._started)
-        except Exception as error:  # a plot that cannot be drawn never loses the measured case
-            png, plot_error = None, f"{type(error).__name__}: {error}".splitlines()[0]
         processes = sorted({name for _, name, _ in samples})
         return Timeline(
-            csv=self.csv_name, png=png, samples=len(samples), processes=processes,
+            csv=self.csv_name, png=None, samples=len(samples), processes=processes,
             peak_rss_bytes={name: max(rss for _, n, rss in samples if n == name) for name in processes},
-            plot_error=plot_error,
+            started_unix_s=self._started,
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from harness.records.schema import Environment
+from harness.version import __version__
 
 __all__ = ["collect_environment"]
 
@@ -55,4 +56,5 @@ def collect_environment() -> Environment:
         os=platform.platform(),
         hostname=platform.node(),
         git_commit=_git_commit(),
+        memreplay=__version__,
     )

@@ -3,7 +3,7 @@
 Vocabulary (the README's *Records* section says the same):
 - a **run** is one invocation of memreplay; it writes one run directory holding one run
   record, ``run.json``, of one **kind**: ``sweep`` (``memreplay run``, ``sweep``, ``bench``),
-  ``profile``, ``scheduler`` or ``probe-accuracy``;
+  ``profile``, ``size``, ``scheduler`` or ``probe``;
 - a **case** is one workload on one cluster configuration (one repeat); its **outcome** is
   ``ok``, ``oom``, ``timeout`` or ``error``;
 - a **peak** is an absolute RSS maximum (``peak_bytes``, ``peak_rss_bytes``); a **peak
@@ -11,7 +11,7 @@ Vocabulary (the README's *Records* section says the same):
   overlapping it (``peak_increase_bytes``);
 - the **worker footprint** is what a worker process holds before it runs any task;
 - a **profile** is a Fil (and memory_profiler) profile of one task function; a **scheduler
-  preset** is one of ``configs/scheduler/*.toml``.
+  preset** is one of ``configs/scheduler/*.toml`` (never called a profile).
 
 Memory is integer bytes; durations are seconds; nothing is rounded for display here.
 
@@ -31,6 +31,11 @@ Schema history:
       versions, version warnings), settings.matrix.cluster (where the cases' clusters come
       from), host on profiles and ladders (they run where memreplay runs); a replayed
       trace's cases[].fidelity. Schema 3 and 4 records are read as they are.
+  6 — one name for each thing. Renamed: kind "probe-accuracy" → "probe"; "scheduler profile"
+      → "scheduler preset" (config.scheduler_profile → config.scheduler_preset,
+      cases[].scheduler.profile → cases[].scheduler.preset). Added: memreplay's version
+      (environment.memreplay), timeline.started_unix_s. Records of schema 3, 4 and 5 are
+      read with the old names mapped to the new (:data:`RENAMED_BEFORE_6`).
 """
 
 from __future__ import annotations
@@ -46,15 +51,15 @@ __all__ = [
     "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",
     "HeldOut",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
-    "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeAccuracyRecord", "ProbeAccuracySettings", "ProfileRecord",
+    "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeRecord", "ProbeAccuracySettings", "ProfileRecord",
     "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
     "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings",
     "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
     "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkerRecord", "WorkloadRef",
 ]
 
-SCHEMA_VERSION = 5
-READABLE_SCHEMA_VERSIONS = (3, 4, 5)  # 4 and 5 only added fields, each with a default
+SCHEMA_VERSION = 6
+READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6)  # 4 and 5 only added fields; 6 renamed (see the history)
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
 Bytes = Annotated[int, msgspec.Meta(ge=0)]  # a measured size: a hand-edited negative one is refused
@@ -78,6 +83,7 @@ class Environment(_Part, kw_only=True):
     os: str
     hostname: str
     git_commit: str | None
+    memreplay: str | None = None  # its version (schema 6)
 
 
 # --- sweep ------------------------------------------------------------------------------------
@@ -154,14 +160,15 @@ class Timeline(_Part, kw_only=True):
     processes: list[str]
     peak_rss_bytes: dict[str, Bytes]
     plot_error: str | None = None  # the plot could not be drawn; the samples are kept
+    started_unix_s: float | None = None  # the samples' time 0 (schema 6), to place tasks.csv's times on them
 
 
 class SchedulerFootprint(_Part, kw_only=True):
-    """A case's scheduler, in a process of its own under its scheduler profile: its RSS when the
+    """A case's scheduler, in a process of its own under its scheduler preset: its RSS when the
     case started, its peak during the case (``peak_since``) and at the end; after the case, the
     entries and deep bytes of each bounded structure it keeps."""
 
-    profile: str
+    preset: str
     pid: int
     rss_start_bytes: Bytes
     rss_peak_bytes: Bytes
@@ -485,7 +492,10 @@ class SchedulerRecord(_Record, tag="scheduler", kw_only=True):
     comparison: FootprintComparison | None = None
 
 
-class ProbeAccuracyRecord(_Record, tag="probe-accuracy", kw_only=True):
+class ProbeRecord(_Record, tag="probe", kw_only=True):
+    """``memreplay probe``: the per-task probe's accuracy on a ground truth and its overhead,
+    beside dask-memusage."""
+
     settings: ProbeAccuracySettings
     accuracy: list[AccuracyRun] = []
     overhead: Overhead | None = None
@@ -497,4 +507,4 @@ class SizeRecord(_Record, tag="size", kw_only=True):
     ladders: list[SizeLadder] = []
 
 
-Record = SweepRecord | ProfileRecord | SchedulerRecord | ProbeAccuracyRecord | SizeRecord
+Record = SweepRecord | ProfileRecord | SchedulerRecord | ProbeRecord | SizeRecord

@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from filelock import FileLock, Timeout
@@ -20,7 +20,7 @@ from harness.records.schema import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Env
 
 __all__ = [
     "RECORD_NAME", "RunDirectory", "load_record", "run_directory", "new_record_fields", "prepare_results_directory",
-    "results_directory",
+    "results_directory", "upgrade_before_6",
 ]
 
 RECORD_NAME = "run.json"
@@ -108,6 +108,29 @@ class RunDirectory(Generic[R]):
         atomic_write_bytes(self.path, msgspec.json.format(msgspec.json.encode(self.record), indent=2) + b"\n")
 
 
+RENAMED_KINDS_BEFORE_6 = {"probe-accuracy": "probe"}
+
+
+def upgrade_before_6(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of schema 3, 4 or 5 with schema 6's names (see the schema history): the kind
+    ``probe-accuracy`` is ``probe``; a case's ``config.scheduler_profile`` is
+    ``config.scheduler_preset`` and its ``scheduler.profile`` is ``scheduler.preset``. The
+    record keeps the schema version it was written with."""
+    record["kind"] = RENAMED_KINDS_BEFORE_6.get(record.get("kind"), record.get("kind"))  # type: ignore[arg-type]
+
+    def rename(table: object, old: str, new: str) -> None:
+        if isinstance(table, dict) and old in table:
+            table[new] = table.pop(old)
+
+    settings = record.get("settings")
+    planned = settings.get("matrix", {}).get("cases", []) if isinstance(settings, dict) else []
+    for case in [*record.get("cases", []), *planned]:
+        if isinstance(case, dict):
+            rename(case.get("config"), "scheduler_profile", "scheduler_preset")
+            rename(case.get("scheduler"), "profile", "preset")
+    return record
+
+
 class _Header(msgspec.Struct):
     schema_version: object = None
     kind: object = None
@@ -137,7 +160,10 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
         raise UserError(f"run record {path} has schema version {header.schema_version!r}; this memreplay reads "
                         f"{readable} (see the README's Records section)")
     try:
-        record = msgspec.json.decode(data, type=Record)
+        if header.schema_version == SCHEMA_VERSION:
+            record = msgspec.json.decode(data, type=Record)
+        else:  # an older record: its renamed fields and kind mapped to today's names first
+            record = msgspec.convert(upgrade_before_6(msgspec.json.decode(data)), Record)
     except msgspec.ValidationError as error:
         raise UserError(f"run record {path} does not match schema {SCHEMA_VERSION}: {error}") from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as error:

@@ -1,15 +1,34 @@
-"""Plain-text tables for the terminal."""
+"""Plain-text tables for the terminal, fitted to its width: a table too wide to fit is set out
+one block per row (its first cell as the block's title), never wrapped mid-row."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 
-__all__ = ["format_table"]
+__all__ = ["DEFAULT_WIDTH", "format_table", "terminal_width"]
+
+DEFAULT_WIDTH = 120  # columns, when the output is not a terminal whose width is known
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell; numbers right-aligned."""
+def terminal_width() -> int:
+    """The terminal's width when standard output is one, else :data:`DEFAULT_WIDTH`."""
+    try:
+        if sys.stdout.isatty():
+            return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # closed, redirected or replaced (tests) stdout
+        pass
+    return DEFAULT_WIDTH
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], width: int | None = DEFAULT_WIDTH) -> str:
+    """Columns padded to their widest cell, numbers right-aligned, a column with no value left out;
+    wider than ``width`` (None: no limit), one block per row instead."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    shown = [i for i in range(len(headers)) if not rows or any(row[i] for row in cells[1:])]  # no empty column
+    cells = [[row[i] for i in shown] for row in cells]
+    headers = cells[0]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     numeric = [all(_is_number(row[i]) for row in cells[1:]) and len(cells) > 1 for i in range(len(headers))]
 
@@ -17,7 +36,30 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
         return "  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric)).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+    if width is None or len(rule) <= width:
+        return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+    return _blocks(cells, width)
+
+
+def _blocks(cells: list[list[str]], width: int) -> str:
+    """Each row as a block: its first cell, then ``header  value`` for every other non-empty cell,
+    a value too long for the line folded under its header."""
+    headers, rows = cells[0], cells[1:]
+    label = max((len(h) for h in headers[1:]), default=0) + 2
+    out: list[str] = []
+    for row in rows:
+        out.append(f"{headers[0]}: {row[0]}" if headers[0] else row[0])
+        for header, value in zip(headers[1:], row[1:]):
+            if not value:
+                continue
+            room = max(20, width - label - 2)
+            first, rest = value[:room], value[room:]
+            out.append(f"  {header.ljust(label)}{first}".rstrip())
+            while rest:
+                out.append(f"  {' ' * label}{rest[:room]}")
+                rest = rest[room:]
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def _is_number(text: str) -> bool:

@@ -5,12 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 from matplotlib.figure import Figure
 
 from harness.analysis.task_summary import largest_by_prefix
+from harness.records.schema import Timeline
 from harness.records.task_rows import MIB, read_task_rows
+from harness.records.timeline_samples import read_timeline
 
-__all__ = ["draw_timeline"]
+__all__ = ["PNG_NAME", "draw_case_timeline", "draw_timeline"]
+
+PNG_NAME = "timeline.png"
+
+
+def draw_case_timeline(case_dir: Path, timeline: Timeline) -> Timeline:
+    """Draw a case's ``timeline.png`` from its samples (and its ``tasks.csv``, where the per-task
+    probe wrote one): the record with the picture named, or with why it could not be drawn. A
+    plot that cannot be drawn never loses the measured case."""
+    tasks = case_dir / "tasks.csv"
+    try:
+        draw_timeline(list(read_timeline(case_dir / timeline.csv)), case_dir / PNG_NAME,
+                      tasks if tasks.exists() else None, timeline.started_unix_s or 0.0)
+    except Exception as error:
+        return msgspec.structs.replace(timeline, png=None,
+                                       plot_error=f"{type(error).__name__}: {error}".splitlines()[0])
+    return msgspec.structs.replace(timeline, png=PNG_NAME, plot_error=None)
 
 
 def draw_timeline(samples: Sequence[tuple[float, str, int]], png: Path, tasks_csv: Path | None,

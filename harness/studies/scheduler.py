@@ -20,7 +20,7 @@ from typing import IO, Any, NamedTuple
 
 import psutil
 
-from harness.analysis.scheduler_footprint import compare_footprints
+from harness.analysis.scheduler_savings import compare_footprints
 from harness.compat import transition_count
 from harness.errors import UserError
 from harness.execute.scheduler_process import STARTUP_S, SchedulerFailed, dashboard_flag, dask_command, last_error_line
@@ -28,10 +28,8 @@ from harness.plan.distributed_config import SchedulerPreset, child_environment, 
 from harness.plan.sizes import check_seconds
 from harness.probes.rss_sampler import RssSampler
 from harness.probes.scheduler_footprint import measure_structures
-from harness.records.atomic import atomic_write_text
 from harness.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
 from harness.records.store import RunDirectory, new_record_fields
-from harness.report.terminal import footprint_text
 
 __all__ = ["run_scenario", "run_study"]
 
@@ -155,5 +153,4 @@ def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bo
         run.save()
     run.record.comparison = compare_footprints(*run.record.scenarios)
     run.save()
-    atomic_write_text(run.directory / "footprint.txt", footprint_text(run.record.comparison) + "\n")
     return run

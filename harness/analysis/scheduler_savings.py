@@ -1,6 +1,6 @@
 """Default versus trimmed scheduler footprint: in the scheduler study, per structure, the
 saving, the A/A noise, and how much of the RSS saving the measured structures account for; in
-a sweep with scheduler profiles, what each profile saves per configuration."""
+a sweep with scheduler presets, what each preset saves per configuration."""
 
 from __future__ import annotations
 
@@ -56,12 +56,12 @@ def compare_footprints(default: SchedulerScenario, trimmed: SchedulerScenario,
 
 
 class TrimmingSaving(NamedTuple):
-    """One configuration of a sweep under the default scheduler profile and under another: what
+    """One configuration of a sweep under the default scheduler preset and under another: what
     the other saves (positive) or costs (negative) of the scheduler's own memory."""
 
     workload: str
     configuration: str  # shape and memory limit, e.g. 2x1-2GiB
-    profile: str
+    preset: str
     peak_default_bytes: int
     peak_other_bytes: int
     end_saving_bytes: int
@@ -78,7 +78,7 @@ def _total(structures: dict[str, StructureSize], field: str) -> int:
 
 
 def trimming_savings(cases: Iterable[CaseResult]) -> list[TrimmingSaving]:
-    """For each configuration measured under the default scheduler profile and another, the
+    """For each configuration measured under the default scheduler preset and another, the
     scheduler's peak, end and structure savings of the other against the default."""
     measured = [case for case in cases if case.scheduler is not None]
 
@@ -87,16 +87,16 @@ def trimming_savings(cases: Iterable[CaseResult]) -> list[TrimmingSaving]:
         return case.workload.name, config.n_workers, config.threads_per_worker, config.memory_limit, \
             config.processes, case.repeat
 
-    defaults = {configuration(case): case for case in measured if case.config.scheduler_profile == "default"}
+    defaults = {configuration(case): case for case in measured if case.config.scheduler_preset == "default"}
     savings = []
     for case in measured:
         base = defaults.get(configuration(case))
-        if case.config.scheduler_profile == "default" or base is None:
+        if case.config.scheduler_preset == "default" or base is None:
             continue
         d, o = base.scheduler, case.scheduler
         assert d is not None and o is not None
         savings.append(TrimmingSaving(
-            workload=case.workload.name, configuration=base.config.label, profile=case.config.scheduler_profile,
+            workload=case.workload.name, configuration=base.config.label, preset=case.config.scheduler_preset,
             peak_default_bytes=d.rss_peak_bytes, peak_other_bytes=o.rss_peak_bytes,
             end_saving_bytes=d.rss_end_bytes - o.rss_end_bytes,
             structures_saving_bytes=_total(d.structures, "bytes") - _total(o.structures, "bytes"),

@@ -1,5 +1,5 @@
 """``memreplay record -- COMMAND``: run a pipeline of the user's own with every Dask client it
-makes recorded (a client preload, :mod:`harness.record.recording`), and say what the trace holds."""
+makes recorded (a client preload, :mod:`harness.trace.recording`), and say what the trace holds."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.plan.sizes import compact_bytes
-from harness.record.recording import TRACE_ENV
+from harness.trace.recording import TRACE_ENV
 from workloads.trace import TraceError, index_trace
 
 __all__ = ["record_command"]
 
-PRELOAD = "harness.record.recording"
+PRELOAD = "harness.trace.recording"
 
 
 def record_command(command: list[str], output: Path) -> tuple[int, str, bool]:

@@ -1,5 +1,5 @@
 """Accuracy and overhead of memreplay's per-task probe, side by side with dask-memusage
-(``memreplay bench-probe``).
+(``memreplay probe``).
 
 (a) A ground-truth graph: tasks that each allocate and touch a known number of MiB for a known
     time; every probe's rows are compared with the truth.
@@ -28,22 +28,20 @@ from harness.errors import UserError
 from harness.execute.cluster import local_cluster
 from harness.plan.cluster_config import ClusterConfig
 from harness.probes.task_memory import install_collector
-from harness.records.atomic import atomic_write_text
 from harness.records.schema import (
     AccuracyRun,
     Overhead,
-    ProbeAccuracyRecord,
     ProbeAccuracySettings,
+    ProbeRecord,
     RowsCheck,
     TruthRow,
 )
 from harness.records.store import RunDirectory, new_record_fields
 from harness.records.task_rows import MIB, iter_task_rows, read_memusage_csv
-from harness.report.terminal import probe_accuracy_text
 from harness.studies.groundtruth import GroundTruthTask, allocate_and_hold, ground_truth_tasks
 
 __all__ = ["PROBES", "check_rows", "compare_accuracy", "compare_overhead", "dask_memusage_quieted",
-           "install_dask_memusage", "run_benchmark"]
+           "install_dask_memusage", "run_probe_benchmark"]
 
 
 _DASK_MEMUSAGE_SCHEDULERS: set[str] = set()  # where dask-memusage's own clients connect
@@ -182,12 +180,12 @@ def check_rows(directory: Path, tasks: int = 100_000) -> RowsCheck:
     return RowsCheck(tasks=tasks, rows=len(keys), missing=missing, seconds=seconds)
 
 
-def run_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000, repeats: int = 5,
-                  rows_tasks: int = 100_000) -> RunDirectory[ProbeAccuracyRecord]:
+def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000, repeats: int = 5,
+                  rows_tasks: int = 100_000) -> RunDirectory[ProbeRecord]:
     """The three stages, the record saved after each, so a stage already measured survives a
     later failure."""
     if importlib.util.find_spec("dask_memusage") is None:
-        raise UserError("bench-probe compares with dask-memusage, which is not installed: "
+        raise UserError("memreplay probe compares with dask-memusage, which is not installed: "
                         "pip install 'memreplay[comparison]' (nox -s bench-probe does)")
     for name, value, least in (("--truth-tasks", truth_tasks, 1), ("--tiny-tasks", tiny_tasks, 1),
                                ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0)):
@@ -195,8 +193,7 @@ def run_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000
             raise UserError(f"{name}: must be at least {least}, got {value}")
     settings = ProbeAccuracySettings(truth_tasks=truth_tasks, tiny_tasks=tiny_tasks, repeats=repeats,
                                      rows_tasks=rows_tasks)
-    run = RunDirectory.create(results, "probe-accuracy", ProbeAccuracyRecord(settings=settings,
-                                                                             **new_record_fields()))
+    run = RunDirectory.create(results, "probe", ProbeRecord(settings=settings, **new_record_fields()))
     directory = run.case_directory("csv")
     with dask_memusage_quieted():
         print("ground-truth graph: dask-memusage and memreplay, threads 1 and 2 ...", file=sys.stderr)
@@ -209,5 +206,4 @@ def run_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000
         print(f"rows: {rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
         run.record.rows = check_rows(directory, tasks=rows_tasks)
         run.save()
-    atomic_write_text(run.directory / "comparison.txt", probe_accuracy_text(run.record) + "\n")
     return run

@@ -1,0 +1,109 @@
+"""``memreplay recommend``: the cheapest configuration of a machine that runs a sweep's
+workloads without a kill, as the terminal prints it and as a sweep's report shows it (the same
+rows)."""
+
+from __future__ import annotations
+
+import argparse
+
+from dask.utils import format_bytes
+
+from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation
+from harness.errors import UserError
+from harness.kinds.base import Command, Said
+from harness.plan.sizes import compact_bytes, parse_size
+from harness.report.blocks import Items, Section, Table, Text
+from harness.report.text import sections_text
+
+__all__ = ["COMMAND", "machine_option", "recommendation_section"]
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a sweep's run directory or run.json")
+    parser.add_argument("--cores", type=int, required=True, help="cores of the target machine")
+    parser.add_argument("--memory", required=True, help="RAM of the target machine, e.g. 16GiB")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help=f"share of RAM kept in reserve (default {DEFAULT_MARGIN})")
+    parser.add_argument("--input-size", metavar="SIZE",
+                        help="size for tasks of this input (e.g. 2GiB), larger than any measured: the peak increase "
+                             "comes from the run's size model")
+    parser.add_argument("--json", action="store_true", help="the same advice as JSON")
+
+
+def machine_option(cores: int | None, memory: str | None) -> tuple[int, int] | None:
+    """``--cores`` and ``--memory`` together (cores, bytes), or neither."""
+    if (cores is None) != (memory is None):
+        raise UserError("give --cores and --memory together (or neither: the machine the run was measured on)")
+    if cores is None or memory is None:
+        return None
+    if cores < 1:
+        raise UserError(f"--cores must be at least 1, got {cores}")
+    return cores, parse_size(memory, "--memory")
+
+
+def _call(args: argparse.Namespace) -> Said:
+    import msgspec
+
+    from harness.analysis.recommend import recommend
+    from harness.plan.distributed_config import kill_fraction
+    from harness.records.schema import SweepRecord
+    from harness.records.store import load_record
+
+    machine = machine_option(args.cores, args.memory)  # every option checked before any file is read
+    if not 0 <= args.margin < 1:  # NaN fails this too
+        raise UserError(f"--margin must be in [0, 1), got {args.margin}")
+    assert machine is not None  # both options are required
+    input_bytes = None if args.input_size is None else parse_size(args.input_size, "--input-size")
+    advice = recommend(load_record(args.run, SweepRecord), *machine, args.margin, kill_fraction(), input_bytes)
+    if args.json:
+        return Said(msgspec.json.format(msgspec.json.encode(advice)).decode())
+    return Said(sections_text([recommendation_section(advice)]))
+
+
+def _machine_said(advice: Recommendation, measured_on: bool) -> str:
+    return (f"{advice.cores} cores and {format_bytes(advice.memory_bytes)}"
+            + (" (the machine this ran on)" if measured_on else ""))
+
+
+def recommendation_section(advice: Recommendation, measured_on: bool = False) -> Section:
+    """The advice per workload: its largest task, the shape and limit to use, and the fastest and
+    cheapest measured cases. ``measured_on``: the machine is the one the run was measured on."""
+    footprint = "not measured" if advice.worker_footprint_bytes is None else format_bytes(advice.worker_footprint_bytes)
+    blocks: list = [Text(
+        f"For {_machine_said(advice, measured_on)}, keeping {advice.margin:.0%} in reserve "
+        f"({format_bytes(advice.usable_bytes)} usable). A worker's own footprint, measured in the run: {footprint}; "
+        f"its nanny kills it at {advice.kill_fraction:.0%} of its limit. Each limit = (footprint + threads × largest "
+        "task) / kill fraction, rounded up.")]
+    if advice.input_bytes is not None:
+        blocks.append(Text(f"Sized for tasks of {format_bytes(advice.input_bytes)} of input: each task's peak "
+                           "increase is predicted, not measured."))
+    if not advice.workloads:
+        blocks.append(Text("The run has no cases, so there is nothing to advise from: run a sweep first."))
+        return Section("Recommendation", blocks)
+    rows, reasons = [], []
+    for workload, a in advice.workloads.items():
+        rows.append((workload, "-" if a.largest_peak_increase_bytes is None else
+                     format_bytes(a.largest_peak_increase_bytes), a.tasks_at_once,
+                     f"{a.n_workers}x{a.threads_per_worker}, {compact_bytes(a.memory_limit or 0)} each"
+                     if a.tasks_at_once else "-",
+                     f"{a.fastest.shape} {a.fastest.memory_limit} ({a.fastest.wall_time_s:.1f} s)"
+                     if a.fastest and a.fastest.wall_time_s is not None else "-",
+                     f"{a.cheapest.shape} {a.cheapest.memory_limit} ({a.cheapest.cost_gib_s:,.0f} GiB·s)"
+                     if a.cheapest and a.cheapest.cost_gib_s is not None else "-",
+                     len(a.oom_cases)))
+        if a.reason:
+            reasons.append(f"{workload}: {a.reason}")
+        elif a.predicted_by:
+            reasons.append(f"{workload}: largest task predicted by {a.predicted_by}")
+    blocks.append(Table(("workload", "largest task", "tasks at once", "use", "fastest measured", "cheapest measured",
+                         "oom cases"), rows, numeric=(1, 2, 6)))
+    if reasons:
+        blocks.append(Items(reasons))
+    blocks.append(Text("memreplay recommend RUN --cores C --memory R (or report RUN --cores C --memory R) advises for "
+                       "another machine.", note=True))
+    return Section("Recommendation", blocks)
+
+
+COMMAND = Command("recommend", "Which cluster shape, on which machine?",
+                  "the cheapest safe configuration for a machine, from a sweep", _configure, _call,
+                  starts_processes=False)

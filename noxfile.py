@@ -25,8 +25,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """docs/report.png, the README's picture of a report: the browser test's real sweep, its
-    report as Chromium shows it."""
+    """The documentation site (MkDocs, offline): `mkdocs build --strict` into results/site/; a
+    warning, a broken link or a missing anchor fails it. Open results/site/index.html."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "results/site", *session.posargs)
+
+
+@nox.session(name="docs-picture")
+def docs_picture(session: nox.Session) -> None:
+    """docs/report.png, the picture of a report in the README and the site: the browser test's
+    real sweep, its report as Chromium shows it."""
     session.install("-e", ".[test]")
     _ensure_chromium(session)
     picture = Path("docs/report.png").resolve()

@@ -114,6 +114,27 @@ def test_site_builds_strict_and_offline(tmp_path: Path) -> None:
         assert not remote, f"{name} loads from the network: {remote}"
 
 
+def test_readme_links_point_at_files_and_headings() -> None:
+    """The README is read on its own (on a forge, in an editor): its links into docs/ are checked
+    here, as mkdocs checks the site's."""
+    from markdown.extensions.toc import slugify  # mkdocs' own heading ids
+
+    readme = (ROOT / "README.md").read_text()
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", readme):
+        if re.match(r"[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = ROOT / path if path else ROOT / "README.md"
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.is_file():
+            headings = re.findall(r"^#+\s+(.*?)\s*(?:\{#([\w-]+)\})?\s*$", file.read_text(), re.MULTILINE)
+            if anchor not in {explicit or slugify(text, "-") for text, explicit in headings}:
+                broken.append(target)
+    assert not broken, f"README.md links to what is not there: {broken}"
+
+
 @pytest.mark.timeout(900)  # about a minute alone; several on two cores shared with the rest of the suite
 def test_tutorial_commands_run_as_shown(tmp_path: Path) -> None:
     commands = console_commands(TUTORIAL.read_text())

@@ -383,7 +383,7 @@ def generate_run_json() -> str:
         pages.collect_paths(record, "", f"kind {record.__struct_config__.tag}")
     readable = ", ".join(map(str, schema.READABLE_SCHEMA_VERSIONS))
     lines = [f"This memreplay writes **schema {schema.SCHEMA_VERSION}** and reads schemas {readable}.", "",
-             "| kind | record struct | written by |", "|---|---|---|"]
+             "| kind | record struct | about |", "|---|---|---|"]
     for record in kinds:
         lines.append(f"| `{record.__struct_config__.tag}` | {pages.link(record)} | "
                      f"{_cell(_rst_to_markdown(_doc(record)))} |")

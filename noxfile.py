@@ -1,6 +1,7 @@
-"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`; the studies
-`bench-probe` and `bench-scheduler`; CI's memory tracking: `asv` (trend site), `regression`
-(the gate), `regression-proof`, and `bench-micro`; `docs` (the README's report picture)."""
+"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`; the benchmarks of a
+kind, `bench-KIND` running `memreplay KIND` (`bench-probe`, `bench-scheduler`); CI's memory
+tracking: `trend` (`memreplay trend`, the asv site), `regression` (the gate), `regression-proof`,
+and `bench-micro`; `docs` (the documentation site)."""
 
 from __future__ import annotations
 
@@ -75,9 +76,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-probe")
 def bench_probe(session: nox.Session) -> None:
-    """Per-task probe: accuracy on a ground-truth graph and overhead, beside dask-memusage."""
+    """`memreplay probe`: the per-task probe's accuracy on a ground-truth graph and its overhead,
+    beside dask-memusage (a record of kind probe)."""
     session.install(".[comparison]")
-    session.run("memreplay", "bench-probe", *session.posargs)
+    session.run("memreplay", "probe", *session.posargs)
 
 
 # distributed 2023.6.0 predates the 2023.9.3 rename of the scheduler's log-length keys.
@@ -99,11 +101,17 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
 
 
 @nox.session
-def asv(session: nox.Session) -> None:
-    """The asv benchmarks at HEAD in this environment (`memreplay trend`): results under
+def trend(session: nox.Session) -> None:
+    """`memreplay trend`: the asv benchmarks at HEAD in this environment, results under
     results/asv/, the site under results/asv-html/, opening offline. `-- --quick` runs each once."""
     session.install(".[asv]")
     session.run("memreplay", "trend", *session.posargs)
+
+
+@nox.session
+def asv(session: nox.Session) -> None:
+    """The name of `nox -s trend` before 0.2.0, kept for one release."""
+    trend(session)
 
 
 @nox.session

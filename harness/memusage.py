@@ -11,7 +11,7 @@ Command line::
 
 Each task execution gets one CSV row; the first three columns are dask-memusage's
 (``task_key,min_memory_mb,max_memory_mb``), then prefix, worker, times, bytes, concurrency,
-method and state (see README). Limits: peak is RSS of the whole worker process; with several
+method and state (see docs/how-to/per-task-memory.md). Limits: peak is RSS of the whole worker process; with several
 threads per worker, tasks running at once share it, so each row is an upper bound for its task
 (``concurrent_tasks`` says when). On Linux the peak is exact (``/proc/self/clear_refs``);
 elsewhere a 2 ms sampling thread may miss shorter peaks (``method`` says which).

@@ -7,7 +7,7 @@ A temporary git repository holds a copy of this project, with four more commits 
 and ``memreplay regression`` (asv continuous in clean virtualenvs, then the threshold and the
 floor) must fail A → inject, pass inject → revert, and pass the A/A pair three times in a row.
 Every gate's output is kept under ``results/regression-proof/``; the A/A differences it prints
-are where the README's floor comes from."""
+are where the gate's floor comes from (docs/figures.md)."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ def test_run_on_a_running_cluster_reads_its_shape(cluster: RunningCluster, tmp_p
 @pytest.mark.parametrize(("options", "fragments"), [
     (["--workers", "3"], ["--workers", "running cluster's"]),
     (["--memory-limit", "2GiB"], ["--memory-limit"]),
-    (["--scheduler-profile", "trimmed"], ["trimmed", "own scheduler"]),
+    (["--scheduler-preset", "trimmed"], ["trimmed", "own scheduler"]),
 ])
 def test_run_refuses_options_a_running_cluster_decides(cluster: RunningCluster, tmp_path: Path,
                                                        options: list[str], fragments: list[str]) -> None:
@@ -270,7 +270,7 @@ dashboard_address = ":0"
     ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\n[cluster]\nworker_kwargs = {memory_limit = 1}',
      ["cluster.worker_kwargs.memory_limit"]),
     ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\nprocesses = [false]', ["processes"]),
-    ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\nscheduler_profiles = ["trimmed"]',
+    ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\nscheduler_presets = ["trimmed"]',
      ["trimmed", "own scheduler"]),
     ('[cluster]\nn_workers = 3', ["[cluster]", "names none"]),
 ])

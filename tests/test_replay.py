@@ -85,7 +85,7 @@ fil_profiles = false
 """)
     result = memreplay("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("Replay fidelity of") == 3
+    assert "Replay fidelity" in result.stdout and result.stdout.count("MISSED") == 0
     record = load_record(result.record_path, SweepRecord)
     fidelities = [case.fidelity for case in record.cases]
     for fidelity in fidelities:

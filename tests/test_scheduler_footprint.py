@@ -32,9 +32,9 @@ def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
     # the whole study as a user runs it: default, trimmed, default again, each a real scheduler process
     result = cli("scheduler", "--transitions", "12000", "--idle", "0.5", "--results", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "Saving:" in result.stdout and "A/A noise" in result.stdout
+    assert "Trimming saves" in result.stdout and "A/A noise" in result.stdout
     record = load_record(result.record_path, SchedulerRecord)
-    assert (Path(result.record_path).parent / "footprint.txt").read_text().startswith("Scheduler log structures")
+    assert "Scheduler log structures" in (Path(result.record_path).parent / "footprint.txt").read_text()
     default, trimmed, again = record.scenarios
     assert [s.label for s in record.scenarios] == ["default", "trimmed", "default-again"]
     assert trimmed.settings["distributed.admin.low-level-log-length"] == 200  # the scheduler saw it
@@ -125,7 +125,7 @@ SCHEDULER_MATRIX = f"""
 workloads = ["tests.sweep_workloads:many_tasks"]
 shapes = [[1, 1]]
 memory_limits = ["1GiB"]
-scheduler_profiles = ["default", "trimmed"]
+scheduler_presets = ["default", "trimmed"]
 scale = {TEST_SCALE}
 fil_profiles = false
 size_ladder = false
@@ -144,7 +144,7 @@ def test_every_case_has_its_own_scheduler_process_under_its_profile(tmp_path: Pa
                                         "tests.sweep_workloads.many_tasks-1x1-1GiB-trimmed-r0")
     for case in (default, trimmed):
         s = case.scheduler
-        assert case.outcome == "ok" and s is not None and s.profile == case.config.scheduler_profile
+        assert case.outcome == "ok" and s is not None and s.preset == case.config.scheduler_preset
         assert 0 < s.rss_start_bytes <= s.rss_peak_bytes and s.rss_end_bytes <= s.rss_peak_bytes
         assert s.peak_since == "case start" and s.transitions > 2_000
         # a `dask scheduler` process of its own, gone with its case; the timeline samples that process
@@ -157,15 +157,15 @@ def test_every_case_has_its_own_scheduler_process_under_its_profile(tmp_path: Pa
     assert default.scheduler.structures["transition_log"].entries == log_length
     assert trimmed.scheduler.structures["transition_log"].entries == 200
     assert trimmed.scheduler.settings["distributed.admin.low-level-log-length"] == 200
-    assert "Scheduler per configuration" in result.stdout and "trimmed" in result.stdout
+    assert "What each scheduler preset saves" in result.stdout and "trimmed" in result.stdout
     page = Path(result.report_path).read_text()
-    assert "The scheduler in each case" in page and "What each profile saves against the default" in page
+    assert "The scheduler in each case" in page and "What each preset saves against the default" in page
 
 
-def test_run_takes_a_scheduler_profile_by_name(cli, tmp_path: Path, corpus_cache: Path) -> None:
-    result = cli("run", "wordcount-streaming", "--workers", "1", "--scheduler-profile", "trimmed", "--scale",
+def test_run_takes_a_scheduler_preset_by_name(cli, tmp_path: Path, corpus_cache: Path) -> None:
+    result = cli("run", "wordcount-streaming", "--workers", "1", "--scheduler-preset", "trimmed", "--scale",
                  str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 0, result.stderr
     (case,) = load_record(result.record_path, SweepRecord).cases
-    assert case.id.endswith("-trimmed-r0") and case.scheduler.profile == "trimmed"
+    assert case.id.endswith("-trimmed-r0") and case.scheduler.preset == "trimmed"
     assert case.scheduler.settings["distributed.admin.low-level-log-length"] == 200

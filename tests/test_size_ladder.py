@@ -104,7 +104,7 @@ def test_memreplay_size_writes_a_record_a_table_and_a_report(tmp_path: Path, cor
     assert all(ladder.outcome == "ok" and len(ladder.rungs) == len(LADDER_FRACTIONS) for ladder in record.ladders)
     streaming, linear = record.ladders
     assert not streaming.grows and "MiB (flat: goal ±2 MiB)" in result.stdout  # not a % of a tiny number
-    assert linear.grows and "_linear_task" in result.stdout and "within goal" in result.stdout
+    assert linear.grows and "tests.sweep_workloads:linear" in result.stdout and "within goal" in result.stdout
     assert (tmp_path / result.report_path).stat().st_size > 100_000
     assert not (tmp_path / result.record_path).parent.joinpath("scratch").exists()
 

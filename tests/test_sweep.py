@@ -55,7 +55,7 @@ def test_tiny_matrix_end_to_end(tiny_sweep: tuple[SweepRecord, str, Path]) -> No
     assert set(profiles) == {"wordcount-streaming", "tests.sweep_workloads:hog"}
     assert profiles["wordcount-streaming"].outcome == "ok"
     assert profiles["wordcount-streaming"].input.endswith("large.txt")
-    assert "oom" in stdout and "Peak increase vs input size" in stdout
+    assert "oom" in stdout and "Peak versus input size" in stdout
 
 
 @pytest.mark.slow
@@ -169,11 +169,11 @@ size_ladder = false
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\nladder_repeats = 0\n",
          ["matrix.ladder_repeats", "positive whole number"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
-         "scheduler_profiles = ['nope']\n", ["matrix.scheduler_profiles", "no preset 'nope'"]),
+         "scheduler_presets = ['nope']\n", ["matrix.scheduler_presets", "no preset 'nope'"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
-         "scheduler_profiles = [3]\n", ["matrix.scheduler_profiles", "a name such as"]),
+         "scheduler_presets = [3]\n", ["matrix.scheduler_presets", "a name such as"]),
         ("[matrix]\nworkloads = ['wordcount-naive']\nshapes = [[1, 1]]\nmemory_limits = ['1GiB']\n"
-         "scheduler_profiles = ['lax']\n", ["scheduler/lax.toml", "config.distributed.admin.log-length",
+         "scheduler_presets = ['lax']\n", ["scheduler/lax.toml", "config.distributed.admin.log-length",
                                             "must be a whole number"]),
     ],
 )

@@ -2,7 +2,7 @@
 run the most tasks at once without a worker being killed, and the fastest and cheapest
 configuration the sweep measured without running out of memory.
 
-How a worker's limit is sized (the README's *Recommendation* says the same):
+How a worker's limit is sized (docs/how-to/size-and-recommend.md says the same):
 - what one worker holds at its worst = its own footprint (the largest measured in the run) +
   threads × the largest peak increase of one task (measured alone in its worker, the largest
   across every finished case and repeat, never a median);

@@ -1,6 +1,6 @@
 """What a run record holds, kind by kind, as typed structs: the one definition of ``run.json``.
 
-Vocabulary (the README's *Records* section says the same):
+Vocabulary (docs/design.md says the same):
 - a **run** is one invocation of memreplay; it writes one run directory holding one run
   record, ``run.json``, of one **kind**: ``sweep`` (``memreplay run``, ``sweep``, ``bench``),
   ``profile``, ``size``, ``scheduler`` or ``probe``;

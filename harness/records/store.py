@@ -158,7 +158,7 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
     if header.schema_version not in READABLE_SCHEMA_VERSIONS:
         readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise UserError(f"run record {path} has schema version {header.schema_version!r}; this memreplay reads "
-                        f"{readable} (see the README's Records section)")
+                        f"{readable} (see docs/reference/run-json.md)")
     try:
         if header.schema_version == SCHEMA_VERSION:
             record = msgspec.json.decode(data, type=Record)

@@ -3,8 +3,7 @@ one block per row (its first cell as the block's title), never wrapped mid-row."
 
 from __future__ import annotations
 
-import os
-import sys
+import shutil
 from collections.abc import Sequence
 
 __all__ = ["DEFAULT_WIDTH", "format_table", "terminal_width"]
@@ -13,13 +12,9 @@ DEFAULT_WIDTH = 120  # columns, when the output is not a terminal whose width is
 
 
 def terminal_width() -> int:
-    """The terminal's width when standard output is one, else :data:`DEFAULT_WIDTH`."""
-    try:
-        if sys.stdout.isatty():
-            return os.get_terminal_size(sys.stdout.fileno()).columns
-    except (OSError, ValueError, AttributeError):  # closed, redirected or replaced (tests) stdout
-        pass
-    return DEFAULT_WIDTH
+    """``$COLUMNS``, else the terminal's width when standard output is one, else
+    :data:`DEFAULT_WIDTH` (as :func:`shutil.get_terminal_size` decides)."""
+    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], width: int | None = DEFAULT_WIDTH) -> str:

@@ -10,7 +10,7 @@ import pytest
 from harness.analysis.model import fit_peak_model
 from harness.analysis.probe_accuracy import summarise_accuracy, tolerance_bytes
 from harness.analysis.recommend import recommend
-from harness.analysis.scheduler_footprint import compare_footprints
+from harness.analysis.scheduler_savings import compare_footprints
 from harness.analysis.task_summary import largest_by_prefix, largest_task, summarise_task_memory, worker_footprint
 from harness.errors import UserError
 from harness.plan.cluster_config import ClusterConfig

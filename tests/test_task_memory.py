@@ -19,7 +19,7 @@ from harness.memusage import install
 from harness.plan.cluster_config import ClusterConfig
 from harness.records.task_rows import COLUMNS, MEMUSAGE_COLUMNS, TaskRow, read_memusage_csv, read_task_rows
 from harness.studies.groundtruth import MIB, allocate_and_hold
-from harness.studies.probe_accuracy import dask_memusage_quieted, install_dask_memusage
+from harness.studies.probe_benchmark import dask_memusage_quieted, install_dask_memusage
 from tests.conftest import needs_clear_refs
 from tests.probe_tasks import exit_worker, fail
 

@@ -158,3 +158,26 @@ def test_tutorial_commands_run_as_shown(tmp_path: Path) -> None:
             f"docs/tutorial.md:{command.line}: `{command.text}` exited {result.returncode}, the tutorial says "
             f"{command.expected_exit}\n--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}")
     print("\n".join(f"{seconds:6.1f} s  {first}" for seconds, first in timings))
+
+
+def test_the_design_pages_drawing_is_the_import_contract() -> None:
+    """The rooms as docs/design.md draws them, top to bottom, are the layers `nox -s lint`
+    enforces (pyproject.toml), with nothing waived."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    contracts = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (rooms,) = [c for c in contracts if c["name"].startswith("harness rooms")]
+    assert "ignore_imports" not in rooms
+    enforced = [[name.strip().removeprefix("harness.") for name in layer.split("|")] for layer in rooms["layers"]]
+    page = (root / "docs" / "design.md").read_text()
+    drawing = page.split("## Layout", 1)[1].split("```text", 2)[2].split("```", 1)[0]
+    drawn: list[list[str]] = []
+    for line in drawing.splitlines():
+        if match := re.match(r"^([a-z_]+)(/|\.py)?(\s|$)", line):  # a room starts at the left margin
+            names = [re.sub(r"(/|\.py)$", "", part.strip()) for part in line.split("  ")[0].split("|")]
+            drawn.append([name for name in names if name])
+        elif match := re.match(r"^\s+\|\s*([a-z_]+)(\.py)?", line):  # another room of the same layer
+            drawn[-1].append(match.group(1))
+    assert drawn == enforced

@@ -18,7 +18,7 @@ import pytest
 from corpora import ensure_corpus
 from harness.plan.cluster_config import ClusterConfig
 from harness.plan.cluster_source import manager_arguments
-from harness.records.schema import SweepRecord
+from harness.records.schema import SCHEMA_VERSION, SweepRecord
 from harness.records.store import load_record
 from tests.conftest import (
     MEMREPLAY,
@@ -304,7 +304,7 @@ def test_a_record_names_where_each_case_ran(cluster: RunningCluster, tmp_path: P
     page = Path(result.report_path).read_text()
     assert cluster.address in page and "running cluster" in page
     document = json.loads(Path(result.record_path).read_text())
-    assert document["schema_version"] == 5
+    assert document["schema_version"] == SCHEMA_VERSION
 
 
 @pytest.mark.slow

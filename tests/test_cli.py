@@ -210,7 +210,8 @@ def test_failing_user_workload_is_a_recorded_error(tmp_path: Path, corpus_cache:
     result = memreplay("run", "broken_pipeline:build", "--workers", "1", "--scale", str(TEST_SCALE),
                        "--results", str(tmp_path / "results"), "--corpora", str(corpus_cache), cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert ": error in " in result.stdout and "— RuntimeError: no graph today" in result.stdout  # and why
+    said = " ".join(result.stdout.split())  # the terminal folds a long line at its width
+    assert ": error in " in said and "— RuntimeError: no graph today" in said  # and why
     (case,) = load_record(result.record_path, SweepRecord).cases
     assert case.outcome == "error" and case.error == "RuntimeError: no graph today"
 

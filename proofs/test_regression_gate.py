@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project_copy import ROOT, copy_project, git
+from tests.helpers.project_copy import ROOT, copy_project, git
 
 OUT = ROOT / "results" / "regression-proof"
 LEAN = "workloads/imagechunks.py"

@@ -1,26 +1,16 @@
-"""Shared fixtures: small corpora generated once per session, and two ways to call the CLI:
-in-process (``cli``, fast, for everything that needs no process of its own) and as the
-installed console script (``memreplay``, for signals, working directories and exit paths)."""
+"""Shared fixtures: small corpora generated once per session, and memreplay called in this
+process (``cli``: fast, for everything that needs no process of its own). Helpers that are
+not fixtures live in ``tests/helpers/``."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from corpora import Corpus, ensure_corpus
 from harness.cli import main
-from harness.probes.clear_refs import clear_refs_available
-
-TEST_SCALE = 0.02
-MEMREPLAY = str(Path(sys.executable).with_name("memreplay"))
-
-# The exact per-task probe needs /proc/self/clear_refs (Linux, not every container).
-needs_clear_refs = pytest.mark.skipif(not clear_refs_available(), reason="/proc/self/clear_refs is unavailable here")
+from tests.helpers.cli import TEST_SCALE, Result
 
 
 @pytest.fixture(scope="session")
@@ -38,25 +28,6 @@ def image_corpus(corpus_cache: Path) -> Corpus:
     return ensure_corpus("images", TEST_SCALE, corpus_cache)
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def record_path(self) -> str:
-        """The run record a command named (``results: PATH``)."""
-        return next(line.removeprefix("results: ") for line in reversed(self.stdout.splitlines())
-                    if line.startswith("results: "))
-
-    @property
-    def report_path(self) -> str:
-        """The report a command named (``report: PATH``)."""
-        return next(line.removeprefix("report: ") for line in reversed(self.stdout.splitlines())
-                    if line.startswith("report: "))
-
-
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     """``cli("run", ...)``: memreplay's ``main`` in this process, its output captured."""
@@ -67,34 +38,3 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return Result(code, out, err)
 
     return call
-
-
-def _answer_ctrl_c() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-# Popen options for a child the test will Ctrl-C: a test run started in the background by a
-# non-interactive shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt.
-INTERRUPTIBLE = {"preexec_fn": _answer_ctrl_c}
-
-
-def write_matrix(directory: Path, body: str, name: str = "matrix.toml") -> Path:
-    """A matrix file with ``body`` (TOML) in ``directory``."""
-    path = directory / name
-    path.write_text(body)
-    return path
-
-
-def memreplay(*args: str, cwd: Path | None = None, timeout: float = 300) -> Result:
-    """Run the installed ``memreplay`` console script in a process of its own."""
-    done = subprocess.run([MEMREPLAY, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]

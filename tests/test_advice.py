@@ -35,7 +35,7 @@ MACHINES = [(4, "500MiB"), (4, "1GiB"), (4, "2GiB")]
 
 @pytest.fixture(scope="module")
 def quick_sweep(tmp_path_factory: pytest.TempPathFactory, corpus_cache: Path) -> Path:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     directory = tmp_path_factory.mktemp("advice")
     (directory / "quick.toml").write_text(QUICK_MATRIX)

@@ -20,7 +20,7 @@ from harness.plan.cluster_config import ClusterConfig
 from harness.plan.cluster_source import manager_arguments
 from harness.records.schema import SCHEMA_VERSION, SweepRecord
 from harness.records.store import load_record
-from tests.conftest import (
+from tests.helpers.cli import (
     MEMREPLAY,
     TEST_SCALE,
     assert_one_line_error,
@@ -28,8 +28,8 @@ from tests.conftest import (
     needs_clear_refs,
     write_matrix,
 )
-from tests.dask_processes import RunningCluster, running_cluster
-from tests.sweep_workloads import QueueCluster
+from tests.helpers.dask_processes import RunningCluster, running_cluster
+from tests.helpers.sweep_workloads import QueueCluster
 
 pytestmark = needs_clear_refs
 
@@ -72,7 +72,7 @@ def test_a_sweep_runs_on_a_running_cluster_whose_workers_share_no_files(cluster:
     driver_corpora = tmp_path / "driver-corpora"
     matrix = write_matrix(tmp_path, f"""
 [matrix]
-workloads = ["wordcount-naive", "tests.sweep_workloads:where_read"]
+workloads = ["wordcount-naive", "tests.helpers.sweep_workloads:where_read"]
 shapes = [[2, 1]]
 memory_limits = ["1GiB"]
 scale = {TEST_SCALE}
@@ -164,7 +164,7 @@ def _finished_tasks(running: RunningCluster) -> int:
 
 
 def _start_run(running: RunningCluster, tmp_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([MEMREPLAY, "run", "tests.sweep_workloads:slow", "--scheduler", running.address,
+    return subprocess.Popen([MEMREPLAY, "run", "tests.helpers.sweep_workloads:slow", "--scheduler", running.address,
                              "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
                              "--results", str(tmp_path / "results")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -263,7 +263,7 @@ dashboard_address = ":0"
 
 @pytest.mark.parametrize(("body", "fragments"), [
     ('cluster = "no_such_package.clusters:Cluster"', ["matrix.cluster", "cannot import"]),
-    ('cluster = "tests.sweep_workloads:ShapelessCluster"', ["ShapelessCluster", "memory limit"]),
+    ('cluster = "tests.helpers.sweep_workloads:ShapelessCluster"', ["ShapelessCluster", "memory limit"]),
     ('cluster = "SubprocessCluster"', ["matrix.cluster", "package.module:Class"]),
     ('cluster = "distributed.deploy.subprocess:SubprocessCluster"\n[cluster]\nn_workers = 3',
      ["cluster.n_workers", "shape"]),
@@ -313,11 +313,11 @@ def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: Runnin
     error, not out of memory."""
     common = ["--scheduler", cluster.address, "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
               "--results", str(tmp_path / "results")]
-    hog = memreplay("run", "tests.sweep_workloads:hog", *common)
+    hog = memreplay("run", "tests.helpers.sweep_workloads:hog", *common)
     assert hog.returncode == 1
     case = load_record(hog.record_path, SweepRecord).cases[0]
     assert case.outcome == "oom" and case.oom is not None and case.oom.peak_rss_bytes, case
-    killed = memreplay("run", "tests.sweep_workloads:killed", *common)
+    killed = memreplay("run", "tests.helpers.sweep_workloads:killed", *common)
     assert killed.returncode == 1
     case = load_record(killed.record_path, SweepRecord).cases[0]
     assert case.outcome == "error" and case.oom is None, case

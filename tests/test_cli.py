@@ -12,7 +12,7 @@ from harness.records.schema import SCHEMA_VERSION, ProfileRecord, SweepRecord
 from harness.records.store import load_record
 from harness.records.task_rows import read_task_rows
 from harness.records.timeline_samples import read_timeline
-from tests.conftest import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
+from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 
 
 def test_list_names_every_workload(cli) -> None:
@@ -158,7 +158,8 @@ def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None
         (["run", "wordcount-naive", "--scheduler-preset", "nope"], ["--scheduler-preset", "no preset 'nope'"]),
         (["run", "no_such_module_xyz:build"], ["cannot import 'no_such_module_xyz'"]),
         (["run", "json:no_such_function"], ["no function 'no_such_function'"]),
-        (["run", "tests.exits_at_import:build"], ["cannot import 'tests.exits_at_import'", "sys.exit(3) at import"]),
+        (["run", "tests.helpers.exits_at_import:build"],
+         ["cannot import 'tests.helpers.exits_at_import'", "sys.exit(3) at import"]),
         (["run", "wordcount-naive", "--workers", "two"], ["invalid int value"]),
         (["run", "wordcount-naive", "--timeout", "nan"], ["--timeout: must be a finite number of seconds > 0"]),
         (["run", "wordcount-naive", "--timeout", "0"], ["--timeout: must be a finite number of seconds > 0"]),

@@ -82,7 +82,7 @@ def test_non_positive_scale_is_refused(scale: float, tmp_path: Path) -> None:
 def test_two_processes_generating_one_corpus_at_once_both_succeed(tmp_path: Path) -> None:
     import subprocess
 
-    from tests.conftest import MEMREPLAY
+    from tests.helpers.cli import MEMREPLAY
 
     cache = tmp_path / "cache"
     command = [MEMREPLAY, "corpora", "--scale", "0.05", "--kind", "text", "--dir", str(cache),

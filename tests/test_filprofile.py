@@ -9,7 +9,7 @@ import pytest
 from harness.records.schema import ProfileRecord, TaskProfile
 from harness.records.store import load_record
 from harness.studies.fil import choose_input, profile_task
-from tests.conftest import TEST_SCALE
+from tests.helpers.cli import TEST_SCALE
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_memory_profiler_shows_rss_line_by_line(naive_profile: TaskProfile) -> N
 
 
 def test_a_crash_under_fil_is_a_recorded_failure(text_corpus, tmp_path: Path) -> None:
-    result = profile_task("tests.fil_workloads:crashing", text_corpus.paths[0], tmp_path)
+    result = profile_task("tests.helpers.fil_workloads:crashing", text_corpus.paths[0], tmp_path)
     assert result.outcome == "failed"
     assert "crashing on purpose" in result.reason
 

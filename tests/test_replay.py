@@ -1,7 +1,8 @@
 """Record & replay: a real pipeline of "the user's own" (word counts and a task-based shuffle,
-on its own LocalCluster, tests/user_pipeline.py) recorded by ``memreplay record``, replayed as ``replay:TRACE`` on the
-same configuration, its fidelity checked; an out-of-memory pipeline replayed out of memory;
-the Python API; bad traces; a trace read as a stream."""
+on its own LocalCluster, tests/helpers/user_pipeline.py) recorded by ``memreplay record``,
+replayed as ``replay:TRACE`` on the same configuration, its fidelity checked; an
+out-of-memory pipeline replayed out of memory; the Python API; bad traces; a trace read as a
+stream."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ from harness.plan.cluster_config import ClusterConfig
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
 from memreplay import record
-from tests.conftest import MEMREPLAY, assert_one_line_error, memreplay, needs_clear_refs, write_matrix
+from tests.helpers.cli import MEMREPLAY, assert_one_line_error, memreplay, needs_clear_refs, write_matrix
 from workloads.replay import replay
 from workloads.trace import TraceCluster, TraceEnd, TraceHeader, TraceTask, index_trace, iter_tasks, write_trace
 from workloads.wordcount import count_words_naive
 
 pytestmark = needs_clear_refs
 
-PIPELINE = str(Path(__file__).with_name("user_pipeline.py"))
+PIPELINE = str(Path(__file__).parent / "helpers" / "user_pipeline.py")
 SCALE = 1.0  # 354 tasks, about 4 s of them on 2 workers
 
 

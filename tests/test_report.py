@@ -15,15 +15,15 @@ import pytest
 
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
-from tests.browser import PLOTS_DRAWN, offline_page, opened_report, served
-from tests.conftest import TEST_SCALE, Result, assert_one_line_error, needs_clear_refs
-from tests.sweep_workloads import HOSTILE_KEY
+from tests.helpers.browser import PLOTS_DRAWN, offline_page, opened_report, served
+from tests.helpers.cli import TEST_SCALE, Result, assert_one_line_error, needs_clear_refs
+from tests.helpers.sweep_workloads import HOSTILE_KEY
 
 pytestmark = [needs_clear_refs, pytest.mark.slow]
 
 MATRIX = f"""
 [matrix]
-workloads = ["wordcount-naive", "tests.sweep_workloads:hostile_key", "tests.sweep_workloads:hog"]
+workloads = ["wordcount-naive", "tests.helpers.sweep_workloads:hostile_key", "tests.helpers.sweep_workloads:hog"]
 shapes = [[1, 1], [2, 1]]
 memory_limits = ["1GiB"]
 scale = {TEST_SCALE}
@@ -37,7 +37,7 @@ MIB = 2**20
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, corpus_cache: Path) -> dict[str, Result]:
     """Two sweeps of one matrix (an A/A pair; the first with Fil profiles)."""
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     base = tmp_path_factory.mktemp("report")
     done = {}
@@ -111,13 +111,13 @@ def test_report_command_advises_for_a_given_machine(runs: dict[str, Result], cli
     (["--cores", "4", "--memory", "lots"], "--memory: 'lots' is not a size"),
 ])
 def test_report_refusals_are_one_line(runs: dict[str, Result], args: list[str], message: str) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     assert_one_line_error(memreplay("report", str(_run_directory(runs["a"])), *args), message)
 
 
 def test_report_of_a_missing_or_damaged_run_is_one_line(tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     assert_one_line_error(memreplay("report", str(tmp_path / "nothing")), "cannot read run record")
     (tmp_path / "run.json").write_text('{"schema_version": 3, "kind": "sweep"')
@@ -125,7 +125,7 @@ def test_report_of_a_missing_or_damaged_run_is_one_line(tmp_path: Path) -> None:
 
 
 def test_compare_passes_an_a_a_pair(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     summary = tmp_path / "summary.md"
     done = memreplay("compare", runs["a"].record_path, runs["a-again"].record_path, "--markdown", str(summary))
@@ -150,9 +150,9 @@ def _inject(run: Path, into: Path, workload: str, factor: float) -> Path:
 
 
 def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
-    head = _inject(_run_directory(runs["a-again"]), tmp_path / "head", "tests.sweep_workloads:hostile_key", 1.2)
+    head = _inject(_run_directory(runs["a-again"]), tmp_path / "head", "tests.helpers.sweep_workloads:hostile_key", 1.2)
     page = tmp_path / "compare.html"
     done = memreplay("compare", runs["a"].record_path, str(head), "--output", str(page),
                      "--markdown", str(tmp_path / "summary.md"))
@@ -175,7 +175,7 @@ def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Resul
 
 
 def test_compare_calls_out_an_outcome_change_first(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     head = tmp_path / "head"
     shutil.copytree(_run_directory(runs["a-again"]), head)
@@ -198,7 +198,7 @@ def test_compare_calls_out_an_outcome_change_first(runs: dict[str, Result], tmp_
     (["--markdown", "/nonexistent/dir/summary.md"], "--markdown /nonexistent/dir/summary.md: cannot write"),
 ])
 def test_compare_refusals_are_one_line(runs: dict[str, Result], args: list[str], message: str) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     result = memreplay("compare", runs["a"].record_path, runs["a-again"].record_path, *args)
     assert result.returncode == 2, result.stderr
@@ -206,7 +206,7 @@ def test_compare_refusals_are_one_line(runs: dict[str, Result], args: list[str],
 
 
 def test_compare_refuses_runs_of_different_scales_and_kinds(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     other = tmp_path / "other"
     shutil.copytree(_run_directory(runs["a-again"]), other)
@@ -217,7 +217,7 @@ def test_compare_refuses_runs_of_different_scales_and_kinds(runs: dict[str, Resu
 
 
 def test_a_renamed_run_reports_from_its_own_files(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     copy = tmp_path / "elsewhere" / "renamed"
     shutil.copytree(_run_directory(runs["a"]), copy)
@@ -233,7 +233,7 @@ def test_a_renamed_run_reports_from_its_own_files(runs: dict[str, Result], tmp_p
 
 
 def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     done = memreplay("probe", "--truth-tasks", "4", "--tiny-tasks", "100", "--repeats", "1", "--rows-tasks",
                      "0", "--results", str(tmp_path))
@@ -266,7 +266,7 @@ def test_compare_sets_changes_against_the_spread_of_repeats(runs: dict[str, Resu
     from harness.analysis.compare import compare_runs
     from harness.analysis.regression import GateRule
 
-    workload = "tests.sweep_workloads:hostile_key"
+    workload = "tests.helpers.sweep_workloads:hostile_key"
     rule = GateRule(threshold=0.10, floor=2 * MIB)
     base = load_record(runs["a"].record_path, SweepRecord)
     head = load_record(runs["a"].record_path, SweepRecord)
@@ -294,7 +294,7 @@ def test_overlap_dependent_figures_gate_only_against_measured_noise(runs: dict[s
     from harness.analysis.regression import GateRule
     from harness.plan.cluster_config import ClusterConfig
 
-    workload = "tests.sweep_workloads:hostile_key"
+    workload = "tests.helpers.sweep_workloads:hostile_key"
     rule = GateRule(threshold=0.10, floor=2 * MIB)
 
     def two_threads(record: SweepRecord) -> SweepRecord:

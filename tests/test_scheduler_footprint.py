@@ -14,8 +14,8 @@ from harness.plan.distributed_config import installed_keys, load_preset
 from harness.probes.deepsize import deep_size
 from harness.records.schema import SchedulerRecord, SweepRecord
 from harness.records.store import load_record
-from tests.browser import PLOTS_DRAWN, opened_report
-from tests.conftest import TEST_SCALE, assert_one_line_error
+from tests.helpers.browser import PLOTS_DRAWN, opened_report
+from tests.helpers.cli import TEST_SCALE, assert_one_line_error
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "scheduler"
 
@@ -122,7 +122,7 @@ def test_a_scheduler_that_dies_fails_the_study_within_seconds_with_its_error(cli
 
 SCHEDULER_MATRIX = f"""
 [matrix]
-workloads = ["tests.sweep_workloads:many_tasks"]
+workloads = ["tests.helpers.sweep_workloads:many_tasks"]
 shapes = [[1, 1]]
 memory_limits = ["1GiB"]
 scheduler_presets = ["default", "trimmed"]
@@ -133,15 +133,15 @@ size_ladder = false
 
 
 def test_every_case_has_its_own_scheduler_process_under_its_profile(tmp_path: Path, corpus_cache: Path) -> None:
-    from tests.conftest import memreplay
+    from tests.helpers.cli import memreplay
 
     matrix = tmp_path / "profiles.toml"
     matrix.write_text(SCHEDULER_MATRIX)
     result = memreplay("sweep", str(matrix), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 0, result.stderr
     default, trimmed = load_record(result.record_path, SweepRecord).cases
-    assert (default.id, trimmed.id) == ("tests.sweep_workloads.many_tasks-1x1-1GiB-r0",
-                                        "tests.sweep_workloads.many_tasks-1x1-1GiB-trimmed-r0")
+    assert (default.id, trimmed.id) == ("tests.helpers.sweep_workloads.many_tasks-1x1-1GiB-r0",
+                                        "tests.helpers.sweep_workloads.many_tasks-1x1-1GiB-trimmed-r0")
     for case in (default, trimmed):
         s = case.scheduler
         assert case.outcome == "ok" and s is not None and s.preset == case.config.scheduler_preset

@@ -15,8 +15,8 @@ from harness.analysis.model import GOAL_FLOOR_BYTES, meets_goal
 from harness.records.schema import HeldOut, SizeRecord
 from harness.records.store import load_record
 from harness.studies.size_ladder import LADDER_FRACTIONS, cut_input, run_ladder
-from tests.conftest import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
-from tests.sweep_workloads import PEAK_PER_INPUT_BYTE
+from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
+from tests.helpers.sweep_workloads import PEAK_PER_INPUT_BYTE
 from workloads import resolve_workload
 
 MIB = 2**20
@@ -57,8 +57,8 @@ def test_the_goal_is_a_percentage_for_growing_prefixes_and_2_mib_for_flat_ones()
 
 @needs_clear_refs
 def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_path: Path) -> None:
-    # tests.sweep_workloads:linear holds exactly 40 bytes per input byte: the ladder must find 40
-    ladder = run_ladder(resolve_workload("tests.sweep_workloads:linear"), text_corpus, tmp_path / "scratch",
+    # tests.helpers.sweep_workloads:linear holds exactly 40 bytes per input byte: the ladder must find 40
+    ladder = run_ladder(resolve_workload("tests.helpers.sweep_workloads:linear"), text_corpus, tmp_path / "scratch",
                         repeats=2)
     assert ladder.outcome == "ok" and ladder.method == "clear_refs", ladder.reason
     assert [len(r.peak_increase_bytes) for r in ladder.rungs] == [2] * len(LADDER_FRACTIONS)
@@ -95,16 +95,17 @@ def test_a_ladder_on_a_small_corpus_predicts_the_largest_input_of_a_larger_one(c
 def test_memreplay_size_writes_a_record_a_table_and_a_report(tmp_path: Path, corpus_cache: Path) -> None:
     # relative --results and --corpora, as `nox -s bench` gives them: each measurement runs elsewhere
     (tmp_path / "corpus-cache").symlink_to(corpus_cache)
-    (tmp_path / "tests").symlink_to(Path(__file__).parent)  # tests.sweep_workloads, from this directory
-    result = memreplay("size", "wordcount-streaming", "tests.sweep_workloads:linear", "--repeats", "1",
+    (tmp_path / "tests").symlink_to(Path(__file__).parent)  # tests.helpers.sweep_workloads, from this directory
+    result = memreplay("size", "wordcount-streaming", "tests.helpers.sweep_workloads:linear", "--repeats", "1",
                        "--scale", str(TEST_SCALE), "--results", "results", "--corpora", "corpus-cache", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     record = load_record(tmp_path / result.record_path, SizeRecord)
-    assert [ladder.workload for ladder in record.ladders] == ["wordcount-streaming", "tests.sweep_workloads:linear"]
+    assert [ladder.workload for ladder in record.ladders] == ["wordcount-streaming",
+                                                              "tests.helpers.sweep_workloads:linear"]
     assert all(ladder.outcome == "ok" and len(ladder.rungs) == len(LADDER_FRACTIONS) for ladder in record.ladders)
     streaming, linear = record.ladders
     assert not streaming.grows and "MiB (flat: goal ±2 MiB)" in result.stdout  # not a % of a tiny number
-    assert linear.grows and "tests.sweep_workloads:linear" in result.stdout and "within goal" in result.stdout
+    assert linear.grows and "tests.helpers.sweep_workloads:linear" in result.stdout and "within goal" in result.stdout
     assert (tmp_path / result.report_path).stat().st_size > 100_000
     assert not (tmp_path / result.record_path).parent.joinpath("scratch").exists()
 
@@ -116,7 +117,7 @@ def test_memreplay_size_writes_a_record_a_table_and_a_report(tmp_path: Path, cor
         (["wordcount-naive", "--repeats", "0"], ["--repeats", "from 1 to"]),
         (["wordcount-naive", "--scale", "nan"], ["--scale", "finite"]),
         (["wordcount-naive", "--timeout", "-1"], ["--timeout"]),
-        (["tests.sweep_workloads:build_only"], ["no task function"]),
+        (["tests.helpers.sweep_workloads:build_only"], ["no task function"]),
     ],
 )
 def test_bad_size_options_are_refused_in_one_line(cli, tmp_path: Path, args: list[str],
@@ -127,12 +128,12 @@ def test_bad_size_options_are_refused_in_one_line(cli, tmp_path: Path, args: lis
 
 
 @needs_clear_refs
-@pytest.mark.parametrize(("workload", "reason"), [("tests.sweep_workloads:raises_timeout", "TimeoutError: the "
+@pytest.mark.parametrize(("workload", "reason"), [("tests.helpers.sweep_workloads:raises_timeout", "TimeoutError: the "
                                                    "database did not answer"),
-                                                  ("tests.sweep_workloads:killed", "killed by signal 9")])
+                                                  ("tests.helpers.sweep_workloads:killed", "killed by signal 9")])
 def test_a_failing_task_function_is_the_ladders_outcome_and_the_run_goes_on(
         tmp_path: Path, corpus_cache: Path, workload: str, reason: str) -> None:
-    result = memreplay("size", workload, "tests.sweep_workloads:linear", "--repeats", "1", "--scale",
+    result = memreplay("size", workload, "tests.helpers.sweep_workloads:linear", "--repeats", "1", "--scale",
                        str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     failed, linear = load_record(result.record_path, SizeRecord).ladders

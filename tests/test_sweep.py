@@ -15,12 +15,12 @@ from harness.records.schema import SweepRecord
 from harness.records.store import load_record
 from harness.records.task_rows import read_task_rows
 from harness.studies.groundtruth import MIB
-from tests.conftest import INTERRUPTIBLE, MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, write_matrix
-from tests.sweep_workloads import PEAK_PER_INPUT_BYTE
+from tests.helpers.cli import INTERRUPTIBLE, MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, write_matrix
+from tests.helpers.sweep_workloads import PEAK_PER_INPUT_BYTE
 
 TINY = f"""
 [matrix]
-workloads = ["wordcount-streaming", "tests.sweep_workloads:hog"]
+workloads = ["wordcount-streaming", "tests.helpers.sweep_workloads:hog"]
 shapes = [[1, 1]]
 memory_limits = ["400MiB", "3GiB"]
 scale = {TEST_SCALE}
@@ -45,14 +45,14 @@ def test_tiny_matrix_end_to_end(tiny_sweep: tuple[SweepRecord, str, Path]) -> No
     outcomes = {c.id: c.outcome for c in record.cases}
     assert outcomes == {
         "wordcount-streaming-1x1-400MiB-r0": "ok", "wordcount-streaming-1x1-3GiB-r0": "ok",
-        "tests.sweep_workloads.hog-1x1-400MiB-r0": "oom", "tests.sweep_workloads.hog-1x1-3GiB-r0": "ok",
+        "tests.helpers.sweep_workloads.hog-1x1-400MiB-r0": "oom", "tests.helpers.sweep_workloads.hog-1x1-3GiB-r0": "ok",
     }
     for case in record.cases:
         assert case.cost_gib_s == pytest.approx(case.wall_time_s * case.config.memory_limit / 2**30)
     assert "count_words_streaming" in record.summary.model
     # profiles, once per workload, on the input of its hungriest task
     profiles = {p.workload: p for p in record.summary.profiles}
-    assert set(profiles) == {"wordcount-streaming", "tests.sweep_workloads:hog"}
+    assert set(profiles) == {"wordcount-streaming", "tests.helpers.sweep_workloads:hog"}
     assert profiles["wordcount-streaming"].outcome == "ok"
     assert profiles["wordcount-streaming"].input.endswith("large.txt")
     assert "oom" in stdout and "Peak versus input size" in stdout
@@ -71,7 +71,7 @@ def test_out_of_memory_is_a_result_with_the_task_and_peak(tiny_sweep: tuple[Swee
 
 @pytest.mark.slow
 def test_run_records_oom_instead_of_crashing(cli, tmp_path: Path, corpus_cache: Path) -> None:
-    result = cli("run", "tests.sweep_workloads:hog", "--workers", "1", "--threads", "1",
+    result = cli("run", "tests.helpers.sweep_workloads:hog", "--workers", "1", "--threads", "1",
                  "--memory-limit", "400MiB", "--scale", str(TEST_SCALE), "--results", str(tmp_path),
                  "--corpora", str(corpus_cache))
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -92,7 +92,7 @@ def test_recommend_from_a_sweep(cli, tiny_sweep: tuple[SweepRecord, str, Path]) 
 def test_model_recovers_a_known_linear_peak(tmp_path: Path, corpus_cache: Path) -> None:
     matrix = write_matrix(tmp_path, """
 [matrix]
-workloads = ["tests.sweep_workloads:linear"]
+workloads = ["tests.helpers.sweep_workloads:linear"]
 shapes = [[1, 1]]
 memory_limits = ["4GiB"]
 scale = 0.5
@@ -192,7 +192,7 @@ def test_bad_matrix_is_refused_before_any_cluster(cli, body: str | bytes, fragme
 @pytest.mark.slow
 def test_a_hanging_case_is_stopped_and_recorded_as_timeout(tmp_path: Path, corpus_cache: Path) -> None:
     started = time.monotonic()
-    result = memreplay("run", "tests.sweep_workloads:hangs", "--workers", "1", "--timeout", "3",
+    result = memreplay("run", "tests.helpers.sweep_workloads:hangs", "--workers", "1", "--timeout", "3",
                        "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (case,) = load_record(result.record_path, SweepRecord).cases
@@ -205,7 +205,7 @@ def test_a_hanging_case_is_stopped_and_recorded_as_timeout(tmp_path: Path, corpu
 
 def test_a_task_raising_timeout_error_itself_is_an_error_not_a_timeout(cli, tmp_path: Path,
                                                                        corpus_cache: Path) -> None:
-    result = cli("run", "tests.sweep_workloads:raises_timeout", "--workers", "1", "--timeout", "60",
+    result = cli("run", "tests.helpers.sweep_workloads:raises_timeout", "--workers", "1", "--timeout", "60",
                  "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     (case,) = load_record(result.record_path, SweepRecord).cases
     assert case.outcome == "error" and case.error.startswith("TimeoutError: the database did not answer")
@@ -215,7 +215,7 @@ def test_a_task_raising_timeout_error_itself_is_an_error_not_a_timeout(cli, tmp_
 def test_a_second_process_writing_the_same_run_is_refused(cli, tmp_path: Path, corpus_cache: Path) -> None:
     matrix = write_matrix(tmp_path, f"""
 [matrix]
-workloads = ["tests.sweep_workloads:hangs", "wordcount-streaming"]
+workloads = ["tests.helpers.sweep_workloads:hangs", "wordcount-streaming"]
 shapes = [[1, 1]]
 memory_limits = ["1GiB"]
 scale = {TEST_SCALE}
@@ -290,8 +290,8 @@ def test_a_killed_memreplay_leaves_no_scheduler_or_worker_running(tmp_path: Path
     its own, is stopped by the kernel; the nanny's worker processes stop with their nanny."""
     import psutil
 
-    process = subprocess.Popen([MEMREPLAY, "run", "tests.sweep_workloads:hangs", "--workers", "1", "--timeout", "120",
-                                "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora",
+    process = subprocess.Popen([MEMREPLAY, "run", "tests.helpers.sweep_workloads:hangs", "--workers", "1",
+                                "--timeout", "120", "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora",
                                 str(corpus_cache)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, children = time.monotonic() + 120, []
     while time.monotonic() < deadline:

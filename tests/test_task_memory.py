@@ -20,8 +20,8 @@ from harness.plan.cluster_config import ClusterConfig
 from harness.records.task_rows import COLUMNS, MEMUSAGE_COLUMNS, TaskRow, read_memusage_csv, read_task_rows
 from harness.studies.groundtruth import MIB, allocate_and_hold
 from harness.studies.probe_benchmark import dask_memusage_quieted, install_dask_memusage
-from tests.conftest import needs_clear_refs
-from tests.probe_tasks import exit_worker, fail
+from tests.helpers.cli import needs_clear_refs
+from tests.helpers.probe_tasks import exit_worker, fail
 
 # /proc counters are per-CPU batched by the kernel; a peak can read up to this much low.
 KERNEL_COUNTER_SLACK = 0.75 * MIB

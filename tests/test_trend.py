@@ -22,9 +22,9 @@ from harness.errors import UserError
 from harness.trend import site
 from harness.trend.asv_project import AsvProject
 from harness.trend.publish import NPM_CACHE
-from tests.browser import offline_page, served
-from tests.conftest import TEST_SCALE
-from tests.project_copy import copy_project, git
+from tests.helpers.browser import offline_page, served
+from tests.helpers.cli import TEST_SCALE
+from tests.helpers.project_copy import copy_project, git
 
 TINY = f"""
 [matrix]

@@ -1,4 +1,4 @@
-"""Workloads for the Fil tests, resolvable as ``tests.fil_workloads:NAME`` in a subprocess."""
+"""Workloads for the Fil tests, resolvable as ``tests.helpers.fil_workloads:NAME`` in a subprocess."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workloads for the sweep tests, resolvable as ``tests.sweep_workloads:NAME`` in workers."""
+"""Workloads for the sweep tests, resolvable as ``tests.helpers.sweep_workloads:NAME`` in workers."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """A pipeline of "the user's own", for record & replay: run as a script, with its own cluster.
 
-    python tests/user_pipeline.py CORPORA SCALE ok    word counts of the corpus' books, and of 16
+    python tests/helpers/user_pipeline.py CORPORA SCALE ok    word counts of the corpus' books, and of 16
                                                       equal parts of generated text, whose
                                                       (word, count) pairs are shuffled and
                                                       grouped by first letter
-    python tests/user_pipeline.py CORPORA SCALE oom   one task that outgrows its 400 MiB worker
+    python tests/helpers/user_pipeline.py CORPORA SCALE oom   one task that outgrows its 400 MiB worker
 
 The parts are equal so that the pipeline's own wall time does not hang on where the scheduler
 happens to put one large task: the span compared with a replay is then the work, not luck.

@@ -22,9 +22,9 @@ from harness.execute.scheduler_process import dask_command
 
 __all__ = ["RunningCluster", "TlsCertificates", "make_tls_certificates", "running_cluster"]
 
-# The code a test's workloads come from (tests.sweep_workloads): installed on a real cluster,
+# The code a test's workloads come from (tests.helpers.sweep_workloads): installed on a real cluster,
 # here on the processes' path. Code only: the data they read is never the driver's.
-CODE = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+CODE = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from corpora import ensure_corpus
+from harness.execute import cluster as cluster_module
 from harness.plan.cluster_config import ClusterConfig
 from harness.plan.cluster_source import manager_arguments
 from harness.records.schema import SCHEMA_VERSION, SweepRecord
@@ -24,7 +25,6 @@ from tests.helpers.cli import (
     MEMREPLAY,
     TEST_SCALE,
     assert_one_line_error,
-    memreplay,
     needs_clear_refs,
     write_matrix,
 )
@@ -67,7 +67,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_on_a_running_cluster_whose_workers_share_no_files(cluster: RunningCluster,
+def test_a_sweep_runs_on_a_running_cluster_whose_workers_share_no_files(cli, cluster: RunningCluster,
                                                                         tmp_path: Path) -> None:
     driver_corpora = tmp_path / "driver-corpora"
     matrix = write_matrix(tmp_path, f"""
@@ -79,8 +79,8 @@ scale = {TEST_SCALE}
 size_ladder = false
 fil_profiles = true
 """)
-    result = memreplay("sweep", str(matrix), "--scheduler", cluster.address, "--corpora", str(driver_corpora),
-                       "--results", str(tmp_path / "results"), cwd=Path.cwd())
+    result = cli("sweep", str(matrix), "--scheduler", cluster.address, "--corpora", str(driver_corpora),
+                 "--results", str(tmp_path / "results"))
     assert result.returncode == 0, result.stdout + result.stderr
     record = load_record(result.record_path, SweepRecord)
     assert record.settings.matrix.cluster.kind == "running"
@@ -111,9 +111,9 @@ fil_profiles = true
     assert record.summary.profiles and all(p.host == socket.gethostname() for p in record.summary.profiles)
 
 
-def test_run_on_a_running_cluster_reads_its_shape(cluster: RunningCluster, tmp_path: Path) -> None:
-    result = memreplay("run", "wordcount-streaming", "--scheduler", cluster.address, "--scale", str(TEST_SCALE),
-                       "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+def test_run_on_a_running_cluster_reads_its_shape(cli, cluster: RunningCluster, tmp_path: Path) -> None:
+    result = cli("run", "wordcount-streaming", "--scheduler", cluster.address, "--scale", str(TEST_SCALE),
+                 "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
     assert result.returncode == 0, result.stderr
     case = load_record(result.record_path, SweepRecord).cases[0]
     assert case.config == ClusterConfig(2, 1, GIB) and case.id == "wordcount-streaming-2x1-1GiB-r0"
@@ -124,14 +124,14 @@ def test_run_on_a_running_cluster_reads_its_shape(cluster: RunningCluster, tmp_p
     (["--memory-limit", "2GiB"], ["--memory-limit"]),
     (["--scheduler-preset", "trimmed"], ["trimmed", "own scheduler"]),
 ])
-def test_run_refuses_options_a_running_cluster_decides(cluster: RunningCluster, tmp_path: Path,
+def test_run_refuses_options_a_running_cluster_decides(cli, cluster: RunningCluster, tmp_path: Path,
                                                        options: list[str], fragments: list[str]) -> None:
-    result = memreplay("run", "wordcount-naive", "--scheduler", cluster.address, *options,
-                       "--results", str(tmp_path / "results"))
+    result = cli("run", "wordcount-naive", "--scheduler", cluster.address, *options,
+                 "--results", str(tmp_path / "results"))
     assert_one_line_error(result, *fragments)
 
 
-def test_a_matrix_unlike_the_running_cluster_is_refused_before_any_case(cluster: RunningCluster,
+def test_a_matrix_unlike_the_running_cluster_is_refused_before_any_case(cli, cluster: RunningCluster,
                                                                         tmp_path: Path) -> None:
     matrix = write_matrix(tmp_path, """
 [matrix]
@@ -139,7 +139,7 @@ workloads = ["wordcount-naive"]
 shapes = [[2, 1], [1, 2]]
 memory_limits = ["1GiB"]
 """)
-    result = memreplay("sweep", str(matrix), "--scheduler", cluster.address, "--results", str(tmp_path / "results"))
+    result = cli("sweep", str(matrix), "--scheduler", cluster.address, "--results", str(tmp_path / "results"))
     assert_one_line_error(result, "--scheduler", "2x1-1GiB", "1x2-1GiB")
     assert not (tmp_path / "results" / "runs").exists() or not any((tmp_path / "results" / "runs").iterdir())
 
@@ -151,8 +151,10 @@ memory_limits = ["1GiB"]
     (["--scheduler", "tls://127.0.0.1:1", "--tls-ca-file", "nope.pem", "--tls-cert", "x", "--tls-key", "y"],
      ["--tls-ca-file", "no such file"]),
 ])
-def test_bad_running_cluster_options_are_one_line(tmp_path: Path, options: list[str], fragments: list[str]) -> None:
-    result = memreplay("run", "wordcount-naive", *options, "--results", str(tmp_path / "results"), timeout=120)
+def test_bad_running_cluster_options_are_one_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  options: list[str], fragments: list[str]) -> None:
+    monkeypatch.setattr(cluster_module, "CONNECT_S", 3)  # nothing listens there: refused at once, retried until then
+    result = cli("run", "wordcount-naive", *options, "--results", str(tmp_path / "results"))
     assert_one_line_error(result, *fragments)
 
 
@@ -222,20 +224,20 @@ def test_workers_that_join_during_the_case_are_probed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_tls_cluster_with_dask_s_own_options(tmp_path: Path) -> None:
+def test_a_tls_cluster_with_dask_s_own_options(cli, tmp_path: Path) -> None:
     with running_cluster(tmp_path / "cluster", {"a": {}}, tls=True) as running:
         assert running.address.startswith("tls://")
         assert running.tls is not None
-        result = memreplay("run", "wordcount-naive", "--scheduler", running.address, *running.tls.options(),
-                           "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
-                           "--results", str(tmp_path / "results"))
+        result = cli("run", "wordcount-naive", "--scheduler", running.address, *running.tls.options(),
+                     "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
+                     "--results", str(tmp_path / "results"))
         assert result.returncode == 0, result.stderr
         case = load_record(result.record_path, SweepRecord).cases[0]
         assert (case.outcome, case.answer_check, case.cluster.address) == ("ok", "passed", running.address)
 
 
 @pytest.mark.slow
-def test_a_cluster_manager_gives_each_case_a_fresh_cluster_in_its_shape(tmp_path: Path) -> None:
+def test_a_cluster_manager_gives_each_case_a_fresh_cluster_in_its_shape(cli, tmp_path: Path) -> None:
     matrix = write_matrix(tmp_path, f"""
 [matrix]
 cluster = "distributed.deploy.subprocess:SubprocessCluster"
@@ -249,8 +251,8 @@ fil_profiles = false
 [cluster]
 dashboard_address = ":0"
 """)
-    result = memreplay("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"),
-                       "--results", str(tmp_path / "results"))
+    result = cli("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"),
+                 "--results", str(tmp_path / "results"))
     assert result.returncode == 0, result.stdout + result.stderr
     record = load_record(result.record_path, SweepRecord)
     assert record.settings.matrix.cluster.manager == "distributed.deploy.subprocess:SubprocessCluster"
@@ -295,10 +297,10 @@ def test_a_job_queue_manager_gets_cores_memory_and_one_process_per_job() -> None
     assert scale_to == 3
 
 
-def test_a_record_names_where_each_case_ran(cluster: RunningCluster, tmp_path: Path) -> None:
+def test_a_record_names_where_each_case_ran(cli, cluster: RunningCluster, tmp_path: Path) -> None:
     """The report and the terminal say which cluster: kind and address."""
-    result = memreplay("run", "wordcount-naive", "--scheduler", cluster.address, "--scale", str(TEST_SCALE),
-                       "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+    result = cli("run", "wordcount-naive", "--scheduler", cluster.address, "--scale", str(TEST_SCALE),
+                 "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
     assert result.returncode == 0, result.stderr
     assert cluster.address in result.stdout
     page = Path(result.report_path).read_text()
@@ -308,16 +310,18 @@ def test_a_record_names_where_each_case_ran(cluster: RunningCluster, tmp_path: P
 
 
 @pytest.mark.slow
-def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: RunningCluster, tmp_path: Path) -> None:
+def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cli, cluster: RunningCluster,
+                                                                 tmp_path: Path) -> None:
     """A running scheduler remembers every kill; a later case killed for another reason is an
     error, not out of memory."""
     common = ["--scheduler", cluster.address, "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
               "--results", str(tmp_path / "results")]
-    hog = memreplay("run", "tests.helpers.sweep_workloads:hog", *common)
+    hog = cli("run", "tests.helpers.sweep_workloads:hog", *common)
     assert hog.returncode == 1
     case = load_record(hog.record_path, SweepRecord).cases[0]
     assert case.outcome == "oom" and case.oom is not None and case.oom.peak_rss_bytes, case
-    killed = memreplay("run", "tests.helpers.sweep_workloads:killed", *common)
+    cluster.wait_for_workers(2)  # the nanny brings the killed worker back: the next case needs its shape
+    killed = cli("run", "tests.helpers.sweep_workloads:killed", *common)
     assert killed.returncode == 1
     case = load_record(killed.record_path, SweepRecord).cases[0]
     assert case.outcome == "error" and case.oom is None, case
@@ -325,17 +329,17 @@ def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cluster: Runnin
 
 
 @pytest.mark.slow
-def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(tmp_path: Path) -> None:
+def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(cli, tmp_path: Path) -> None:
     unwritable = "/proc/memreplay-corpora"  # no directory can be made there, even as root
     ensure_corpus("text", TEST_SCALE, tmp_path / "corpora")  # the driver's own is fine
     with running_cluster(tmp_path / "cluster", {"a": {"env": {"MEMREPLAY_CORPORA": unwritable}}}) as running:
-        result = memreplay("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
-                           "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+        result = cli("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
+                     "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
     assert_one_line_error(result, "could not be staged", unwritable)
 
 
 @pytest.mark.slow
-def test_a_worker_with_other_versions_is_warned_about(tmp_path: Path) -> None:
+def test_a_worker_with_other_versions_is_warned_about(cli, tmp_path: Path) -> None:
     """A worker whose memreplay is another version (a distribution's metadata first on its path,
     as a stale install would be) is named in the record, the case's notes and the terminal."""
     stale = tmp_path / "stale"
@@ -344,8 +348,8 @@ def test_a_worker_with_other_versions_is_warned_about(tmp_path: Path) -> None:
                                                                  "Version: 9.9.9\n")
     path = f"{stale}{os.pathsep}{Path(__file__).resolve().parents[1]}"
     with running_cluster(tmp_path / "cluster", {"a": {"env": {"PYTHONPATH": path}}}) as running:
-        result = memreplay("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
-                           "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
+        result = cli("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
+                     "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
     assert result.returncode == 0, result.stderr
     case = load_record(result.record_path, SweepRecord).cases[0]
     assert case.cluster is not None and case.cluster.workers[0].packages["memreplay"] == "9.9.9"

@@ -14,6 +14,7 @@ from harness.plan.distributed_config import installed_keys, load_preset
 from harness.probes.deepsize import deep_size
 from harness.records.schema import SchedulerRecord, SweepRecord
 from harness.records.store import load_record
+from harness.studies import scheduler as scheduler_study
 from tests.helpers.browser import PLOTS_DRAWN, opened_report
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error
 
@@ -28,9 +29,12 @@ def test_deep_size_follows_deque_items() -> None:
 
 
 @pytest.mark.slow
-def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
-    # the whole study as a user runs it: default, trimmed, default again, each a real scheduler process
-    result = cli("scheduler", "--transitions", "12000", "--idle", "0.5", "--results", str(tmp_path))
+def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the whole study as a user runs it: default, trimmed, default again, each a real scheduler process.
+    # Its load comes in batches of 5,000 tasks (30,000 transitions); 1,000 tasks (6,000) are enough
+    # to fill the default transition log (1,000 entries) and the trimmed task stream (500).
+    monkeypatch.setattr(scheduler_study, "BATCH", 1_000)
+    result = cli("scheduler", "--transitions", "5000", "--idle", "0.5", "--results", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Trimming saves" in result.stdout and "A/A noise" in result.stdout
     record = load_record(result.record_path, SchedulerRecord)
@@ -43,7 +47,7 @@ def test_trimmed_holds_fewer_entries_and_bytes(cli, tmp_path: Path) -> None:
         assert trimmed.structures[name].bytes < default.structures[name].bytes
     assert trimmed.structures["transition_log"].entries == 200
     assert sum(s.bytes for s in trimmed.structures.values()) < sum(s.bytes for s in default.structures.values())
-    assert default.transitions >= 12_000 and default.rss_end_bytes > 0 and default.rss_timeline
+    assert default.transitions >= 5_000 and default.rss_end_bytes > 0 and default.rss_timeline
     assert record.comparison.structures_saving_bytes > 0
     assert record.comparison.rss_noise_bytes == abs(default.rss_end_bytes - again.rss_end_bytes)
     # its report, opened offline: the structures and the RSS over time drawn
@@ -132,12 +136,11 @@ size_ladder = false
 """
 
 
-def test_every_case_has_its_own_scheduler_process_under_its_profile(tmp_path: Path, corpus_cache: Path) -> None:
-    from tests.helpers.cli import memreplay
-
+@pytest.mark.slow
+def test_every_case_has_its_own_scheduler_process_under_its_profile(cli, tmp_path: Path, corpus_cache: Path) -> None:
     matrix = tmp_path / "profiles.toml"
     matrix.write_text(SCHEDULER_MATRIX)
-    result = memreplay("sweep", str(matrix), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    result = cli("sweep", str(matrix), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 0, result.stderr
     default, trimmed = load_record(result.record_path, SweepRecord).cases
     assert (default.id, trimmed.id) == ("tests.helpers.sweep_workloads.many_tasks-1x1-1GiB-r0",

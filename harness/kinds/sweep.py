@@ -227,8 +227,9 @@ def _fidelity(record: SweepRecord) -> Section | None:
              "from other workers while it ran in either run (goal: 95 %). Span: first task's start to "
              "last task's stop, compared only on the configuration the trace was recorded on (goal ±15 %). "
              "Outcome: out of memory in both or in neither.", note=True),
-        Table(("case", "peaks within", "worst error", "peaks", "span", "recorded span", "span error", "span",
-               "outcome (replay / recorded)", "outcome"), rows, numeric=(2, 4, 5, 6), row_styles=styles)])
+        Table(("case", "peaks within", "worst error", "peaks verdict", "span", "recorded span", "span error",
+               "span verdict", "outcome (replay / recorded)", "outcome verdict"), rows, numeric=(2, 4, 5, 6),
+              row_styles=styles)])
 
 
 def _schedulers(record: SweepRecord) -> list[Section]:

@@ -4,6 +4,7 @@ one block per row (its first cell as the block's title), never wrapped mid-row."
 from __future__ import annotations
 
 import shutil
+import textwrap
 from collections.abc import Sequence
 
 __all__ = ["DEFAULT_WIDTH", "format_table", "terminal_width"]
@@ -38,7 +39,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], width
 
 def _blocks(cells: list[list[str]], width: int) -> str:
     """Each row as a block: its first cell, then ``header  value`` for every other non-empty cell,
-    a value too long for the line folded under its header."""
+    a value too long for the line folded under its header at a space where it has one."""
     headers, rows = cells[0], cells[1:]
     label = max((len(h) for h in headers[1:]), default=0) + 2
     out: list[str] = []
@@ -48,11 +49,9 @@ def _blocks(cells: list[list[str]], width: int) -> str:
             if not value:
                 continue
             room = max(20, width - label - 2)
-            first, rest = value[:room], value[room:]
-            out.append(f"  {header.ljust(label)}{first}".rstrip())
-            while rest:
-                out.append(f"  {' ' * label}{rest[:room]}")
-                rest = rest[room:]
+            lines = textwrap.wrap(value, room, break_on_hyphens=False) or [value]
+            out.append(f"  {header.ljust(label)}{lines[0]}".rstrip())
+            out += [f"  {' ' * label}{line}" for line in lines[1:]]
         out.append("")
     return "\n".join(out).rstrip()
 

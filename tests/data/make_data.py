@@ -1,0 +1,131 @@
+"""How tests/data was made (run by hand, not by the tests): each kind's record of today's schema,
+measured at a tiny scale and trimmed to a few KB, then the same record as schemas 5, 4 and 3
+wrote it (tests/data/README.md).
+
+    python tests/data/make_data.py RUN_DIRECTORY KIND
+
+copies RUN/run.json and the case files its renderers read (tasks.csv and timeline.csv, cut to
+their first rows) to tests/data/schema6/KIND/, and writes the older versions beside it: schema
+5 without what 6 added and with the names 6 replaced, schema 4 without what 5 added, schema 3
+without what 4 added (schema 3 had no size records)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROWS = 20  # rows kept per case file and per list: enough for every prefix, small enough to check in
+
+
+def _without(table: object, *names: str) -> None:
+    if isinstance(table, dict):
+        for name in names:
+            table.pop(name, None)
+
+
+def _rename(table: object, old: str, new: str) -> None:
+    if isinstance(table, dict) and old in table:
+        table[new] = table.pop(old)
+
+
+def _cases(record: dict) -> list[dict]:
+    planned = record.get("settings", {}).get("matrix", {}).get("cases", []) if record["kind"] == "sweep" else []
+    return [*record.get("cases", []), *planned]
+
+
+def as_schema_5(record: dict) -> dict:
+    """6 renamed "probe-accuracy" to "probe", scheduler_profile and scheduler.profile to
+    *_preset, and added environment.memreplay and timeline.started_unix_s."""
+    old = copy.deepcopy(record)
+    old["schema_version"] = 5
+    old["kind"] = {"probe": "probe-accuracy"}.get(old["kind"], old["kind"])
+    _without(old["environment"], "memreplay")
+    for case in _cases(old):
+        _rename(case.get("config"), "scheduler_preset", "scheduler_profile")
+        _rename(case.get("scheduler"), "preset", "profile")
+        _without(case.get("timeline"), "started_unix_s")
+    return old
+
+
+def as_schema_4(record: dict) -> dict:
+    """5 added cases[].cluster, settings.matrix.cluster, host on profiles and ladders, and a
+    replayed trace's cases[].fidelity."""
+    old = as_schema_5(record)
+    old["schema_version"] = 4
+    for case in old.get("cases", []):
+        _without(case, "cluster", "fidelity")
+    _without(old.get("settings", {}).get("matrix"), "cluster")
+    summary = old.get("summary", {})
+    for item in [*old.get("profiles", []), *old.get("ladders", []), *summary.get("profiles", []),
+                 *summary.get("ladders", [])]:
+        _without(item, "host")
+    return old
+
+
+def as_schema_3(record: dict) -> dict | None:
+    """4 added size records (none in 3), a sweep's summary.ladders and matrix size_ladder and
+    ladder_repeats, each case's scheduler and config.scheduler_profile."""
+    if record["kind"] == "size":
+        return None
+    old = as_schema_4(record)
+    old["schema_version"] = 3
+    _without(old.get("summary"), "ladders")
+    _without(old.get("settings", {}).get("matrix"), "size_ladder", "ladder_repeats")
+    for case in _cases(old):
+        _without(case, "scheduler")
+        _without(case.get("config"), "scheduler_profile")
+    return old
+
+
+def _cut_csv(source: Path, destination: Path, rows: int) -> None:
+    with open(source, newline="") as reading, open(destination, "w", newline="") as writing:
+        reader, writer = csv.reader(reading), csv.writer(writing)
+        for number, row in enumerate(reader):
+            if number > rows:
+                break
+            writer.writerow(row)
+
+
+def copy_run(run: Path, kind: str) -> Path:
+    target = HERE / "schema6" / kind
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    record = json.loads((run / "run.json").read_text())
+    for case in record.get("cases", []):
+        source = run / "cases" / case["id"]
+        directory = target / "cases" / case["id"]
+        directory.mkdir(parents=True)
+        case["directory"] = f"/a/moved/run/cases/{case['id']}"  # found beside the record, as a moved run's
+        if case.get("task_memory"):
+            _cut_csv(source / case["task_memory"]["csv"], directory / case["task_memory"]["csv"], ROWS)
+            case["task_memory"]["rows"] = min(case["task_memory"]["rows"], ROWS)
+        if case.get("timeline"):
+            _cut_csv(source / case["timeline"]["csv"], directory / case["timeline"]["csv"], ROWS)
+            case["timeline"]["png"] = None  # pictures are not checked in
+    for profile in [*record.get("profiles", []), *record.get("summary", {}).get("profiles", [])]:
+        profile["directory"] = None  # no flame graph checked in
+        if profile.get("line_rss"):
+            profile["line_rss"] = sorted(profile["line_rss"], key=lambda line: -line["increment_bytes"])[:ROWS]
+    for scenario in record.get("scenarios", []):
+        scenario["rss_timeline"] = scenario["rss_timeline"][:ROWS]
+    for accuracy in record.get("accuracy", []):
+        accuracy["rows"] = accuracy["rows"][:ROWS]
+    (target / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    for version, older in ((5, as_schema_5), (4, as_schema_4), (3, as_schema_3)):
+        made = older(record)
+        if made is None:
+            continue
+        directory = HERE / f"schema{version}" / kind
+        shutil.rmtree(directory, ignore_errors=True)
+        shutil.copytree(target, directory)
+        (directory / "run.json").write_text(json.dumps(made, indent=2) + "\n")
+    return target
+
+
+if __name__ == "__main__":
+    print(copy_run(Path(sys.argv[1]), sys.argv[2]))

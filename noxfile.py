@@ -17,11 +17,12 @@ nox.options.sessions = ["lint", "tests"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """Install memreplay with its test extras and run the test suite (real clusters, small scale),
-    one pytest worker per core, each test file on one worker (its module fixtures run once).
+    one pytest worker per core, each test file on one worker (its module fixtures run once), the
+    longest files first (tests/conftest.py) so that the workers finish together.
     `nox -s tests -- -m "not slow"` skips the tests that start several clusters or profilers."""
     session.install("-e", ".[test]")
     _ensure_chromium(session)
-    session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder", *session.posargs)
 
 
 @nox.session

@@ -38,3 +38,26 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return Result(code, out, err)
 
     return call
+
+
+
+# --- how `nox -s tests` shares the test files between its pytest workers -----------------------
+#
+# Each test file runs on one worker (--dist loadfile), so that its module fixtures (a sweep, a
+# recorded trace, a running cluster, the asv run) run once. The files are handed out longest
+# first, so that the workers finish together: those below by the seconds they took on two shared
+# cores (a file that grows past a minute is better split), then the other files with slow tests,
+# then the rest, in the order collected. (--dist loadgroup would split files finer, but it
+# ignores its groups on pytest 9.2: pytest-dev/pytest-xdist#1386.)
+SECONDS = {"test_advice.py": 85, "test_trend.py": 75, "test_report.py": 70, "test_replay.py": 50,
+           "test_docs.py": 45, "test_scheduler_footprint.py": 45, "test_sweep.py": 40, "test_any_cluster_own.py": 35,
+           "test_probe_study.py": 30, "test_sweep_interrupted.py": 30, "test_task_memory.py": 25,
+           "test_any_cluster.py": 25, "test_size_ladder.py": 20, "test_cli.py": 20}
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: keep the order collected
+        return
+    slow = {item.path.name for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (-SECONDS.get(item.path.name, 0), item.path.name not in slow))  # stable

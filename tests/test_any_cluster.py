@@ -1,16 +1,13 @@
-"""The same measurements on any Dask cluster: a running one (real ``dask scheduler`` and
-``dask worker`` processes on loopback, over TLS too), a cluster manager's (SubprocessCluster),
-workers that share no files with memreplay, join late or are killed mid-case."""
+"""The same measurements on any Dask cluster, here one running cluster that the tests share
+(real ``dask scheduler`` and ``dask worker`` processes on loopback) whose workers share no files
+with memreplay; and what a running cluster or a cluster manager cannot run, refused in one line.
+The clusters a single test needs to itself (TLS, a manager's, workers that join late, die or
+differ) are in test_any_cluster_own.py."""
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -22,31 +19,17 @@ from harness.plan.cluster_source import manager_arguments
 from harness.records.schema import SCHEMA_VERSION, SweepRecord
 from harness.records.store import load_record
 from tests.helpers.cli import (
-    MEMREPLAY,
     TEST_SCALE,
     assert_one_line_error,
     needs_clear_refs,
     write_matrix,
 )
-from tests.helpers.dask_processes import RunningCluster, running_cluster
+from tests.helpers.dask_processes import RunningCluster, running_cluster, tasks_csv_rows, worker_environment
 from tests.helpers.sweep_workloads import QueueCluster
 
 pytestmark = needs_clear_refs
 
 GIB = 2**30
-
-
-def _rows(case_dir: Path) -> list[dict[str, str]]:
-    with open(case_dir / "tasks.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _worker_environment(home: Path, cache: Path | None) -> dict[str, str]:
-    """A worker that knows nothing of the driver's files: its own temp directory, and its own
-    corpus cache (or none set: then it uses its temp directory)."""
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
-    environment = {"TMPDIR": str(home / "tmp"), "MEMREPLAY_CORPORA": str(cache) if cache else ""}
-    return environment
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +39,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("running")
     homes = {name: root / f"home-{name}" for name in ("a", "b")}
     workers = {
-        "a": {"cwd": homes["a"], "env": _worker_environment(homes["a"], homes["a"] / "corpora")},
-        "b": {"cwd": homes["b"], "env": _worker_environment(homes["b"], None)},  # the default: its temp directory
+        "a": {"cwd": homes["a"], "env": worker_environment(homes["a"], homes["a"] / "corpora")},
+        "b": {"cwd": homes["b"], "env": worker_environment(homes["b"], None)},  # the default: its temp directory
     }
     for home in homes.values():
         home.mkdir(parents=True, exist_ok=True)
@@ -97,7 +80,7 @@ fil_profiles = true
                    for w in case.cluster.workers)
         assert case.cluster.version_warnings == []
         addresses = {w.address for w in case.cluster.workers}
-        rows = _rows(run_dir / "cases" / case.id)
+        rows = tasks_csv_rows(run_dir / "cases" / case.id)
         assert {row["worker"] for row in rows} <= addresses and rows
         # the timeline comes from the processes themselves: the scheduler and both workers
         assert case.timeline is not None and set(case.timeline.processes) == {"scheduler", *addresses}
@@ -158,111 +141,6 @@ def test_bad_running_cluster_options_are_one_line(cli, tmp_path: Path, monkeypat
     assert_one_line_error(result, *fragments)
 
 
-def _finished_tasks(running: RunningCluster) -> int:
-    with running.client() as client:
-        return client.run_on_scheduler(
-            lambda dask_scheduler: sum(1 for ts in dask_scheduler.tasks.values()
-                                       if ts.state == "memory" and "_slow" in str(ts.key)))
-
-
-def _start_run(running: RunningCluster, tmp_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([MEMREPLAY, "run", "tests.helpers.sweep_workloads:slow", "--scheduler", running.address,
-                             "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
-                             "--results", str(tmp_path / "results")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_tasks(running: RunningCluster, count: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    while _finished_tasks(running) < count:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the tasks did not run"
-        time.sleep(0.1)
-
-
-@pytest.mark.slow
-def test_a_worker_killed_mid_case_loses_nothing_measured(tmp_path: Path) -> None:
-    with running_cluster(tmp_path / "cluster", {"a": {}, "b": {}}) as running:
-        victim = running.worker_pids()["b"]
-        process = _start_run(running, tmp_path)
-        _wait_for_tasks(running, 2, process)
-        while not running.executing("b"):  # killed mid-task, not between two
-            time.sleep(0.02)
-        os.kill(victim, signal.SIGKILL)  # the worker, not its nanny: the nanny starts a new one
-        out, err = process.communicate(timeout=300)
-    record_path = next(line.removeprefix("results: ") for line in out.splitlines() if line.startswith("results: "))
-    case = load_record(record_path, SweepRecord).cases[0]
-    rows = _rows(Path(case.directory))
-    died = [row for row in rows if row["state"] == "worker-died"]
-    finished = [row for row in rows if row["state"] == "memory" and "from_sequence-_slow" in row["task_key"]]
-    # the task that was running on the killed worker has its row; the rows the killed worker
-    # measured before it died are kept (its results were lost and computed again elsewhere, as
-    # this scheduler allows retries), and every one of the 8 tasks has an exact row
-    assert len(died) == 1 and died[0]["baseline_bytes"], rows
-    assert any(row["worker"] == died[0]["worker"] for row in finished), rows
-    assert {row["task_key"] for row in finished} >= {died[0]["task_key"]}
-    assert len({row["task_key"] for row in finished}) == 8 and case.outcome == "ok", (case, err)
-    assert case.timeline is not None and len(case.timeline.processes) >= 3  # scheduler, a, b before it died
-
-
-@pytest.mark.slow
-def test_workers_that_join_during_the_case_are_probed(tmp_path: Path) -> None:
-    late_home = tmp_path / "late"
-    with running_cluster(tmp_path / "cluster", {"a": {}}) as running:
-        process = _start_run(running, tmp_path)
-        _wait_for_tasks(running, 1, process)
-        running.start_worker("late", cwd=late_home, env=_worker_environment(late_home, late_home / "corpora"))
-        out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err
-    record_path = next(line.removeprefix("results: ") for line in out.splitlines() if line.startswith("results: "))
-    case = load_record(record_path, SweepRecord).cases[0]
-    workers = {row["worker"] for row in _rows(Path(case.directory)) if row["state"] == "memory"}
-    assert len(workers) == 2, workers  # the late worker ran tasks, and each has its exact row
-    assert case.timeline is not None and len(case.timeline.processes) == 3
-    assert [w.address for w in case.cluster.workers] != sorted(workers)  # recorded as at the start: one worker
-    assert (late_home / "corpora").is_dir()  # it staged the corpus itself when it joined
-
-
-@pytest.mark.slow
-def test_a_tls_cluster_with_dask_s_own_options(cli, tmp_path: Path) -> None:
-    with running_cluster(tmp_path / "cluster", {"a": {}}, tls=True) as running:
-        assert running.address.startswith("tls://")
-        assert running.tls is not None
-        result = cli("run", "wordcount-naive", "--scheduler", running.address, *running.tls.options(),
-                     "--scale", str(TEST_SCALE), "--corpora", str(tmp_path / "corpora"),
-                     "--results", str(tmp_path / "results"))
-        assert result.returncode == 0, result.stderr
-        case = load_record(result.record_path, SweepRecord).cases[0]
-        assert (case.outcome, case.answer_check, case.cluster.address) == ("ok", "passed", running.address)
-
-
-@pytest.mark.slow
-def test_a_cluster_manager_gives_each_case_a_fresh_cluster_in_its_shape(cli, tmp_path: Path) -> None:
-    matrix = write_matrix(tmp_path, f"""
-[matrix]
-cluster = "distributed.deploy.subprocess:SubprocessCluster"
-workloads = ["wordcount-naive"]
-shapes = [[2, 1], [1, 2]]
-memory_limits = ["1GiB"]
-scale = {TEST_SCALE}
-size_ladder = false
-fil_profiles = false
-
-[cluster]
-dashboard_address = ":0"
-""")
-    result = cli("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"),
-                 "--results", str(tmp_path / "results"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    record = load_record(result.record_path, SweepRecord)
-    assert record.settings.matrix.cluster.manager == "distributed.deploy.subprocess:SubprocessCluster"
-    shapes = [[(w.nthreads, w.memory_limit) for w in case.cluster.workers] for case in record.cases]
-    assert shapes == [[(1, GIB), (1, GIB)], [(2, GIB)]]
-    assert all((case.outcome, case.answer_check, case.cluster.kind) == ("ok", "passed", "manager")
-               for case in record.cases)
-    assert len({case.cluster.address for case in record.cases}) == 2  # a fresh cluster per case
-
-
 @pytest.mark.parametrize(("body", "fragments"), [
     ('cluster = "no_such_package.clusters:Cluster"', ["matrix.cluster", "cannot import"]),
     ('cluster = "tests.helpers.sweep_workloads:ShapelessCluster"', ["ShapelessCluster", "memory limit"]),
@@ -320,38 +198,13 @@ def test_out_of_memory_on_a_running_cluster_is_this_case_s_alone(cli, cluster: R
     assert hog.returncode == 1
     case = load_record(hog.record_path, SweepRecord).cases[0]
     assert case.outcome == "oom" and case.oom is not None and case.oom.peak_rss_bytes, case
-    cluster.wait_for_workers(2)  # the nanny brings the killed worker back: the next case needs its shape
+    # the case ended at the first kill; the other worker's hog grows on until its nanny kills it
+    # too: the next case starts once both workers are back and idle (its shape, and no kill of ours)
+    cluster.wait_until_idle(2)
     killed = cli("run", "tests.helpers.sweep_workloads:killed", *common)
     assert killed.returncode == 1
     case = load_record(killed.record_path, SweepRecord).cases[0]
     assert case.outcome == "error" and case.oom is None, case
-    cluster.wait_for_workers(2)  # the nannies brought both workers back
+    cluster.wait_until_idle(2)  # the nannies brought both workers back, for whatever runs next
 
 
-@pytest.mark.slow
-def test_a_worker_that_cannot_make_the_corpus_stops_the_run_in_one_line(cli, tmp_path: Path) -> None:
-    unwritable = "/proc/memreplay-corpora"  # no directory can be made there, even as root
-    ensure_corpus("text", TEST_SCALE, tmp_path / "corpora")  # the driver's own is fine
-    with running_cluster(tmp_path / "cluster", {"a": {"env": {"MEMREPLAY_CORPORA": unwritable}}}) as running:
-        result = cli("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
-                     "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
-    assert_one_line_error(result, "could not be staged", unwritable)
-
-
-@pytest.mark.slow
-def test_a_worker_with_other_versions_is_warned_about(cli, tmp_path: Path) -> None:
-    """A worker whose memreplay is another version (a distribution's metadata first on its path,
-    as a stale install would be) is named in the record, the case's notes and the terminal."""
-    stale = tmp_path / "stale"
-    (stale / "memreplay-9.9.9.dist-info").mkdir(parents=True)
-    (stale / "memreplay-9.9.9.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: memreplay\n"
-                                                                 "Version: 9.9.9\n")
-    path = f"{stale}{os.pathsep}{Path(__file__).resolve().parents[1]}"
-    with running_cluster(tmp_path / "cluster", {"a": {"env": {"PYTHONPATH": path}}}) as running:
-        result = cli("run", "wordcount-naive", "--scheduler", running.address, "--scale", str(TEST_SCALE),
-                     "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "results"))
-    assert result.returncode == 0, result.stderr
-    case = load_record(result.record_path, SweepRecord).cases[0]
-    assert case.cluster is not None and case.cluster.workers[0].packages["memreplay"] == "9.9.9"
-    warning = next(w for w in case.cluster.version_warnings if "memreplay 9.9.9" in w)
-    assert warning in case.notes and f"warning: {warning}" in result.stdout

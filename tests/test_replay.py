@@ -23,7 +23,7 @@ from harness.plan.cluster_config import ClusterConfig
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
 from memreplay import record
-from tests.helpers.cli import MEMREPLAY, assert_one_line_error, memreplay, needs_clear_refs, write_matrix
+from tests.helpers.cli import MEMREPLAY, assert_one_line_error, needs_clear_refs, write_matrix
 from workloads.replay import replay
 from workloads.trace import TraceCluster, TraceEnd, TraceHeader, TraceTask, index_trace, iter_tasks, write_trace
 from workloads.wordcount import count_words_naive
@@ -69,7 +69,7 @@ def test_a_trace_holds_the_shape_and_no_data_code_or_key_names(recorded: tuple[P
 
 
 @pytest.mark.slow
-def test_a_replay_on_the_recorded_configuration_holds_all_three(recorded: tuple[Path, Path],
+def test_a_replay_on_the_recorded_configuration_holds_all_three(cli, recorded: tuple[Path, Path],
                                                                  tmp_path: Path) -> None:
     """Three replays (one sweep, repeats = 3): each one's peaks and outcome hold; the span, which
     the other tests running beside this one disturb, holds as the median of the three."""
@@ -84,7 +84,7 @@ repeats = 3
 size_ladder = false
 fil_profiles = false
 """)
-    result = memreplay("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
+    result = cli("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Replay fidelity" in result.stdout and result.stdout.count("MISSED") == 0
     record = load_record(result.record_path, SweepRecord)
@@ -97,16 +97,16 @@ fil_profiles = false
     assert len(spans) == 3 and abs(spans[1]) <= 15, spans  # the median within 15 %
     # the replayed prefixes are the recorded ones: recommend sizes the user's pipeline from them
     assert set(record.cases[0].task_memory.by_prefix) >= {"count_words_naive", "shuffle-group"}
-    advice = memreplay("recommend", result.record_path, "--cores", "4", "--memory", "8GiB")
+    advice = cli("recommend", result.record_path, "--cores", "4", "--memory", "8GiB")
     assert advice.returncode == 0, advice.stderr
 
 
 @pytest.mark.slow
-def test_a_replay_on_another_configuration_says_the_span_is_not_compared(recorded: tuple[Path, Path],
+def test_a_replay_on_another_configuration_says_the_span_is_not_compared(cli, recorded: tuple[Path, Path],
                                                                            tmp_path: Path) -> None:
     trace, _ = recorded
-    result = memreplay("run", f"replay:{trace}", "--workers", "1", "--threads", "2", "--memory-limit", "2GiB",
-                       "--scale", "0.02", "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
+    result = cli("run", f"replay:{trace}", "--workers", "1", "--threads", "2", "--memory-limit", "2GiB",
+                 "--scale", "0.02", "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     fidelity = load_record(result.record_path, SweepRecord).cases[0].fidelity
     assert fidelity is not None and not fidelity.same_configuration and fidelity.span_ok is None
@@ -114,14 +114,14 @@ def test_a_replay_on_another_configuration_says_the_span_is_not_compared(recorde
 
 
 @pytest.mark.slow
-def test_an_out_of_memory_pipeline_replays_out_of_memory(tmp_path: Path) -> None:
+def test_an_out_of_memory_pipeline_replays_out_of_memory(cli, tmp_path: Path) -> None:
     done, trace = _record(tmp_path, tmp_path / "corpora", "oom")
     assert done.returncode != 0  # the pipeline itself failed: KilledWorker
     assert "outcome oom" in done.stdout, done.stdout + done.stderr
     died = [task for task in iter_tasks(trace) if task.state == "worker-died"]
     assert died and died[0].peak_increase_bytes > 200 * 2**20
-    result = memreplay("run", f"replay:{trace}", "--workers", "1", "--threads", "1", "--memory-limit", "400MiB",
-                       "--scale", "0.02", "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
+    result = cli("run", f"replay:{trace}", "--workers", "1", "--threads", "1", "--memory-limit", "400MiB",
+                 "--scale", "0.02", "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
     case = load_record(result.record_path, SweepRecord).cases[0]
     assert case.outcome == "oom" and case.fidelity is not None and case.fidelity.outcome_ok, case
 
@@ -151,8 +151,10 @@ def test_record_without_a_client_is_refused(tmp_path: Path) -> None:
     (["--", "no-such-command-xyz"], ["cannot run", "no-such-command-xyz"]),
     (["--", sys.executable, "-c", "print('no dask here')"], ["no trace written", "no Dask client"]),
 ])
-def test_record_refuses_in_one_line(tmp_path: Path, arguments: list[str], fragments: list[str]) -> None:
-    assert_one_line_error(memreplay("record", *arguments, cwd=tmp_path), *fragments)
+def test_record_refuses_in_one_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: list[str],
+                                    fragments: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli("record", *arguments), *fragments)
 
 
 def _write(path: Path, lines: list[dict]) -> Path:

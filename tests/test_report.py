@@ -19,7 +19,7 @@ from tests.helpers.browser import PLOTS_DRAWN, offline_page, opened_report, serv
 from tests.helpers.cli import TEST_SCALE, Result, assert_one_line_error, needs_clear_refs
 from tests.helpers.sweep_workloads import HOSTILE_KEY
 
-pytestmark = [needs_clear_refs, pytest.mark.slow]
+pytestmark = needs_clear_refs
 
 MATRIX = f"""
 [matrix]
@@ -54,6 +54,7 @@ def _run_directory(result: Result) -> Path:
     return Path(result.record_path).parent
 
 
+@pytest.mark.slow
 def test_every_sweep_writes_its_report_and_says_where(runs: dict[str, Result]) -> None:
     for result in runs.values():
         report = Path(result.report_path)
@@ -64,6 +65,7 @@ def test_every_sweep_writes_its_report_and_says_where(runs: dict[str, Result]) -
         assert report.stat().st_size < 3 * MIB
 
 
+@pytest.mark.slow
 def test_the_report_renders_offline_with_every_plot_drawn(runs: dict[str, Result], tmp_path: Path) -> None:
     run = _run_directory(runs["a"])
     with served(run) as url, offline_page(url) as seen:
@@ -97,6 +99,7 @@ def test_the_report_renders_offline_with_every_plot_drawn(runs: dict[str, Result
     assert "Fil's peak of tracked allocations" in text
 
 
+@pytest.mark.slow
 def test_report_command_advises_for_a_given_machine(runs: dict[str, Result], cli) -> None:
     run = _run_directory(runs["a-again"])
     done = cli("report", str(run), "--cores", "16", "--memory", "64GiB")
@@ -105,30 +108,26 @@ def test_report_command_advises_for_a_given_machine(runs: dict[str, Result], cli
     assert "16 cores and 64.00 GiB" in page and "the machine this ran on" not in page
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
     (["--cores", "4"], "give --cores and --memory together"),
     (["--cores", "0", "--memory", "4GiB"], "--cores must be at least 1"),
     (["--cores", "4", "--memory", "lots"], "--memory: 'lots' is not a size"),
 ])
-def test_report_refusals_are_one_line(runs: dict[str, Result], args: list[str], message: str) -> None:
-    from tests.helpers.cli import memreplay
-
-    assert_one_line_error(memreplay("report", str(_run_directory(runs["a"])), *args), message)
+def test_report_refusals_are_one_line(cli, runs: dict[str, Result], args: list[str], message: str) -> None:
+    assert_one_line_error(cli("report", str(_run_directory(runs["a"])), *args), message)
 
 
-def test_report_of_a_missing_or_damaged_run_is_one_line(tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
-    assert_one_line_error(memreplay("report", str(tmp_path / "nothing")), "cannot read run record")
+def test_report_of_a_missing_or_damaged_run_is_one_line(cli, tmp_path: Path) -> None:
+    assert_one_line_error(cli("report", str(tmp_path / "nothing")), "cannot read run record")
     (tmp_path / "run.json").write_text('{"schema_version": 3, "kind": "sweep"')
-    assert_one_line_error(memreplay("report", str(tmp_path)), "not valid JSON")
+    assert_one_line_error(cli("report", str(tmp_path)), "not valid JSON")
 
 
-def test_compare_passes_an_a_a_pair(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
+@pytest.mark.slow
+def test_compare_passes_an_a_a_pair(cli, runs: dict[str, Result], tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
-    done = memreplay("compare", runs["a"].record_path, runs["a-again"].record_path, "--markdown", str(summary))
+    done = cli("compare", runs["a"].record_path, runs["a-again"].record_path, "--markdown", str(summary))
     assert done.returncode == 0, done.stdout
     assert "memory comparison: passed" in done.stdout
     assert summary.read_text().startswith("### memreplay compare: ✅ no memory regression")
@@ -149,13 +148,12 @@ def _inject(run: Path, into: Path, workload: str, factor: float) -> Path:
     return into
 
 
-def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
+@pytest.mark.slow
+def test_compare_catches_an_injected_20_percent_regression(cli, runs: dict[str, Result], tmp_path: Path) -> None:
     head = _inject(_run_directory(runs["a-again"]), tmp_path / "head", "tests.helpers.sweep_workloads:hostile_key", 1.2)
     page = tmp_path / "compare.html"
-    done = memreplay("compare", runs["a"].record_path, str(head), "--output", str(page),
-                     "--markdown", str(tmp_path / "summary.md"))
+    done = cli("compare", runs["a"].record_path, str(head), "--output", str(page),
+               "--markdown", str(tmp_path / "summary.md"))
     assert done.returncode == 1, done.stdout
     # a table wider than the terminal is set out one block per row: a row is a line, or a block
     rows = done.stdout.split("\n\n") if "\nworkload: " in done.stdout else done.stdout.splitlines()
@@ -164,8 +162,8 @@ def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Resul
     assert not [row for row in rows if "wordcount-naive" in row and "REGRESSED" in row]
     assert "❌ memory regressed" in (tmp_path / "summary.md").read_text()
     # with a threshold above the injection it passes: the verdict is the rule's, not noise
-    assert memreplay("compare", runs["a"].record_path, str(head), "--threshold", "30",
-                     "--output", str(tmp_path / "again.html")).returncode == 0
+    assert cli("compare", runs["a"].record_path, str(head), "--threshold", "30",
+               "--output", str(tmp_path / "again.html")).returncode == 0
     with opened_report(page) as seen:
         drawn = seen.page.evaluate(PLOTS_DRAWN)
         answer = seen.page.locator("section").first.inner_text()
@@ -174,9 +172,8 @@ def test_compare_catches_an_injected_20_percent_regression(runs: dict[str, Resul
     assert answer.startswith("The answer") and "Memory regressed." in answer and "hostile_key" in answer
 
 
-def test_compare_calls_out_an_outcome_change_first(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
+@pytest.mark.slow
+def test_compare_calls_out_an_outcome_change_first(cli, runs: dict[str, Result], tmp_path: Path) -> None:
     head = tmp_path / "head"
     shutil.copytree(_run_directory(runs["a-again"]), head)
     record = load_record(head, SweepRecord)
@@ -184,66 +181,49 @@ def test_compare_calls_out_an_outcome_change_first(runs: dict[str, Result], tmp_
     case.outcome, case.error = "oom", "worker killed at 95 % of its memory limit"
     record.environment.dask = "1999.1.0"
     (head / "run.json").write_bytes(msgspec.json.encode(record))
-    done = memreplay("compare", runs["a"].record_path, str(head))
+    done = cli("compare", runs["a"].record_path, str(head))
     assert done.returncode == 1
     lines = [line for line in done.stdout.splitlines() if line]
     assert lines[2] == f"wordcount-naive {case.config.label}: ok → oom (REGRESSED)"  # after BASE and HEAD
     assert any(line.startswith("environment differs: dask") and "1999.1.0" in line for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
     (["--threshold", "nan"], "--threshold must be a positive percentage"),
     (["--floor", "lots"], "--floor: 'lots' is not a size"),
     (["--noise", "/nonexistent/run"], "cannot read run record"),
     (["--markdown", "/nonexistent/dir/summary.md"], "--markdown /nonexistent/dir/summary.md: cannot write"),
 ])
-def test_compare_refusals_are_one_line(runs: dict[str, Result], args: list[str], message: str) -> None:
-    from tests.helpers.cli import memreplay
-
-    result = memreplay("compare", runs["a"].record_path, runs["a-again"].record_path, *args)
+def test_compare_refusals_are_one_line(cli, runs: dict[str, Result], args: list[str], message: str) -> None:
+    result = cli("compare", runs["a"].record_path, runs["a-again"].record_path, *args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
 
 
-def test_compare_refuses_runs_of_different_scales_and_kinds(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
+@pytest.mark.slow
+def test_compare_refuses_runs_of_different_scales_and_kinds(cli, runs: dict[str, Result], tmp_path: Path) -> None:
     other = tmp_path / "other"
     shutil.copytree(_run_directory(runs["a-again"]), other)
     record = load_record(other, SweepRecord)
     record.settings.matrix.scale = 1.0
     (other / "run.json").write_bytes(msgspec.json.encode(record))
-    assert_one_line_error(memreplay("compare", runs["a"].record_path, str(other)), "scale", "not comparable")
+    assert_one_line_error(cli("compare", runs["a"].record_path, str(other)), "scale", "not comparable")
 
 
-def test_a_renamed_run_reports_from_its_own_files(runs: dict[str, Result], tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
+@pytest.mark.slow
+def test_a_renamed_run_reports_from_its_own_files(cli, runs: dict[str, Result], tmp_path: Path) -> None:
     copy = tmp_path / "elsewhere" / "renamed"
     shutil.copytree(_run_directory(runs["a"]), copy)
     case = next(p for p in (copy / "cases").iterdir() if (p / "timeline.csv").exists())
     (case / "timeline.csv").write_text("time_s,process,rss_bytes\n0.05,worker,lots\n")
     # the damaged file is the copy's, not the original's: the copy is what was read
-    assert_one_line_error(memreplay("report", str(copy)), str(case / "timeline.csv"), "not a memreplay timeline.csv")
+    assert_one_line_error(cli("report", str(copy)), str(case / "timeline.csv"), "not a memreplay timeline.csv")
     (case / "timeline.csv").unlink()
     (case / "tasks.csv").write_text("task_key,min_memory_mb\n")
-    assert_one_line_error(memreplay("report", str(copy)), str(case / "tasks.csv"), "not a memreplay tasks.csv")
+    assert_one_line_error(cli("report", str(copy)), str(case / "tasks.csv"), "not a memreplay tasks.csv")
     (case / "tasks.csv").unlink()  # a run copied in part: said, not a silent gap in the page
-    assert_one_line_error(memreplay("report", str(copy)), str(case / "tasks.csv"), "missing, though the record")
-
-
-def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -> None:
-    from tests.helpers.cli import memreplay
-
-    done = memreplay("probe", "--truth-tasks", "4", "--tiny-tasks", "100", "--repeats", "1", "--rows-tasks",
-                     "0", "--results", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    report = Path(done.report_path)
-    with opened_report(report) as seen:
-        drawn = seen.page.evaluate(PLOTS_DRAWN)
-        answer = seen.page.locator("section").first.inner_text()
-    assert seen.errors == [] and seen.blocked == [] and len(drawn) == 4 and min(drawn) > 500
-    assert "memreplay, threads=1: " in answer and "times the wall time without a probe" in answer
+    assert_one_line_error(cli("report", str(copy)), str(case / "tasks.csv"), "missing, though the record")
 
 
 def _scaled(record: SweepRecord, workload: str, add_bytes: int, repeat: int | None = None) -> list:
@@ -262,6 +242,7 @@ def _scaled(record: SweepRecord, workload: str, add_bytes: int, repeat: int | No
     return copies
 
 
+@pytest.mark.slow
 def test_compare_sets_changes_against_the_spread_of_repeats(runs: dict[str, Result]) -> None:
     from harness.analysis.compare import compare_runs
     from harness.analysis.regression import GateRule
@@ -287,6 +268,7 @@ def test_compare_sets_changes_against_the_spread_of_repeats(runs: dict[str, Resu
     assert not compare_runs(base, head, rule, aa=again).regressed
 
 
+@pytest.mark.slow
 def test_overlap_dependent_figures_gate_only_against_measured_noise(runs: dict[str, Result]) -> None:
     """With two threads per worker, the largest task and the worker peak move with how tasks
     overlapped: without repeats or an A/A run they are shown, not gated."""

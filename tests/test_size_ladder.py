@@ -56,6 +56,7 @@ def test_the_goal_is_a_percentage_for_growing_prefixes_and_2_mib_for_flat_ones()
 
 
 @needs_clear_refs
+@pytest.mark.slow
 def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_path: Path) -> None:
     # tests.helpers.sweep_workloads:linear holds exactly 40 bytes per input byte: the ladder must find 40
     ladder = run_ladder(resolve_workload("tests.helpers.sweep_workloads:linear"), text_corpus, tmp_path / "scratch",
@@ -92,6 +93,7 @@ def test_a_ladder_on_a_small_corpus_predicts_the_largest_input_of_a_larger_one(c
 
 
 @needs_clear_refs
+@pytest.mark.slow
 def test_memreplay_size_writes_a_record_a_table_and_a_report(tmp_path: Path, corpus_cache: Path) -> None:
     # relative --results and --corpora, as `nox -s bench` gives them: each measurement runs elsewhere
     (tmp_path / "corpus-cache").symlink_to(corpus_cache)
@@ -128,13 +130,14 @@ def test_bad_size_options_are_refused_in_one_line(cli, tmp_path: Path, args: lis
 
 
 @needs_clear_refs
+@pytest.mark.slow
 @pytest.mark.parametrize(("workload", "reason"), [("tests.helpers.sweep_workloads:raises_timeout", "TimeoutError: the "
                                                    "database did not answer"),
                                                   ("tests.helpers.sweep_workloads:killed", "killed by signal 9")])
 def test_a_failing_task_function_is_the_ladders_outcome_and_the_run_goes_on(
-        tmp_path: Path, corpus_cache: Path, workload: str, reason: str) -> None:
-    result = memreplay("size", workload, "tests.helpers.sweep_workloads:linear", "--repeats", "1", "--scale",
-                       str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
+        cli, tmp_path: Path, corpus_cache: Path, workload: str, reason: str) -> None:
+    result = cli("size", workload, "tests.helpers.sweep_workloads:linear", "--repeats", "1", "--scale",
+                 str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     failed, linear = load_record(result.record_path, SizeRecord).ladders
     assert failed.outcome == "failed" and reason in failed.reason and "0.0625 of large.txt" in failed.reason
@@ -142,8 +145,10 @@ def test_a_failing_task_function_is_the_ladders_outcome_and_the_run_goes_on(
     assert json.loads(Path(result.record_path).read_text())["kind"] == "size"
 
 
-def test_a_folder_that_would_hide_memreplays_own_packages_is_refused(tmp_path: Path) -> None:
+def test_a_folder_that_would_hide_memreplays_own_packages_is_refused(cli, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "corpora").mkdir()  # a folder of data, named like memreplay's corpora package
-    result = memreplay("size", "wordcount-naive", "--results", "results", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = cli("size", "wordcount-naive", "--results", "results")
     assert_one_line_error(result, "./corpora in the working directory would hide memreplay's own corpora package")
     assert not (tmp_path / "results").exists()

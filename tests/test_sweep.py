@@ -1,11 +1,9 @@
-"""Sweeps end to end on real LocalClusters: outcomes (ok, oom), resume after Ctrl-C, the sizing
-model, recommendations, and matrices refused before any cluster starts."""
+"""Sweeps end to end on real LocalClusters: outcomes (ok, oom, error), the sizing model,
+recommendations, resuming a matrix that changed, and matrices refused before any cluster
+starts. Sweeps stopped part-way are in test_sweep_interrupted.py."""
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,9 +11,8 @@ import pytest
 
 from harness.records.schema import SweepRecord
 from harness.records.store import load_record
-from harness.records.task_rows import read_task_rows
 from harness.studies.groundtruth import MIB
-from tests.helpers.cli import INTERRUPTIBLE, MEMREPLAY, TEST_SCALE, assert_one_line_error, memreplay, write_matrix
+from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, write_matrix
 from tests.helpers.sweep_workloads import PEAK_PER_INPUT_BYTE
 
 TINY = f"""
@@ -75,7 +72,8 @@ def test_run_records_oom_instead_of_crashing(cli, tmp_path: Path, corpus_cache: 
                  "--memory-limit", "400MiB", "--scale", str(TEST_SCALE), "--results", str(tmp_path),
                  "--corpora", str(corpus_cache))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert ": oom in " in result.stdout and "out of memory: worker" in result.stdout  # the outcome, and why
+    said = " ".join(result.stdout.split())  # the terminal folds a long line at its width
+    assert ": oom in " in said and "out of memory: worker" in said  # the outcome, and why
     (case,) = load_record(result.record_path, SweepRecord).cases
     assert case.outcome == "oom"
 
@@ -89,15 +87,17 @@ def test_recommend_from_a_sweep(cli, tiny_sweep: tuple[SweepRecord, str, Path]) 
 
 
 @pytest.mark.slow
-def test_model_recovers_a_known_linear_peak(tmp_path: Path, corpus_cache: Path) -> None:
+def test_model_recovers_a_known_linear_peak(cli, tmp_path: Path, corpus_cache: Path) -> None:
     matrix = write_matrix(tmp_path, """
 [matrix]
 workloads = ["tests.helpers.sweep_workloads:linear"]
 shapes = [[1, 1]]
 memory_limits = ["4GiB"]
 scale = 0.5
+fil_profiles = false
+size_ladder = false
 """)
-    result = memreplay("sweep", str(matrix), "--results", str(tmp_path), "--corpora", str(corpus_cache), timeout=600)
+    result = cli("sweep", str(matrix), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     assert result.returncode == 0, result.stderr
     record = load_record(result.record_path, SweepRecord)
     (model,) = record.summary.model.values()
@@ -105,43 +105,6 @@ scale = 0.5
     assert abs(model.heldout.error_percent) < 5
     assert model.heldout.input_bytes == max(f.stat().st_size for f in
                                                    (corpus_cache / "text-scale0.5-seed20260101").glob("*.txt"))
-
-
-@pytest.mark.slow
-def test_resume_after_ctrl_c_runs_only_missing_cases(tmp_path: Path, corpus_cache: Path) -> None:
-    matrix = write_matrix(tmp_path, f"""
-[matrix]
-workloads = ["wordcount-streaming"]
-shapes = [[1, 1], [1, 2], [2, 1]]
-memory_limits = ["1GiB"]
-scale = {TEST_SCALE}
-size_ladder = false
-""")
-    process = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
-                                str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               **INTERRUPTIBLE)
-    deadline = time.monotonic() + 300
-    record_path = None
-    while time.monotonic() < deadline:
-        found = list(tmp_path.glob("runs/*/run.json"))
-        if found and json.loads(found[0].read_text())["cases"]:
-            record_path = found[0]
-            break
-        time.sleep(0.2)
-    assert record_path is not None, "the first case never finished"
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "--resume" in stderr
-    kept = load_record(record_path, SweepRecord).cases
-    assert 1 <= len(kept) < 3
-    result = memreplay("sweep", str(matrix), "--resume", str(record_path.parent), "--results", str(tmp_path),
-                       "--corpora", str(corpus_cache))
-    assert result.returncode == 0, result.stderr
-    cases = load_record(record_path, SweepRecord).cases
-    assert [c.id for c in cases] == ["wordcount-streaming-1x1-1GiB-r0", "wordcount-streaming-1x2-1GiB-r0",
-                                        "wordcount-streaming-2x1-1GiB-r0"]
-    assert cases[: len(kept)] == kept  # finished cases were kept, not rerun
 
 
 @pytest.mark.parametrize(
@@ -189,53 +152,12 @@ def test_bad_matrix_is_refused_before_any_cluster(cli, body: str | bytes, fragme
     assert time.monotonic() - started < 20 and not (tmp_path / "results").exists()
 
 
-@pytest.mark.slow
-def test_a_hanging_case_is_stopped_and_recorded_as_timeout(tmp_path: Path, corpus_cache: Path) -> None:
-    started = time.monotonic()
-    result = memreplay("run", "tests.helpers.sweep_workloads:hangs", "--workers", "1", "--timeout", "3",
-                       "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    (case,) = load_record(result.record_path, SweepRecord).cases
-    assert case.outcome == "timeout" and 3 <= case.wall_time_s < 10
-    # the task still executing at the deadline has its row: its start, and its worker's last RSS
-    (row,) = read_task_rows(Path(case.directory) / case.task_memory.csv)
-    assert row.state == "timed-out" and row.stop is None and row.baseline_bytes > 0 and row.peak_bytes > 0
-    assert time.monotonic() - started < 90
-
-
 def test_a_task_raising_timeout_error_itself_is_an_error_not_a_timeout(cli, tmp_path: Path,
                                                                        corpus_cache: Path) -> None:
     result = cli("run", "tests.helpers.sweep_workloads:raises_timeout", "--workers", "1", "--timeout", "60",
                  "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora", str(corpus_cache))
     (case,) = load_record(result.record_path, SweepRecord).cases
     assert case.outcome == "error" and case.error.startswith("TimeoutError: the database did not answer")
-
-
-@pytest.mark.slow
-def test_a_second_process_writing_the_same_run_is_refused(cli, tmp_path: Path, corpus_cache: Path) -> None:
-    matrix = write_matrix(tmp_path, f"""
-[matrix]
-workloads = ["tests.helpers.sweep_workloads:hangs", "wordcount-streaming"]
-shapes = [[1, 1]]
-memory_limits = ["1GiB"]
-scale = {TEST_SCALE}
-timeout_s = 20
-fil_profiles = false
-""")
-    first = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
-                              str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             **INTERRUPTIBLE)
-    try:
-        deadline = time.monotonic() + 60
-        while not list(tmp_path.glob("runs/*/run.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        (record,) = tmp_path.glob("runs/*/run.json")
-        time.sleep(1)  # the first process holds the run while its hanging case runs
-        second = cli("sweep", str(matrix), "--resume", str(record.parent), "--results", str(tmp_path))
-        assert_one_line_error(second, str(record.parent), "being written by another memreplay process")
-    finally:
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=120)
 
 
 def test_resume_refuses_a_matrix_whose_settings_changed(cli, tmp_path: Path, corpus_cache: Path) -> None:
@@ -284,24 +206,3 @@ def test_a_probe_that_cannot_write_never_loses_the_measured_case(tmp_path: Path,
     assert result.notes == ["the timeline probe failed: OSError: [Errno 28] No space left on device"]
 
 
-@pytest.mark.slow
-def test_a_killed_memreplay_leaves_no_scheduler_or_worker_running(tmp_path: Path, corpus_cache: Path) -> None:
-    """kill -9 of memreplay mid-case (as the OOM killer would): its case's scheduler, a process of
-    its own, is stopped by the kernel; the nanny's worker processes stop with their nanny."""
-    import psutil
-
-    process = subprocess.Popen([MEMREPLAY, "run", "tests.helpers.sweep_workloads:hangs", "--workers", "1",
-                                "--timeout", "120", "--scale", str(TEST_SCALE), "--results", str(tmp_path), "--corpora",
-                                str(corpus_cache)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, children = time.monotonic() + 120, []
-    while time.monotonic() < deadline:
-        children = psutil.Process(process.pid).children(recursive=True)
-        if any("scheduler" in " ".join(c.cmdline()) for c in children) and len(children) >= 3:
-            break  # the scheduler, the nanny's worker (and the forkserver/resource tracker) are up
-        time.sleep(0.2)
-    assert any("scheduler" in " ".join(c.cmdline()) for c in children), [c.cmdline() for c in children]
-    time.sleep(2)  # the hanging task is running
-    process.kill()
-    process.wait()
-    _, alive = psutil.wait_procs(children, timeout=15)
-    assert not alive, [p.cmdline() for p in alive]

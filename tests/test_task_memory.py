@@ -109,6 +109,7 @@ def test_erred_and_dead_tasks_have_rows(tmp_path: Path) -> None:
     assert rows["kills-worker"].peak_bytes > 0 and rows["kills-worker"].method == "heartbeat"
 
 
+@pytest.mark.slow
 def test_many_tasks_all_get_rows(tmp_path: Path) -> None:
     csv = tmp_path / "many.csv"
     count = 10_000
@@ -164,6 +165,7 @@ def test_the_preload_refuses_to_start_when_it_cannot_write_its_csv(tmp_path: Pat
     blocked.write_text("")
     done = subprocess.run(
         [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--dashboard-address", "127.0.0.1:0",  # its HTTP server all the same: off 8787, which may be taken
          "--preload", "harness.memusage", "--memusage-csv", str(blocked / "memusage.csv")],
         capture_output=True, text=True, timeout=60,
     )

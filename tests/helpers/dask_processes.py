@@ -4,6 +4,7 @@ certificates made for the test."""
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import os
@@ -20,7 +21,8 @@ from distributed.security import Security
 
 from harness.execute.scheduler_process import dask_command
 
-__all__ = ["RunningCluster", "TlsCertificates", "make_tls_certificates", "running_cluster"]
+__all__ = ["RunningCluster", "TlsCertificates", "make_tls_certificates", "running_cluster", "tasks_csv_rows",
+           "worker_environment"]
 
 # The code a test's workloads come from (tests.helpers.sweep_workloads): installed on a real cluster,
 # here on the processes' path. Code only: the data they read is never the driver's.
@@ -99,6 +101,19 @@ class RunningCluster:
         with self.client() as client:
             client.wait_for_workers(count, timeout=timeout)
 
+    def wait_until_idle(self, count: int, timeout: float = 60) -> None:
+        """Until ``count`` workers are connected and none is executing a task: what an earlier
+        case left running (a task a failed case could not stop) is finished or killed."""
+        deadline = time.monotonic() + timeout
+        with self.client() as client:
+            while True:
+                if len(client.scheduler_info(n_workers=-1)["workers"]) >= count:
+                    executing = client.run(lambda dask_worker: len(dask_worker.state.executing))
+                    if len(executing) >= count and not any(executing.values()):
+                        return
+                assert time.monotonic() < deadline, f"the cluster did not settle to {count} idle workers"
+                time.sleep(0.2)
+
     def worker_pids(self) -> dict[str, int]:
         """Each worker process's pid (not its nanny's), by worker name."""
         with self.client() as client:
@@ -153,3 +168,17 @@ def running_cluster(directory: Path, workers: dict[str, dict] | None = None,
         yield cluster
     finally:
         cluster.stop()
+
+
+def tasks_csv_rows(case_dir: Path) -> list[dict[str, str]]:
+    """A case's tasks.csv as written, one dict of strings a row."""
+    with open(case_dir / "tasks.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def worker_environment(home: Path, cache: Path | None) -> dict[str, str]:
+    """A worker that knows nothing of the driver's files: its own temp directory, and its own
+    corpus cache (or none set: then it uses its temp directory)."""
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    environment = {"TMPDIR": str(home / "tmp"), "MEMREPLAY_CORPORA": str(cache) if cache else ""}
+    return environment

@@ -108,8 +108,12 @@ class RunningCluster:
         with self.client() as client:
             while True:
                 if len(client.scheduler_info(n_workers=-1)["workers"]) >= count:
-                    executing = client.run(lambda dask_worker: len(dask_worker.state.executing))
-                    if len(executing) >= count and not any(executing.values()):
+                    try:  # a worker killed while asked answers with an error: not idle yet
+                        executing = client.run(lambda dask_worker: len(dask_worker.state.executing),
+                                               on_error="return")
+                    except OSError:  # CommClosedError: the scheduler lost the worker mid-broadcast
+                        executing = {}
+                    if len(executing) >= count and all(value == 0 for value in executing.values()):
                         return
                 assert time.monotonic() < deadline, f"the cluster did not settle to {count} idle workers"
                 time.sleep(0.2)

@@ -1,0 +1,96 @@
+"""The checked-in records of tests/data read in process: every kind in every readable schema
+version loads as its own record type, the older versions hold only what their schema had (so
+reading them tests the reading of old records, not of today's under an old number), and a
+sweep's case files are found beside its record wherever the run was written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.records.schema import (
+    READABLE_SCHEMA_VERSIONS,
+    ProbeRecord,
+    ProfileRecord,
+    SchedulerRecord,
+    SizeRecord,
+    SweepRecord,
+)
+from harness.records.store import load_record
+
+DATA = Path(__file__).parent / "data"
+TYPES = {"sweep": SweepRecord, "profile": ProfileRecord, "size": SizeRecord, "scheduler": SchedulerRecord,
+         "probe": ProbeRecord}
+WRITTEN_KIND = {"probe": {3: "probe-accuracy", 4: "probe-accuracy", 5: "probe-accuracy"}}  # renamed in 6
+HELD = [(version, kind) for version in READABLE_SCHEMA_VERSIONS for kind in TYPES
+        if not (kind == "size" and version < 4)]  # size records came with schema 4
+
+
+def _document(version: int, kind: str) -> dict:
+    return json.loads((DATA / f"schema{version}" / kind / "run.json").read_text())
+
+
+@pytest.mark.parametrize(("version", "kind"), HELD, ids=[f"schema{v}-{k}" for v, k in HELD])
+def test_each_record_loads_as_its_kind(version: int, kind: str) -> None:
+    document = _document(version, kind)
+    assert (document["schema_version"], document["kind"]) == (version, WRITTEN_KIND.get(kind, {}).get(version, kind))
+    record = load_record(DATA / f"schema{version}" / kind, TYPES[kind])
+    assert type(record) is TYPES[kind] and record.schema_version == version
+    assert record.environment.python and record.created
+    for other, wrong in TYPES.items():  # and as no other kind
+        if other != kind:
+            with pytest.raises(Exception, match=f"is a {TYPES[kind].__struct_config__.tag} record, not a {other}"):
+                load_record(DATA / f"schema{version}" / kind, wrong)
+
+
+def _cases(document: dict) -> list[dict]:
+    return document.get("cases", [])
+
+
+@pytest.mark.parametrize("version", READABLE_SCHEMA_VERSIONS)
+def test_an_older_record_holds_only_what_its_schema_had(version: int) -> None:
+    sweep = _document(version, "sweep")
+    matrix = sweep["settings"]["matrix"]
+    cases = _cases(sweep)
+    has = {  # what each schema added (harness/records/schema.py's history), as found in the data
+        4: any("scheduler" in case for case in cases) and "size_ladder" in matrix
+           and "ladders" in sweep["summary"],
+        5: any("cluster" in case for case in cases) and any("fidelity" in case for case in cases)
+           and "cluster" in matrix,
+        6: "memreplay" in sweep["environment"] and any("started_unix_s" in (case.get("timeline") or {})
+                                                        for case in cases),
+    }
+    assert has == {added: version >= added for added in has}
+    names = {key for case in cases for key in case.get("config", {})}
+    if version >= 4:  # the scheduler preset, under its name of the time
+        assert ("scheduler_preset" in names) == (version >= 6) and ("scheduler_profile" in names) == (version < 6)
+
+
+def test_a_sweep_holds_the_outcomes_and_the_replay_its_renderers_show() -> None:
+    for version in READABLE_SCHEMA_VERSIONS:
+        record = load_record(DATA / f"schema{version}" / "sweep", SweepRecord)
+        outcomes = {case.outcome for case in record.cases}
+        assert {"ok", "oom"} <= outcomes and len(record.cases) >= 2, outcomes
+        fidelities = [case.fidelity for case in record.cases if case.fidelity is not None]
+        assert bool(fidelities) == (version >= 5)  # a replayed trace's fidelity came with schema 5
+
+
+@pytest.mark.parametrize("version", READABLE_SCHEMA_VERSIONS)
+def test_a_sweeps_case_files_are_beside_its_record(version: int) -> None:
+    """The record names the directory the run was written in; what is read is the copy's."""
+    run = DATA / f"schema{version}" / "sweep"
+    record = load_record(run, SweepRecord)
+    for case in record.cases:
+        assert not Path(case.directory).exists()  # written elsewhere, as a moved run is
+        beside = run / "cases" / case.id
+        if case.task_memory is not None:
+            assert (beside / case.task_memory.csv).read_text().startswith("task_key,")
+        if case.timeline is not None:
+            assert (beside / case.timeline.csv).read_text().startswith("time_s,")
+
+
+def test_the_data_stays_small() -> None:
+    sizes = sum(path.stat().st_size for path in DATA.rglob("*") if path.is_file())
+    assert sizes < 700_000, sizes  # a few KB a record; what grows past this belongs elsewhere

@@ -27,6 +27,7 @@ shapes = [[1, 1], [1, 2], [2, 1]]
 memory_limits = ["1GiB"]
 scale = {TEST_SCALE}
 size_ladder = false
+fil_profiles = false
 """)
     process = subprocess.Popen([MEMREPLAY, "sweep", str(matrix), "--results", str(tmp_path), "--corpora",
                                 str(corpus_cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -102,27 +102,31 @@ def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int
             pid = client.run_on_scheduler(os.getpid)
             sampler = RssSampler({"scheduler": pid}, RSS_INTERVAL_S, name="memreplay-scheduler-rss")
             rss_start = psutil.Process(pid).memory_info().rss
-            started, batch = time.monotonic(), 0
+            # each task makes about five transitions: batches no larger than a quarter of the request
+            size = min(BATCH, transitions // 4 + 1)
+            started, batch, tasks = time.monotonic(), 0, 0
             while client.run_on_scheduler(_transition_count) < transitions:
-                keys = [f"load-{batch}-{i}" for i in range(BATCH)]
-                client.gather(client.map(_inc, range(BATCH), key=keys))
-                batch += 1
+                keys = [f"load-{batch}-{i}" for i in range(size)]
+                client.gather(client.map(_inc, range(size), key=keys))
+                batch, tasks = batch + 1, tasks + size
             load_s = time.monotonic() - started
             time.sleep(idle_s)
             measured = client.run_on_scheduler(measure_structures)
             rss_end = psutil.Process(pid).memory_info().rss
             timeline = [(t, rss) for t, _, rss in sampler.stop()]
     finally:
+        # the workers first, each waited for, then the scheduler: a worker whose scheduler went
+        # away first can hang until its nanny gives up on it
         for child in reversed(children):
             child.process.terminate()
-        for child in children:
             try:
                 child.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.process.kill()
+                child.process.wait()
             child.log.close()
     return SchedulerScenario(
-        label=label, preset=preset.describe(), tasks=batch * BATCH, load_s=load_s, idle_s=idle_s,
+        label=label, preset=preset.describe(), tasks=tasks, load_s=load_s, idle_s=idle_s,
         rss_start_bytes=rss_start, rss_end_bytes=rss_end, rss_timeline=timeline,
         structures={name: StructureSize(**size) for name, size in measured.pop("structures").items()}, **measured,
     )

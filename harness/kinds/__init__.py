@@ -13,11 +13,10 @@ from pathlib import Path
 from dask.utils import format_bytes
 
 from harness.kinds import probe, profile, scheduler, size, sweep
-from harness.kinds.base import Command, Kind, ReportContext
+from harness.kinds.base import Command, Kind, ReportContext, kind_text
 from harness.records.schema import Record
 from harness.records.store import run_directory
 from harness.report.html_page import write_page
-from harness.report.text import sections_text
 
 __all__ = ["KINDS", "REPORT_NAME", "Kind", "kind_commands", "kind_of", "record_text", "write_report"]
 
@@ -37,8 +36,7 @@ def kind_commands() -> list[Command]:
 
 def record_text(run: str | Path, record: Record, context: ReportContext) -> str:
     """What the terminal shows of a record: its sections meant for the terminal."""
-    run = run_directory(run)
-    return sections_text(kind_of(record).sections(run, record, context), context.width)
+    return kind_text(kind_of(record), run_directory(run), record, context)
 
 
 def write_report(run: str | Path, record: Record, context: ReportContext) -> Path:

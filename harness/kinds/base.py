@@ -17,7 +17,7 @@ from harness.report.blocks import Section, Table
 
 __all__ = [
     "Command", "Kind", "ReportContext", "Said", "add_cluster_options", "add_corpus_options", "add_results_option",
-    "corpus_cache", "environment_section", "plural", "record_said", "terminal_context",
+    "corpus_cache", "environment_section", "kind_text", "plural", "record_said", "terminal_context",
 ]
 
 
@@ -81,13 +81,22 @@ def terminal_context() -> ReportContext:
     return ReportContext(kill_fraction=kill_fraction(), width=terminal_width())
 
 
-def record_said(kind: Kind, run: Any, code: int = 0) -> Said:
-    """What a command that wrote ``run`` (a RunDirectory) prints: the record's terminal sections,
-    where it is; the report is written by the caller."""
+def kind_text(kind: Kind, run: Path, record: Any, context: ReportContext) -> str:
+    """What the terminal shows of a record: its kind's sections meant for the terminal."""
     from harness.report.text import sections_text
 
-    context = terminal_context()
-    text = sections_text(kind.sections(run.directory, run.record, context), context.width)
+    return sections_text(kind.sections(run, record, context), context.width)
+
+
+def record_said(kind: Kind, run: Any, code: int = 0, text_file: str | None = None) -> Said:
+    """What a command that wrote ``run`` (a RunDirectory) prints: the record's terminal sections,
+    where it is; the report is written by the caller. ``text_file``: the same text is also kept
+    in the run directory under that name."""
+    text = kind_text(kind, run.directory, run.record, terminal_context())
+    if text_file is not None:
+        from harness.records.atomic import atomic_write_text
+
+        atomic_write_text(run.directory / text_file, text + "\n")
     return Said(f"{text}\n\nresults: {run.path}", code, run=run.directory, record=run.record)
 
 

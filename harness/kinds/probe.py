@@ -8,7 +8,6 @@ from pathlib import Path
 
 from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
 from harness.kinds.base import Command, Kind, ReportContext, Said, add_results_option, environment_section, record_said
-from harness.records.atomic import atomic_write_text
 from harness.records.schema import ProbeRecord
 from harness.records.store import prepare_results_directory
 from harness.report.blocks import Items, Plots, Section, Table, Text
@@ -33,9 +32,7 @@ def _call(args: argparse.Namespace) -> Said:
 
     run = run_probe_benchmark(prepare_results_directory(args.results), args.truth_tasks, args.tiny_tasks,
                               args.repeats, args.rows_tasks)
-    said = record_said(KIND, run)
-    atomic_write_text(run.directory / "comparison.txt", said.text.rsplit("\n\nresults: ", 1)[0] + "\n")
-    return said
+    return record_said(KIND, run, text_file="comparison.txt")
 
 
 def _bucket_cell(bucket: BucketSummary) -> str:

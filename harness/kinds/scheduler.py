@@ -9,7 +9,6 @@ from pathlib import Path
 from dask.utils import format_bytes
 
 from harness.kinds.base import Command, Kind, ReportContext, Said, add_results_option, environment_section, record_said
-from harness.records.atomic import atomic_write_text
 from harness.records.schema import FootprintComparison, SchedulerRecord
 from harness.records.store import prepare_results_directory
 from harness.report.blocks import Block, Items, Plots, Section, Table, Text
@@ -33,9 +32,7 @@ def _call(args: argparse.Namespace) -> Said:
 
     run = run_study(args.default, args.trimmed, prepare_results_directory(args.results), quick=args.quick,
                     transitions=args.transitions, idle_s=args.idle)
-    said = record_said(KIND, run)
-    atomic_write_text(run.directory / "footprint.txt", said.text.rsplit("\n\nresults: ", 1)[0] + "\n")
-    return said
+    return record_said(KIND, run, text_file="footprint.txt")
 
 
 def structures_table(c: FootprintComparison) -> Table:

@@ -41,6 +41,7 @@ from harness.kinds.sweep_figures import (
     task_rows_by_workload,
     timelines_section,
 )
+from harness.plan.cluster_source import ClusterSource
 from harness.plan.matrix import Matrix
 from harness.records.schema import CaseResult, SweepRecord
 from harness.records.store import RunDirectory, prepare_results_directory
@@ -58,7 +59,7 @@ DEFAULT_MATRIX = "configs/default.toml"
 
 # --- the commands ---------------------------------------------------------------------------------
 
-def _running(args: argparse.Namespace):  # noqa: ANN202 (a ClusterSource or None)
+def _running(args: argparse.Namespace) -> ClusterSource | None:
     from harness.plan.cluster_source import running_source
 
     return running_source(args.scheduler, args.tls_ca_file, args.tls_cert, args.tls_key)
@@ -136,11 +137,14 @@ def sweep_and_study(matrix: Matrix, results: Path, corpora: Path, resume: str | 
     studied = list(dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function))
     if not studied or not (matrix.size_ladder or matrix.fil_profiles):
         return run
+    # verified once per corpus (the sweep verified them before its cases, too)
+    corpus_by_kind = {kind: ensure_corpus(kind, matrix.scale, corpora)
+                      for kind in dict.fromkeys(workload.corpus_kind for workload in studied)}
     with run.exclusive():
         if matrix.size_ladder:
             run.record.summary.ladders = []
             for workload in studied:
-                corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)
+                corpus = corpus_by_kind[workload.corpus_kind]
                 run.record.summary.ladders.append(run_ladder(
                     workload, corpus, run.directory / "scratch" / workload.slug,
                     repeats=matrix.ladder_repeats, timeout_s=matrix.timeout_s or 600))
@@ -148,7 +152,7 @@ def sweep_and_study(matrix: Matrix, results: Path, corpora: Path, resume: str | 
         if matrix.fil_profiles:  # of the workloads whose task function can run alone (not a replay)
             run.record.summary.profiles = []
             for workload in studied:
-                corpus = ensure_corpus(workload.corpus_kind, matrix.scale, corpora)
+                corpus = corpus_by_kind[workload.corpus_kind]
                 chosen = choose_input(corpus, finished_rows(run, workload.name))
                 print(f"profiling {workload.name} on {chosen.name} under Fil ...", file=sys.stderr)
                 run.record.summary.profiles.append(profile_task(

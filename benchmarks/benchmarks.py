@@ -28,16 +28,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.benchmark_figures import case_figures, profile_figures, scheduler_figures
-from harness.execute.sweep import run_sweep
-from harness.plan.matrix import load_matrix
-from harness.records.store import prepare_results_directory
-from harness.studies.fil import profile_workloads
-from harness.studies.scheduler import run_study
+from memreplay.analysis.benchmark_figures import case_figures, profile_figures, scheduler_figures
+from memreplay.execute.sweep import run_sweep
+from memreplay.plan.matrix import load_matrix
+from memreplay.plan.packaged import packaged_config
+from memreplay.records.store import prepare_results_directory
+from memreplay.studies.fil import profile_workloads
+from memreplay.studies.scheduler import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
-MATRIX = Path(os.environ.get("MEMREPLAY_ASV_MATRIX", ROOT / "configs" / "asv.toml"))
-PRESETS = ROOT / "configs" / "scheduler"
+MATRIX = Path(os.environ.get("MEMREPLAY_ASV_MATRIX", packaged_config("asv.toml")))
+PRESETS = packaged_config("scheduler")
 WORKLOADS = ["wordcount-naive", "wordcount-streaming", "imagechunks", "imagechunks-lean"]
 SHAPES = ["1x1", "2x1", "1x2"]
 # What the regression gate compares (harness/trend/gate.py reads this name from asv's results).

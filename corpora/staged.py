@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from corpora.manifest import Corpus, CorpusFile
-from corpora.store import CorpusError, corpus_directory, ensure_corpus
+from memreplay.corpora.manifest import Corpus, CorpusFile
+from memreplay.corpora.store import CorpusError, corpus_directory, ensure_corpus
 
 __all__ = ["CORPORA_ENV", "StagedCorpus", "WorkerPath", "default_worker_cache", "stage_corpus", "staged_root"]
 

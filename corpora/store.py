@@ -11,8 +11,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from corpora import images, text
-from corpora.manifest import Corpus, CorpusFile, file_sha256, read_manifest, write_atomically, write_manifest
+from memreplay.corpora import images, text
+from memreplay.corpora.manifest import Corpus, CorpusFile, file_sha256, read_manifest, write_atomically, write_manifest
 
 __all__ = ["CORPUS_KINDS", "DEFAULT_SEED", "CorpusError", "ensure_corpus", "corpus_directory"]
 

@@ -4,7 +4,7 @@ A page asks for a generated part with a placeholder on a line of its own,
 ``<!-- generated: NAME -->``; :func:`on_page_markdown` replaces it with Markdown made from
 the code as it is at build time, so the reference cannot drift from the code:
 
-- ``cli``: every ``memreplay`` command, from the argparse parser (``harness.cli``);
+- ``cli``: every ``memreplay`` command, from the argparse parser (``memreplay.cli``);
 - ``run-json``: every kind of run record, from the msgspec structs of
   ``harness/records/schema.py`` (the ``Record`` union);
 - ``schema-history``: the schema's history, from that module's docstring;
@@ -78,7 +78,7 @@ def _columns(width: str) -> Iterator[None]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from harness import cli
+    from memreplay import cli
 
     build = getattr(cli, "build_parser", None) or cli._build_parser  # public from 0.2.0, private before
     return build()
@@ -163,8 +163,8 @@ def _command_section(path: str, help_text: str, aliases: list[str], sub: argpars
 
 def _groups(names: list[str]) -> list[tuple[str, list[str]]]:
     """The commands under the question each answers, as `memreplay --help` groups them (from
-    0.2.0: ``harness.cli.commands_by_question``); one group of every command before that."""
-    from harness import cli
+    0.2.0: ``memreplay.cli.commands_by_question``); one group of every command before that."""
+    from memreplay import cli
 
     by_question = getattr(cli, "commands_by_question", None)
     if by_question is None:
@@ -375,7 +375,7 @@ class _StructPages:
 
 
 def generate_run_json() -> str:
-    from harness.records import schema
+    from memreplay.records import schema
 
     kinds = typing.get_args(schema.Record)
     pages = _StructPages()
@@ -395,7 +395,7 @@ def generate_run_json() -> str:
 
 
 def generate_schema_history() -> str:
-    from harness.records import schema
+    from memreplay.records import schema
 
     doc = inspect.getdoc(schema) or ""
     history = doc.split("Schema history:", 1)[1] if "Schema history:" in doc else ""
@@ -412,7 +412,7 @@ def generate_schema_history() -> str:
 
 
 def generate_trace() -> str:
-    from workloads import trace
+    from memreplay.workloads import trace
 
     pages = _StructPages()
     lines = [f"A trace's header says `\"format\": \"{trace.TRACE_FORMAT}\"` and "

@@ -1,6 +1,6 @@
 """The ``memreplay`` command line: parse, call the command's one function, print what it said.
-The commands themselves are in :mod:`harness.kinds` (one module per kind of result) and
-:mod:`harness.commands`. User errors are one line on stderr and exit code 2."""
+The commands themselves are in :mod:`memreplay.kinds` (one module per kind of result) and
+:mod:`memreplay.commands`. User errors are one line on stderr and exit code 2."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from corpora import CorpusError
-from harness.commands import COMMANDS
-from harness.compat import DistributedChanged
-from harness.errors import UserError
-from harness.kinds import ReportContext, write_report
-from harness.kinds.base import Command, Said
-from harness.version import __version__
-from workloads import WorkloadError
+from memreplay.commands import COMMANDS
+from memreplay.compat import DistributedChanged
+from memreplay.corpora import CorpusError
+from memreplay.errors import UserError
+from memreplay.kinds import ReportContext, write_report
+from memreplay.kinds.base import Command, Said
+from memreplay.version import __version__
+from memreplay.workloads import WorkloadError
 
 __all__ = ["QUESTIONS", "build_parser", "main"]
 
@@ -109,25 +109,27 @@ def _working_directory_importable() -> Iterator[None]:
         sys.path[:] = saved
 
 
-def _refuse_shadowing_directories() -> None:
+def _refuse_shadowing_memreplay() -> None:
     """The processes memreplay starts (each case's scheduler, the size ladders' and profiles'
     children) import from the working directory first, as ``python -m`` does, to find a user's
-    ``my_pipeline.py``; a ``corpora/`` folder of data there would hide memreplay's own package."""
+    ``my_pipeline.py``. memreplay's one import name is ``memreplay``, so only a ./memreplay.py, or
+    a ./memreplay folder that is not memreplay itself, could hide it there."""
     from pathlib import Path
 
-    for name in ("corpora", "harness", "workloads"):
-        here = Path.cwd() / name
-        # a checkout of memreplay (its own package sources) is fine: the same code
-        if (here.exists() and not (here / "__init__.py").is_file()) or here.with_suffix(".py").exists():
-            raise UserError(f"./{name} in the working directory would hide memreplay's own {name} package in the "
-                            f"processes it starts; run from another directory, or rename ./{name}")
+    import memreplay
+
+    here, own = Path.cwd() / "memreplay", Path(memreplay.__file__).resolve().parent
+    if here.with_suffix(".py").exists() or (here.is_dir() and here.resolve() != own):
+        shown = "./memreplay.py" if here.with_suffix(".py").exists() else "./memreplay"
+        raise UserError(f"{shown} in the working directory would hide memreplay itself in the processes it starts; "
+                        f"run from another directory, or rename {shown}")
 
 
 def _report_line(said: Said) -> str:
     """Write the run's ``report.html`` and say where; a report that cannot be written is one
     line, and the run (already saved) is kept."""
     try:
-        from harness.plan.distributed_config import kill_fraction
+        from memreplay.plan.distributed_config import kill_fraction
 
         return f"report: {write_report(said.run, said.record, ReportContext(kill_fraction=kill_fraction()))}"  # type: ignore[arg-type]
     except Exception as error:  # the run is saved whatever happens to its page; `memreplay report RUN` retries
@@ -154,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command = command.name  # an alias runs as its command
     try:
         if command.starts_processes:
-            _refuse_shadowing_directories()
+            _refuse_shadowing_memreplay()
         with _working_directory_importable():
             said = command.call(args)
         _print(said)

@@ -1,6 +1,6 @@
 """The commands that make no record of their own: the workloads and corpora, recording a trace,
 a run's report, two sweeps compared, and the asv trend and gate. Each keeps its options beside
-the one function it calls; the commands that make a kind of result are in :mod:`harness.kinds`."""
+the one function it calls; the commands that make a kind of result are in :mod:`memreplay.kinds`."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 from dask.utils import format_bytes
 
-from corpora import CORPUS_KINDS, ensure_corpus
-from harness.errors import UserError
-from harness.kinds import ReportContext, kind_commands, write_report
-from harness.kinds.base import CORPORA_HELP, Command, Said, corpus_cache
-from harness.kinds.recommendation import COMMAND as RECOMMEND
-from harness.kinds.recommendation import machine_option
-from harness.records.store import prepare_results_directory
+from memreplay.corpora import CORPUS_KINDS, ensure_corpus
+from memreplay.errors import UserError
+from memreplay.kinds import ReportContext, kind_commands, write_report
+from memreplay.kinds.base import CORPORA_HELP, Command, Said, corpus_cache
+from memreplay.kinds.recommendation import COMMAND as RECOMMEND
+from memreplay.kinds.recommendation import machine_option
+from memreplay.records.store import prepare_results_directory
 
 if TYPE_CHECKING:
-    from harness.analysis.regression import GateRule
+    from memreplay.analysis.regression import GateRule
 
 __all__ = ["COMMANDS", "DEFAULT_FLOOR"]
 
@@ -35,8 +35,8 @@ def _configure_list(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_list(args: argparse.Namespace) -> Said:
-    from harness.report.table import format_table
-    from workloads import registered_workloads
+    from memreplay.report.table import format_table
+    from memreplay.workloads import registered_workloads
 
     return Said(format_table(("workload", "version", "corpus", "description"),
                              [(w.name, w.version, w.corpus_kind, w.description)
@@ -51,7 +51,7 @@ def _configure_corpora(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_corpora(args: argparse.Namespace) -> Said:
-    from harness.execute.sweep import say_generating
+    from memreplay.execute.sweep import say_generating
 
     cache = corpus_cache(prepare_results_directory(args.results), args.dir)
     lines = []
@@ -69,7 +69,7 @@ def _configure_record(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_record(args: argparse.Namespace) -> Said:
-    from harness.trace.command import record_command
+    from memreplay.trace.command import record_command
 
     code, said, written = record_command(args.command_line, Path(args.output))
     return Said(said, code, to_stderr=not written)
@@ -82,8 +82,8 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_report(args: argparse.Namespace) -> Said:
-    from harness.plan.distributed_config import kill_fraction
-    from harness.records.store import load_record
+    from memreplay.plan.distributed_config import kill_fraction
+    from memreplay.records.store import load_record
 
     machine = machine_option(args.cores, args.memory)
     record = load_record(args.run)
@@ -96,8 +96,8 @@ def _call_report(args: argparse.Namespace) -> Said:
 
 
 def _gate_rule(threshold: float, floor: str) -> GateRule:
-    from harness.analysis.regression import GateRule
-    from harness.plan.sizes import parse_size
+    from memreplay.analysis.regression import GateRule
+    from memreplay.plan.sizes import parse_size
 
     if not (math.isfinite(threshold) and threshold > 0):
         raise UserError(f"--threshold must be a positive percentage, got {threshold}")
@@ -117,11 +117,11 @@ def _configure_compare(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_compare(args: argparse.Namespace) -> Said:
-    from harness.analysis.compare import compare_runs
-    from harness.records.atomic import atomic_write_text
-    from harness.records.schema import SweepRecord
-    from harness.records.store import load_record, run_directory
-    from harness.report.comparison_views import comparison_markdown, comparison_text, write_comparison_page
+    from memreplay.analysis.compare import compare_runs
+    from memreplay.records.atomic import atomic_write_text
+    from memreplay.records.schema import SweepRecord
+    from memreplay.records.store import load_record, run_directory
+    from memreplay.report.comparison_views import comparison_markdown, comparison_text, write_comparison_page
 
     rule = _gate_rule(args.threshold, args.floor)
     base_dir, head_dir = run_directory(args.base).resolve(), run_directory(args.head).resolve()
@@ -147,7 +147,7 @@ def _call_compare(args: argparse.Namespace) -> Said:
 
 
 def _machine_option(parser: argparse.ArgumentParser) -> None:
-    from harness.trend.asv_project import DEFAULT_MACHINE  # no asv import: asv is an extra
+    from memreplay.trend.asv_project import DEFAULT_MACHINE  # no asv import: asv is an extra
 
     parser.add_argument("--machine", default=DEFAULT_MACHINE,
                         help="asv machine name, one per class of machine (default $MEMREPLAY_ASV_MACHINE or "
@@ -160,7 +160,7 @@ def _configure_trend(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_trend(args: argparse.Namespace) -> Said:
-    from harness.trend.publish import publish_trend
+    from memreplay.trend.publish import publish_trend
 
     published = publish_trend(Path.cwd(), args.machine, quick=args.quick)
     return Said(f"asv results of {published.commit[:8]}: {published.results}\n"
@@ -176,9 +176,9 @@ def _configure_regression(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_regression(args: argparse.Namespace) -> Said:
-    from harness.analysis.regression import regressed
-    from harness.report.gate_text import gate_text
-    from harness.trend.gate import GATED, run_gate
+    from memreplay.analysis.regression import regressed
+    from memreplay.report.gate_text import gate_text
+    from memreplay.trend.gate import GATED, run_gate
 
     rule = _gate_rule(args.threshold, args.floor)
     outcome = run_gate(Path.cwd(), args.base, args.head, rule, args.machine)

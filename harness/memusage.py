@@ -2,12 +2,12 @@
 
 Python::
 
-    from harness.memusage import install
+    from memreplay.memusage import install
     install(cluster.scheduler, "memusage.csv")
 
 Command line::
 
-    dask scheduler --preload harness.memusage --memusage-csv memusage.csv
+    dask scheduler --preload memreplay.memusage --memusage-csv memusage.csv
 
 Each task execution gets one CSV row; the first three columns are dask-memusage's
 (``task_key,min_memory_mb,max_memory_mb``), then prefix, worker, times, bytes, concurrency,
@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-from harness.probes.task_memory import TaskMemoryCollector, install_collector
+from memreplay.probes.task_memory import TaskMemoryCollector, install_collector
 
 __all__ = ["install"]
 

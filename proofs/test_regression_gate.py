@@ -45,7 +45,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
 
 
 def _gate(repo: dict[str, Path | str], base: str, head: str, name: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "regression", str(repo[base]), str(repo[head])],
+    done = subprocess.run([sys.executable, "-m", "memreplay.cli", "regression", str(repo[base]), str(repo[head])],
                           cwd=repo["path"], capture_output=True, text=True,
                           env={**os.environ, "MEMREPLAY_ASV_MACHINE": "memreplay-proof"})
     OUT.mkdir(parents=True, exist_ok=True)

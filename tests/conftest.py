@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from corpora import Corpus, ensure_corpus
-from harness.cli import main
+from memreplay.cli import main
+from memreplay.corpora import Corpus, ensure_corpus
 from tests.helpers.cli import TEST_SCALE, Result
 
 

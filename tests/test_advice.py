@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.task_summary import prefix_peak_increase
-from harness.plan.sizes import compact_bytes
-from harness.records.schema import SweepRecord
-from harness.records.store import load_record
+from memreplay.analysis.task_summary import prefix_peak_increase
+from memreplay.plan.sizes import compact_bytes
+from memreplay.records.schema import SweepRecord
+from memreplay.records.store import load_record
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_advice_for_inputs_larger_than_any_measured_holds_when_followed(cli, qui
                                                                         tmp_path: Path) -> None:
     """Sized from the size ladder for the largest chunk of a corpus 2.5 times the swept one,
     the advised configuration runs that corpus ok, and its largest task is what was predicted."""
-    from corpora import ensure_corpus
+    from memreplay.corpora import ensure_corpus
 
     larger = ensure_corpus("images", 2.5 * QUICK_SCALE, corpus_cache)
     input_size = max(f.size for f in larger.files)

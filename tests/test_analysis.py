@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from harness.analysis.model import fit_peak_model
-from harness.analysis.probe_accuracy import summarise_accuracy, tolerance_bytes
-from harness.analysis.recommend import recommend
-from harness.analysis.scheduler_savings import compare_footprints
-from harness.analysis.task_summary import largest_by_prefix, largest_task, summarise_task_memory, worker_footprint
-from harness.errors import UserError
-from harness.plan.cluster_config import ClusterConfig
-from harness.plan.sizes import compact_bytes, parse_size
-from harness.records.schema import (
+from memreplay.analysis.model import fit_peak_model
+from memreplay.analysis.probe_accuracy import summarise_accuracy, tolerance_bytes
+from memreplay.analysis.recommend import recommend
+from memreplay.analysis.scheduler_savings import compare_footprints
+from memreplay.analysis.task_summary import largest_by_prefix, largest_task, summarise_task_memory, worker_footprint
+from memreplay.errors import UserError
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.plan.sizes import compact_bytes, parse_size
+from memreplay.records.schema import (
     AccuracyRun,
     CaseResult,
     CorpusRef,
@@ -28,8 +28,8 @@ from harness.records.schema import (
     TruthRow,
     WorkloadRef,
 )
-from harness.records.store import new_record_fields
-from harness.records.task_rows import COLUMNS, MIB, TaskRow, read_task_rows
+from memreplay.records.store import new_record_fields
+from memreplay.records.task_rows import COLUMNS, MIB, TaskRow, read_task_rows
 
 GIB = 2**30
 
@@ -129,7 +129,7 @@ def _case(case_id: str, outcome: str = "ok", workers: int = 2, peak: int = GIB, 
 
 
 def _sweep(*cases: CaseResult) -> SweepRecord:
-    from harness.records.schema import MatrixSettings
+    from memreplay.records.schema import MatrixSettings
 
     settings = SweepSettings(matrix=MatrixSettings(source="t", scale=1, repeats=1, timeout_s=None,
                                                    fil_profiles=False, cases=[]))
@@ -253,7 +253,7 @@ def test_the_tasks_csv_reader_refuses_what_is_not_one(tmp_path: Path) -> None:
 def test_a_hand_edited_negative_size_is_refused(tmp_path: Path) -> None:
     import msgspec
 
-    from harness.records.store import load_record
+    from memreplay.records.store import load_record
 
     (tmp_path / "run.json").write_bytes(msgspec.json.encode(_sweep(_case("edited", footprint=-10**12))))
     with pytest.raises(UserError, match=r"Expected `int` >= 0 - at `\$.cases\[0\].task_memory.worker_footprint_bytes`"):

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from corpora import ensure_corpus
-from harness.execute import cluster as cluster_module
-from harness.plan.cluster_config import ClusterConfig
-from harness.plan.cluster_source import manager_arguments
-from harness.records.schema import SCHEMA_VERSION, SweepRecord
-from harness.records.store import load_record
+from memreplay.corpora import ensure_corpus
+from memreplay.execute import cluster as cluster_module
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.plan.cluster_source import manager_arguments
+from memreplay.records.schema import SCHEMA_VERSION, SweepRecord
+from memreplay.records.store import load_record
 from tests.helpers.cli import (
     TEST_SCALE,
     assert_one_line_error,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from corpora import ensure_corpus
-from harness.records.schema import SweepRecord
-from harness.records.store import load_record
+from memreplay.corpora import ensure_corpus
+from memreplay.records.schema import SweepRecord
+from memreplay.records.store import load_record
 from tests.helpers.cli import MEMREPLAY, TEST_SCALE, assert_one_line_error, needs_clear_refs, write_matrix
 from tests.helpers.dask_processes import RunningCluster, running_cluster, tasks_csv_rows, worker_environment
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.records.schema import SCHEMA_VERSION, ProfileRecord, SweepRecord
-from harness.records.store import load_record
-from harness.records.task_rows import read_task_rows
-from harness.records.timeline_samples import read_timeline
+from memreplay.records.schema import SCHEMA_VERSION, ProfileRecord, SweepRecord
+from memreplay.records.store import load_record
+from memreplay.records.task_rows import read_task_rows
+from memreplay.records.timeline_samples import read_timeline
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 
 
@@ -107,7 +107,7 @@ def test_aliases_are_marked_and_kept_out_of_the_summary(cli, tmp_path: Path, cor
 
 
 def test_record_of_another_schema_is_refused(tmp_path: Path) -> None:
-    from harness.errors import UserError
+    from memreplay.errors import UserError
 
     (tmp_path / "run.json").write_text(json.dumps({"schema_version": 2, "kind": "sweep"}))
     with pytest.raises(UserError, match="schema version 2; this memreplay reads 3"):
@@ -134,8 +134,8 @@ def test_damaged_or_foreign_records_are_refused_in_one_line(cli, tmp_path: Path,
 
 
 def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None:
-    from harness.records.schema import ProfileSettings
-    from harness.records.store import RunDirectory, new_record_fields
+    from memreplay.records.schema import ProfileSettings
+    from memreplay.records.store import RunDirectory, new_record_fields
 
     run = RunDirectory.create(tmp_path, "profile", ProfileRecord(settings=ProfileSettings(scale=1, timeout_s=1),
                                                                  **new_record_fields()))

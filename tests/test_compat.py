@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from harness import compat
-from harness.execute.cluster import local_cluster
-from harness.plan.cluster_config import ClusterConfig
+from memreplay import compat
+from memreplay.execute.cluster import local_cluster
+from memreplay.plan.cluster_config import ClusterConfig
 
 
 def _on_worker(dask_worker: Any) -> tuple[int, bool]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from corpora import CorpusError, ensure_corpus
-from corpora.manifest import MANIFEST_NAME, file_sha256
+from memreplay.corpora import CorpusError, ensure_corpus
+from memreplay.corpora.manifest import MANIFEST_NAME, file_sha256
 
 
 @pytest.mark.parametrize("kind", ["text", "images"])

@@ -170,7 +170,7 @@ def test_the_design_pages_drawing_is_the_import_contract() -> None:
     contracts = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     (rooms,) = [c for c in contracts if c["name"].startswith("harness rooms")]
     assert "ignore_imports" not in rooms
-    enforced = [[name.strip().removeprefix("harness.") for name in layer.split("|")] for layer in rooms["layers"]]
+    enforced = [[name.strip().removeprefix("memreplay.") for name in layer.split("|")] for layer in rooms["layers"]]
     page = (root / "docs" / "design.md").read_text()
     drawing = page.split("## Layout", 1)[1].split("```text", 2)[2].split("```", 1)[0]
     drawn: list[list[str]] = []

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.records.schema import ProfileRecord, TaskProfile
-from harness.records.store import load_record
-from harness.studies.fil import choose_input, profile_task
+from memreplay.records.schema import ProfileRecord, TaskProfile
+from memreplay.records.store import load_record
+from memreplay.studies.fil import choose_input, profile_task
 from tests.helpers.cli import TEST_SCALE
 
 pytestmark = pytest.mark.slow

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import typing
 
-from harness.cli import QUESTIONS, build_parser, main
-from harness.kinds import KINDS
-from harness.records.schema import Record
-from harness.report.blocks import Items, Plots, Section, Table, Text
-from harness.report.table import format_table
-from harness.report.text import sections_text
-from harness.version import __version__
+from memreplay.cli import QUESTIONS, build_parser, main
+from memreplay.kinds import KINDS
+from memreplay.records.schema import Record
+from memreplay.report.blocks import Items, Plots, Section, Table, Text
+from memreplay.report.table import format_table
+from memreplay.report.text import sections_text
+from memreplay.version import __version__
 
 
 def test_every_record_type_has_one_kind_and_its_commands_parse() -> None:

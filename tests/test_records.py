@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.records.schema import (
+from memreplay.records.schema import (
     READABLE_SCHEMA_VERSIONS,
     ProbeRecord,
     ProfileRecord,
@@ -18,7 +18,7 @@ from harness.records.schema import (
     SizeRecord,
     SweepRecord,
 )
-from harness.records.store import load_record
+from memreplay.records.store import load_record
 
 DATA = Path(__file__).parent / "data"
 TYPES = {"sweep": SweepRecord, "profile": ProfileRecord, "size": SizeRecord, "scheduler": SchedulerRecord,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from harness.kinds import KINDS, ReportContext, kind_of, record_text, write_report
-from harness.records.schema import READABLE_SCHEMA_VERSIONS
-from harness.records.store import RENAMED_KINDS_BEFORE_6, load_record
+from memreplay.kinds import KINDS, ReportContext, kind_of, record_text, write_report
+from memreplay.records.schema import READABLE_SCHEMA_VERSIONS
+from memreplay.records.store import RENAMED_KINDS_BEFORE_6, load_record
 
 DATA = Path(__file__).parent / "data"
 RECORDS = sorted(DATA.rglob("run.json"))
@@ -52,7 +52,7 @@ def test_a_record_reads_and_renders_in_the_terminal_and_on_the_page(path: Path, 
 
 def test_older_records_are_read_under_todays_names() -> None:
     """Schema 5 and before said "scheduler profile" and "probe-accuracy": read as preset and probe."""
-    from harness.records.schema import ProbeRecord, SweepRecord
+    from memreplay.records.schema import ProbeRecord, SweepRecord
 
     for version in (3, 4, 5):
         assert isinstance(load_record(DATA / f"schema{version}" / "probe"), ProbeRecord)

@@ -17,16 +17,24 @@ import dask
 import dask.bag as db
 import pytest
 
-from corpora import ensure_corpus
-from harness.execute.cluster import local_cluster
-from harness.plan.cluster_config import ClusterConfig
-from harness.records.schema import SweepRecord
-from harness.records.store import load_record
 from memreplay import record
+from memreplay.corpora import ensure_corpus
+from memreplay.execute.cluster import local_cluster
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.records.schema import SweepRecord
+from memreplay.records.store import load_record
+from memreplay.workloads.replay import replay
+from memreplay.workloads.trace import (
+    TraceCluster,
+    TraceEnd,
+    TraceHeader,
+    TraceTask,
+    index_trace,
+    iter_tasks,
+    write_trace,
+)
+from memreplay.workloads.wordcount import count_words_naive
 from tests.helpers.cli import MEMREPLAY, assert_one_line_error, needs_clear_refs, write_matrix
-from workloads.replay import replay
-from workloads.trace import TraceCluster, TraceEnd, TraceHeader, TraceTask, index_trace, iter_tasks, write_trace
-from workloads.wordcount import count_words_naive
 
 pytestmark = needs_clear_refs
 
@@ -126,6 +134,18 @@ def test_an_out_of_memory_pipeline_replays_out_of_memory(cli, tmp_path: Path) ->
     assert case.outcome == "oom" and case.fidelity is not None and case.fidelity.outcome_ok, case
 
 
+def test_a_killed_task_replayed_grows_to_its_workers_kill_line_and_holds_it() -> None:
+    """Whatever else the machine does, the replayed task's memory stays over the recorded
+    worker's kill line (here 95 % of 300 MiB) until its nanny can act; with no nanny, it lets go."""
+    grow = ("import resource, time; from memreplay.workloads.synthetic import grow_to_kill_line; "
+            "started = time.perf_counter(); grow_to_kill_line(300 * 2**20, hold_s=0.5); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.perf_counter() - started)")
+    done = subprocess.run([sys.executable, "-c", grow], capture_output=True, text=True, timeout=120, check=True)
+    peak, seconds = map(float, done.stdout.split())
+    assert 0.95 * 300 * 2**20 < peak <= (0.95 * 300 + 16 + 16) * 2**20  # past the line by at most a step or two
+    assert 0.5 <= seconds < 30
+
+
 def test_the_python_api_records_what_runs_inside_the_block(tmp_path: Path, text_corpus) -> None:
     trace = tmp_path / "api.json"
     with local_cluster(ClusterConfig(1, 1, 2**30)) as (_, client):
@@ -138,7 +158,7 @@ def test_the_python_api_records_what_runs_inside_the_block(tmp_path: Path, text_
 
 
 def test_record_without_a_client_is_refused(tmp_path: Path) -> None:
-    from harness.errors import UserError
+    from memreplay.errors import UserError
 
     with pytest.raises(UserError, match="no Dask client"):
         with record(tmp_path / "t.json"):

@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from harness.records.schema import SweepRecord
-from harness.records.store import load_record
+from memreplay.records.schema import SweepRecord
+from memreplay.records.store import load_record
 from tests.helpers.browser import PLOTS_DRAWN, offline_page, opened_report, served
 from tests.helpers.cli import TEST_SCALE, Result, assert_one_line_error, needs_clear_refs
 from tests.helpers.sweep_workloads import HOSTILE_KEY
@@ -244,8 +244,8 @@ def _scaled(record: SweepRecord, workload: str, add_bytes: int, repeat: int | No
 
 @pytest.mark.slow
 def test_compare_sets_changes_against_the_spread_of_repeats(runs: dict[str, Result]) -> None:
-    from harness.analysis.compare import compare_runs
-    from harness.analysis.regression import GateRule
+    from memreplay.analysis.compare import compare_runs
+    from memreplay.analysis.regression import GateRule
 
     workload = "tests.helpers.sweep_workloads:hostile_key"
     rule = GateRule(threshold=0.10, floor=2 * MIB)
@@ -272,9 +272,9 @@ def test_compare_sets_changes_against_the_spread_of_repeats(runs: dict[str, Resu
 def test_overlap_dependent_figures_gate_only_against_measured_noise(runs: dict[str, Result]) -> None:
     """With two threads per worker, the largest task and the worker peak move with how tasks
     overlapped: without repeats or an A/A run they are shown, not gated."""
-    from harness.analysis.compare import FIGURES, compare_runs
-    from harness.analysis.regression import GateRule
-    from harness.plan.cluster_config import ClusterConfig
+    from memreplay.analysis.compare import FIGURES, compare_runs
+    from memreplay.analysis.regression import GateRule
+    from memreplay.plan.cluster_config import ClusterConfig
 
     workload = "tests.helpers.sweep_workloads:hostile_key"
     rule = GateRule(threshold=0.10, floor=2 * MIB)

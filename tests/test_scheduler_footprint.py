@@ -9,12 +9,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.errors import UserError
-from harness.plan.distributed_config import installed_keys, load_preset
-from harness.probes.deepsize import deep_size
-from harness.records.schema import SchedulerRecord, SweepRecord
-from harness.records.store import load_record
-from harness.studies import scheduler as scheduler_study
+from memreplay.errors import UserError
+from memreplay.plan.distributed_config import installed_keys, load_preset
+from memreplay.probes.deepsize import deep_size
+from memreplay.records.schema import SchedulerRecord, SweepRecord
+from memreplay.records.store import load_record
+from memreplay.studies import scheduler as scheduler_study
 from tests.helpers.browser import PLOTS_DRAWN, opened_report
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error
 

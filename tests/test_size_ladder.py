@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpora import Corpus, ensure_corpus
-from harness.analysis.model import GOAL_FLOOR_BYTES, meets_goal
-from harness.records.schema import HeldOut, SizeRecord
-from harness.records.store import load_record
-from harness.studies.size_ladder import LADDER_FRACTIONS, cut_input, run_ladder
+from memreplay.analysis.model import GOAL_FLOOR_BYTES, meets_goal
+from memreplay.corpora import Corpus, ensure_corpus
+from memreplay.records.schema import HeldOut, SizeRecord
+from memreplay.records.store import load_record
+from memreplay.studies.size_ladder import LADDER_FRACTIONS, cut_input, run_ladder
+from memreplay.workloads import resolve_workload
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 from tests.helpers.sweep_workloads import PEAK_PER_INPUT_BYTE
-from workloads import resolve_workload
 
 MIB = 2**20
 
@@ -75,8 +75,8 @@ def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_
 def test_a_ladder_on_a_small_corpus_predicts_the_largest_input_of_a_larger_one(corpus_cache: Path,
                                                                                   tmp_path: Path) -> None:
     """What `recommend --input-size` relies on: extrapolation beyond every measured input."""
-    from harness.analysis.model import predict
-    from harness.studies.size_ladder import _measure
+    from memreplay.analysis.model import predict
+    from memreplay.studies.size_ladder import _measure
 
     workload = resolve_workload("imagechunks-lean")
     small, large = ensure_corpus("images", 0.05, corpus_cache), ensure_corpus("images", 0.2, corpus_cache)
@@ -145,10 +145,20 @@ def test_a_failing_task_function_is_the_ladders_outcome_and_the_run_goes_on(
     assert json.loads(Path(result.record_path).read_text())["kind"] == "size"
 
 
-def test_a_folder_that_would_hide_memreplays_own_packages_is_refused(cli, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "corpora").mkdir()  # a folder of data, named like memreplay's corpora package
+def test_folders_named_like_the_repositorys_hide_nothing(cli, tmp_path: Path, corpus_cache: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("corpora", "harness", "workloads"):  # folders of data, named like the repository's folders
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = cli("size", "wordcount-naive", "--repeats", "1", "--scale", str(TEST_SCALE), "--results", "results",
+                 "--corpora", str(corpus_cache))
+    assert result.returncode == 0, result.stderr  # the ladder's children imported memreplay.corpora, not ./corpora
+
+
+def test_a_memreplay_py_that_would_hide_memreplay_is_refused(cli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "memreplay.py").write_text("raise SystemExit('the wrong memreplay')\n")
     monkeypatch.chdir(tmp_path)
     result = cli("size", "wordcount-naive", "--results", "results")
-    assert_one_line_error(result, "./corpora in the working directory would hide memreplay's own corpora package")
+    assert_one_line_error(result, "./memreplay.py in the working directory would hide memreplay itself")
     assert not (tmp_path / "results").exists()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.records.schema import SweepRecord
-from harness.records.store import load_record
-from harness.studies.groundtruth import MIB
+from memreplay.records.schema import SweepRecord
+from memreplay.records.store import load_record
+from memreplay.studies.groundtruth import MIB
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, write_matrix
 from tests.helpers.sweep_workloads import PEAK_PER_INPUT_BYTE
 
@@ -191,11 +191,11 @@ class _ProbeOnAFullDisk:
 
 
 def test_a_probe_that_cannot_write_never_loses_the_measured_case(tmp_path: Path, text_corpus) -> None:
-    from harness.execute.runner import run_case
-    from harness.plan.cluster_config import ClusterConfig
-    from harness.plan.matrix import Case
-    from harness.probes.task_memory import TaskMemoryProbe
-    from workloads import resolve_workload
+    from memreplay.execute.runner import run_case
+    from memreplay.plan.cluster_config import ClusterConfig
+    from memreplay.plan.matrix import Case
+    from memreplay.probes.task_memory import TaskMemoryProbe
+    from memreplay.workloads import resolve_workload
 
     case = Case(resolve_workload("wordcount-streaming"), ClusterConfig(n_workers=1, threads_per_worker=1,
                                                                        memory_limit=2**30))

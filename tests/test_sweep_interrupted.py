@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.records.schema import SweepRecord
-from harness.records.store import load_record
-from harness.records.task_rows import read_task_rows
+from memreplay.records.schema import SweepRecord
+from memreplay.records.store import load_record
+from memreplay.records.task_rows import read_task_rows
 from tests.helpers.cli import INTERRUPTIBLE, MEMREPLAY, TEST_SCALE, assert_one_line_error, write_matrix
 
 

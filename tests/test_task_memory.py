@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from harness.analysis.probe_accuracy import tolerance_bytes
-from harness.execute.cluster import local_cluster
-from harness.memusage import install
-from harness.plan.cluster_config import ClusterConfig
-from harness.records.task_rows import COLUMNS, MEMUSAGE_COLUMNS, TaskRow, read_memusage_csv, read_task_rows
-from harness.studies.groundtruth import MIB, allocate_and_hold
-from harness.studies.probe_benchmark import dask_memusage_quieted, install_dask_memusage
+from memreplay.analysis.probe_accuracy import tolerance_bytes
+from memreplay.execute.cluster import local_cluster
+from memreplay.memusage import install
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.records.task_rows import COLUMNS, MEMUSAGE_COLUMNS, TaskRow, read_memusage_csv, read_task_rows
+from memreplay.studies.groundtruth import MIB, allocate_and_hold
+from memreplay.studies.probe_benchmark import dask_memusage_quieted, install_dask_memusage
 from tests.helpers.cli import needs_clear_refs
 from tests.helpers.probe_tasks import exit_worker, fail
 
@@ -134,7 +134,7 @@ def test_preload_with_real_scheduler_and_late_worker(tmp_path: Path) -> None:
                                                                      os.environ.get("PYTHONPATH")]))}
     scheduler = subprocess.Popen(
         [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-         "--no-dashboard", "--preload", "harness.memusage", "--memusage-csv", str(csv)],
+         "--no-dashboard", "--preload", "memreplay.memusage", "--memusage-csv", str(csv)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     worker = None
@@ -166,7 +166,7 @@ def test_the_preload_refuses_to_start_when_it_cannot_write_its_csv(tmp_path: Pat
     done = subprocess.run(
         [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
          "--dashboard-address", "127.0.0.1:0",  # its HTTP server all the same: off 8787, which may be taken
-         "--preload", "harness.memusage", "--memusage-csv", str(blocked / "memusage.csv")],
+         "--preload", "memreplay.memusage", "--memusage-csv", str(blocked / "memusage.csv")],
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2
@@ -178,7 +178,7 @@ def test_the_preload_refuses_to_start_when_it_cannot_write_its_csv(tmp_path: Pat
 def test_each_meter_reads_rss_alone_as_its_full_read_does(method: str) -> None:
     """A task start with nothing else running reads RSS alone (statm for clear_refs): it must
     be the RSS the full read gives, and a reset then a read must see memory touched between."""
-    from harness.probes.meter import open_meter
+    from memreplay.probes.meter import open_meter
 
     meter = open_meter(method)
     try:

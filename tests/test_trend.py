@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.regression import GateRule, compare_figures, regressed
-from harness.errors import UserError
-from harness.trend import site
-from harness.trend.asv_project import AsvProject
-from harness.trend.publish import NPM_CACHE
+from memreplay.analysis.regression import GateRule, compare_figures, regressed
+from memreplay.errors import UserError
+from memreplay.trend import site
+from memreplay.trend.asv_project import AsvProject
+from memreplay.trend.publish import NPM_CACHE
 from tests.helpers.browser import offline_page, served
 from tests.helpers.cli import TEST_SCALE
 from tests.helpers.project_copy import copy_project, git
@@ -41,7 +41,7 @@ MIB = 2**20
 
 
 def _memreplay(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "memreplay.cli", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=900)
 
 

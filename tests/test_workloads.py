@@ -6,9 +6,9 @@ from pathlib import Path
 import dask
 import pytest
 
-from workloads import AnswerMismatch, WorkloadError, registered_workloads, resolve_workload
-from workloads.imagechunks import find_spots, find_spots_lean, spot_tables_match
-from workloads.wordcount import count_words_naive, count_words_streaming
+from memreplay.workloads import AnswerMismatch, WorkloadError, registered_workloads, resolve_workload
+from memreplay.workloads.imagechunks import find_spots, find_spots_lean, spot_tables_match
+from memreplay.workloads.wordcount import count_words_naive, count_words_streaming
 
 
 def test_registry_lists_four_workloads_with_metadata() -> None:

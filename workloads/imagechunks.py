@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from corpora import Corpus
-from workloads.workload import AnswerMismatch, per_file_workload
+from memreplay.corpora import Corpus
+from memreplay.workloads.workload import AnswerMismatch, per_file_workload
 
 __all__ = ["SpotTable", "check_spots", "find_spots", "find_spots_lean", "spot_tables_match"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from workloads.imagechunks import imagechunks, imagechunks_lean
-from workloads.wordcount import wordcount_naive, wordcount_streaming
-from workloads.workload import Workload, WorkloadError
+from memreplay.workloads.imagechunks import imagechunks, imagechunks_lean
+from memreplay.workloads.wordcount import wordcount_naive, wordcount_streaming
+from memreplay.workloads.workload import Workload, WorkloadError
 
 __all__ = ["BUILTIN_WORKLOADS", "registered_workloads", "resolve_workload"]
 
@@ -27,8 +27,8 @@ def resolve_workload(reference: str) -> Workload:
     naming a Workload or a plain ``build(corpus)`` function (then run on the text corpus, its
     answer unchecked)."""
     if reference.startswith("replay:"):
-        from workloads.replay import replay_workload
-        from workloads.trace import TraceError
+        from memreplay.workloads.replay import replay_workload
+        from memreplay.workloads.trace import TraceError
 
         try:
             return replay_workload(reference)

@@ -1,6 +1,6 @@
 """``replay:TRACE``: a recorded pipeline rebuilt synthetically, task by task.
 
-Each task of the trace becomes a :func:`workloads.synthetic.replay_task` under a key of the same
+Each task of the trace becomes a :func:`memreplay.workloads.synthetic.replay_task` under a key of the same
 prefix (``<prefix>-<hash>``), with the same dependencies: it holds its inputs, allocates and
 touches its recorded peak increase, stays for its recorded duration and returns an array of
 its recorded output size. An array moves between workers far faster than the Python objects it
@@ -21,17 +21,18 @@ from typing import Any
 
 import dask
 
-from corpora import Corpus
-from workloads.synthetic import replay_task
-from workloads.trace import TraceError, index_trace, iter_tasks
-from workloads.workload import DeadlinePassed, Workload
+from memreplay.corpora import Corpus
+from memreplay.workloads.synthetic import replay_task
+from memreplay.workloads.trace import TraceError, index_trace, iter_tasks
+from memreplay.workloads.workload import DeadlinePassed, Workload
 
 __all__ = ["KILLED_HOLD_S", "REPLAY_PREFIX", "WINDOW", "replay", "replay_workload"]
 
 REPLAY_PREFIX = "replay:"
 WINDOW = 10_000  # tasks per submission
-# A task whose worker was killed while it ran has no duration of its own: replayed, it holds its
-# peak for this long, time enough for a nanny (which checks every 100 ms by default) to see it.
+# A task whose worker was killed while it ran, in a trace that does not say the workers' memory
+# limit: replayed, it holds its recorded peak for at least this long. With the limit known, it
+# grows to the recorded worker's kill line instead (synthetic.grow_to_kill_line).
 KILLED_HOLD_S = 1.0
 
 
@@ -60,6 +61,7 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
     or :class:`DeadlinePassed` after ``timeout_s``."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     index = index_trace(path)  # the trace may have changed since it was resolved
+    killed_at_limit = index.header.cluster.memory_limit if index.header.cluster else 0
     held: dict[int, Any] = {}  # futures of outputs a later window needs, by position
     submitted = 0
     results: list[Any] = []  # futures of the pipeline's results
@@ -84,9 +86,11 @@ def replay(client: Any, path: Path, timeout_s: float | None, window: int = WINDO
     for task in iter_tasks(path):
         position, submitted = submitted, submitted + 1
         inputs = [in_batch[dep] if dep in in_batch else held[dep] for dep in task.deps]
-        duration = task.duration_s if task.state == "memory" else max(task.duration_s, KILLED_HOLD_S)
+        killed = task.state != "memory"
+        duration = max(task.duration_s, KILLED_HOLD_S) if killed else task.duration_s
         node = dask.delayed(replay_task, pure=True)(task.peak_increase_bytes, duration, task.output_bytes,
-                                                     *inputs, dask_key_name=f"{task.prefix}-{task.id}")
+                                                     *inputs, killed_at_limit=killed_at_limit if killed else 0,
+                                                     dask_key_name=f"{task.prefix}-{task.id}")
         batch.append((position, node))
         in_batch[position] = node
         if len(batch) >= window:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from corpora import Corpus
-from workloads.workload import AnswerMismatch, per_file_workload
+from memreplay.corpora import Corpus
+from memreplay.workloads.workload import AnswerMismatch, per_file_workload
 
 __all__ = ["check_top_words", "count_words_naive", "count_words_streaming", "normalise"]
 

@@ -1,5 +1,5 @@
 """What a workload is: its metadata and functions, the errors it raises, and the common
-one-task-per-file shape. The built-in ones are listed in :mod:`workloads.registry`."""
+one-task-per-file shape. The built-in ones are listed in :mod:`memreplay.workloads.registry`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpora import Corpus
+from memreplay.corpora import Corpus
 
 __all__ = ["AnswerMismatch", "DeadlinePassed", "Workload", "WorkloadError", "per_file_workload"]
 

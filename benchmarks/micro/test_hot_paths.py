@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from corpora import ensure_corpus
-from harness.probes.task_memory import TaskMemoryCollector
-from harness.probes.task_memory_worker import TaskMemoryWorkerPlugin
-from harness.studies.fil import parse_folded_stacks, top_lines
-from workloads import registered_workloads
+from memreplay.corpora import ensure_corpus
+from memreplay.probes.task_memory import TaskMemoryCollector
+from memreplay.probes.task_memory_worker import TaskMemoryWorkerPlugin
+from memreplay.studies.fil import parse_folded_stacks, top_lines
+from memreplay.workloads import registered_workloads
 
 SCALE = 0.02
 

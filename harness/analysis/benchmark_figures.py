@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.analysis.task_summary import case_largest_peak_increase
-from harness.records.schema import CaseResult, SchedulerRecord, SweepRecord, TaskProfile
-from harness.records.timeline_samples import SCHEDULER
+from memreplay.analysis.task_summary import case_largest_peak_increase
+from memreplay.records.schema import CaseResult, SchedulerRecord, SweepRecord, TaskProfile
+from memreplay.records.timeline_samples import SCHEDULER
 
 __all__ = ["case_figures", "figures_of_case", "profile_figures", "scheduler_figures"]
 

@@ -6,7 +6,7 @@ The noise floor of a figure is the larger of the ``--floor`` (bytes, for memory 
 the noise the records show: the spread between repeats of a case (in either run) and, given an
 A/A run of BASE (``--noise``), how far that run's figure lay from BASE's. A memory figure
 regressed when it is worse by more than the threshold *and* by more than its noise floor (the
-gate's rule, :mod:`harness.analysis.regression`); an ``ok`` case that ran out of memory, timed
+gate's rule, :mod:`memreplay.analysis.regression`); an ``ok`` case that ran out of memory, timed
 out or failed regressed too. Time and cost are compared the same way but never gate; neither do
 the figures that depend on how tasks overlapped (more than one thread per worker) unless the
 records measured their noise.
@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.analysis.benchmark_figures import figures_of_case
-from harness.analysis.regression import Comparison, GateRule, judge
-from harness.errors import UserError
-from harness.records.schema import CaseResult, Environment, SweepRecord
+from memreplay.analysis.benchmark_figures import figures_of_case
+from memreplay.analysis.regression import Comparison, GateRule, judge
+from memreplay.errors import UserError
+from memreplay.records.schema import CaseResult, Environment, SweepRecord
 
 __all__ = [
     "FIGURES", "CaseComparison", "EnvironmentDifference", "Figure", "OutcomeChange", "RunComparison",

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from harness.records.schema import HeldOut, PrefixModel, SizeLadder
-from harness.records.task_rows import MIB, TaskRow
+from memreplay.records.schema import HeldOut, PrefixModel, SizeLadder
+from memreplay.records.task_rows import MIB, TaskRow
 
 __all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "fit_peak_model", "fit_points", "grows",
            "heldout_error_text", "meets_goal", "predict"]

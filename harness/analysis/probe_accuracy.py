@@ -7,8 +7,8 @@ import statistics
 
 import msgspec
 
-from harness.records.schema import AccuracyRun, Overhead
-from harness.records.task_rows import MIB
+from memreplay.records.schema import AccuracyRun, Overhead
+from memreplay.records.task_rows import MIB
 
 __all__ = ["DURATION_BUCKETS", "AccuracySummary", "BucketSummary", "duration_bucket", "paired_ratios",
            "summarise_accuracy", "tolerance_bytes"]

@@ -25,11 +25,11 @@ from collections.abc import Iterable
 
 import msgspec
 
-from harness.analysis.model import heldout_error_text, predict
-from harness.analysis.task_summary import prefix_peak_increase
-from harness.plan.cluster_config import MIN_WORKER_MEMORY
-from harness.plan.sizes import compact_bytes
-from harness.records.schema import CaseResult, PrefixModel, SweepRecord
+from memreplay.analysis.model import heldout_error_text, predict
+from memreplay.analysis.task_summary import prefix_peak_increase
+from memreplay.plan.cluster_config import MIN_WORKER_MEMORY
+from memreplay.plan.sizes import compact_bytes
+from memreplay.records.schema import CaseResult, PrefixModel, SweepRecord
 
 __all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
 

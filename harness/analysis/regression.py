@@ -2,7 +2,7 @@
 new commit's value is worse than the base's by more than the threshold (a ratio) *and* by more
 than the floor (bytes). The ratio alone would fail a 2 MiB figure on probe noise; the floor
 alone would miss a large relative change of a large figure. Reading asv's files is the gate's
-business (``harness.trend.gate``); this module only compares."""
+business (``memreplay.trend.gate``); this module only compares."""
 
 from __future__ import annotations
 

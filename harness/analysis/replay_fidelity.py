@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.analysis.probe_accuracy import tolerance_bytes
-from harness.plan.cluster_config import ClusterConfig
-from harness.records.schema import ReplayFidelity
-from harness.records.task_rows import TaskRow
-from workloads.trace import index_trace, iter_tasks
+from memreplay.analysis.probe_accuracy import tolerance_bytes
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.records.schema import ReplayFidelity
+from memreplay.records.task_rows import TaskRow
+from memreplay.workloads.trace import index_trace, iter_tasks
 
 __all__ = ["PEAKS_GOAL_SHARE", "SPAN_GOAL_PERCENT", "replay_fidelity"]
 

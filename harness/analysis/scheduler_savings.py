@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from harness.records.schema import (
+from memreplay.records.schema import (
     CaseResult,
     FootprintComparison,
     SchedulerScenario,

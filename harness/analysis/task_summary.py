@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from harness.records.schema import DeadTask, LargestTask, PrefixSummary, TaskMemory
-from harness.records.task_rows import TaskRow
+from memreplay.records.schema import DeadTask, LargestTask, PrefixSummary, TaskMemory
+from memreplay.records.task_rows import TaskRow
 
 __all__ = ["case_largest_peak_increase", "largest_by_prefix", "largest_prefix", "largest_task", "prefix_peak_increase",
            "summarise_task_memory", "worker_footprint"]

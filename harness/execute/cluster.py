@@ -1,4 +1,4 @@
-"""The cluster of one case, from where the plan says (:mod:`harness.plan.cluster_source`):
+"""The cluster of one case, from where the plan says (:mod:`memreplay.plan.cluster_source`):
 
 - memreplay's own, fresh per case so no memory is carried over: the scheduler in a process of
   its own (``dask scheduler``, under the case's scheduler preset), the workers as LocalCluster
@@ -22,12 +22,12 @@ import dask
 from distributed import Client, LocalCluster, Nanny, SpecCluster, Worker
 from distributed.security import Security
 
-from harness.errors import UserError
-from harness.execute.scheduler_process import SchedulerProcess
-from harness.plan.cluster_config import ClusterConfig
-from harness.plan.cluster_source import ClusterSource, TlsFiles, manager_arguments, resolve_manager
-from harness.plan.sizes import compact_bytes
-from harness.records.schema import ClusterRecord, WorkerRecord
+from memreplay.errors import UserError
+from memreplay.execute.scheduler_process import SchedulerProcess
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.plan.cluster_source import ClusterSource, TlsFiles, manager_arguments, resolve_manager
+from memreplay.plan.sizes import compact_bytes
+from memreplay.records.schema import ClusterRecord, WorkerRecord
 
 __all__ = ["CLUSTER_SETTINGS", "SCHEDULER_LOG", "CaseCluster", "case_cluster", "check_running", "local_cluster",
            "open_cluster", "running_config", "running_shape"]

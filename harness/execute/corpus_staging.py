@@ -9,9 +9,9 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from corpora import Corpus
-from corpora.staged import StagedCorpus, stage_corpus
-from harness.errors import UserError
+from memreplay.corpora import Corpus
+from memreplay.corpora.staged import StagedCorpus, stage_corpus
+from memreplay.errors import UserError
 
 __all__ = ["CorpusStaging", "stage_on_workers"]
 

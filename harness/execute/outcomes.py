@@ -9,9 +9,9 @@ from typing import Any
 from dask.utils import format_bytes
 from distributed import KilledWorker
 
-from harness.compat import memory_kill_events
-from harness.probes.base import on_scheduler
-from harness.records.schema import DeadTask, OomInfo, Outcome
+from memreplay.compat import memory_kill_events
+from memreplay.probes.base import on_scheduler
+from memreplay.records.schema import DeadTask, OomInfo, Outcome
 
 __all__ = ["Failure", "classify_failure", "name_the_running_task", "one_line"]
 

@@ -7,20 +7,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from corpora import Corpus
-from harness.execute.cluster import open_cluster
-from harness.execute.corpus_staging import stage_on_workers
-from harness.execute.outcomes import classify_failure, name_the_running_task, one_line
-from harness.plan.cluster_source import OWN, ClusterSource
-from harness.plan.matrix import Case
-from harness.probes.base import Probe, ProbeContext
-from harness.probes.scheduler_footprint import SchedulerFootprintProbe
-from harness.probes.task_memory import TaskMemoryProbe
-from harness.probes.timeline import TimelineProbe
-from harness.records.schema import CaseResult, CorpusRef, OomInfo, Outcome, Timeline, WorkloadRef
-from harness.report.timeline_plot import draw_case_timeline
-from workloads import AnswerMismatch
-from workloads.workload import DeadlinePassed
+from memreplay.corpora import Corpus
+from memreplay.execute.cluster import open_cluster
+from memreplay.execute.corpus_staging import stage_on_workers
+from memreplay.execute.outcomes import classify_failure, name_the_running_task, one_line
+from memreplay.plan.cluster_source import OWN, ClusterSource
+from memreplay.plan.matrix import Case
+from memreplay.probes.base import Probe, ProbeContext
+from memreplay.probes.scheduler_footprint import SchedulerFootprintProbe
+from memreplay.probes.task_memory import TaskMemoryProbe
+from memreplay.probes.timeline import TimelineProbe
+from memreplay.records.schema import CaseResult, CorpusRef, OomInfo, Outcome, Timeline, WorkloadRef
+from memreplay.report.timeline_plot import draw_case_timeline
+from memreplay.workloads import AnswerMismatch
+from memreplay.workloads.workload import DeadlinePassed
 
 __all__ = ["default_probes", "run_case"]
 

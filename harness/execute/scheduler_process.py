@@ -15,8 +15,8 @@ from typing import IO, Any
 
 from distributed.deploy.spec import ProcessInterface
 
-from harness.errors import UserError
-from harness.plan.distributed_config import child_environment
+from memreplay.errors import UserError
+from memreplay.plan.distributed_config import child_environment
 
 __all__ = ["STARTUP_S", "SchedulerFailed", "SchedulerProcess", "dashboard_flag", "dask_command", "last_error_line"]
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from corpora import Corpus, ensure_corpus
-from harness.analysis.model import fit_peak_model
-from harness.analysis.replay_fidelity import replay_fidelity
-from harness.errors import UserError
-from harness.execute.cluster import check_running
-from harness.execute.progress import Progress
-from harness.execute.runner import run_case
-from harness.plan.matrix import Matrix
-from harness.records.schema import MatrixSettings, PlannedCase, SweepRecord, SweepSettings, SweepSummary
-from harness.records.store import RunDirectory, new_record_fields
-from harness.records.task_rows import TaskRow, iter_task_rows
-from workloads.replay import REPLAY_PREFIX
+from memreplay.analysis.model import fit_peak_model
+from memreplay.analysis.replay_fidelity import replay_fidelity
+from memreplay.corpora import Corpus, ensure_corpus
+from memreplay.errors import UserError
+from memreplay.execute.cluster import check_running
+from memreplay.execute.progress import Progress
+from memreplay.execute.runner import run_case
+from memreplay.plan.matrix import Matrix
+from memreplay.records.schema import MatrixSettings, PlannedCase, SweepRecord, SweepSettings, SweepSummary
+from memreplay.records.store import RunDirectory, new_record_fields
+from memreplay.records.task_rows import TaskRow, iter_task_rows
+from memreplay.workloads.replay import REPLAY_PREFIX
 
 __all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
 

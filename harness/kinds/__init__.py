@@ -1,7 +1,7 @@
 """Every kind of result memreplay makes, one module each, found through one map.
 
 A kind's module holds its commands (options and the one function each calls), its record type
-(from :mod:`harness.records.schema`) and its record as report sections, which the terminal and
+(from :mod:`memreplay.records.schema`) and its record as report sections, which the terminal and
 the page (``report.html``) both render. Adding a kind is its module, its record type and its
 tests, and a line in :data:`KINDS`.
 """
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from harness.kinds import probe, profile, scheduler, size, sweep
-from harness.kinds.base import Command, Kind, ReportContext, kind_text
-from harness.records.schema import Record
-from harness.records.store import run_directory
-from harness.report.html_page import write_page
+from memreplay.kinds import probe, profile, scheduler, size, sweep
+from memreplay.kinds.base import Command, Kind, ReportContext, kind_text
+from memreplay.records.schema import Record
+from memreplay.records.store import run_directory
+from memreplay.report.html_page import write_page
 
 __all__ = ["KINDS", "REPORT_NAME", "Kind", "kind_commands", "kind_of", "record_text", "write_report"]
 

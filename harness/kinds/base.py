@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpora.staged import CORPORA_ENV
-from harness.records.schema import Environment, Record
-from harness.report.blocks import Section, Table
+from memreplay.corpora.staged import CORPORA_ENV
+from memreplay.records.schema import Environment, Record
+from memreplay.report.blocks import Section, Table
 
 __all__ = [
     "Command", "Kind", "ReportContext", "Said", "add_cluster_options", "add_corpus_options", "add_results_option",
@@ -75,15 +75,15 @@ class Kind:
 def terminal_context() -> ReportContext:
     """What a command's terminal text is written for: this machine, dask's kill line, the
     terminal's width."""
-    from harness.plan.distributed_config import kill_fraction
-    from harness.report.table import terminal_width
+    from memreplay.plan.distributed_config import kill_fraction
+    from memreplay.report.table import terminal_width
 
     return ReportContext(kill_fraction=kill_fraction(), width=terminal_width())
 
 
 def kind_text(kind: Kind, run: Path, record: Any, context: ReportContext) -> str:
     """What the terminal shows of a record: its kind's sections meant for the terminal."""
-    from harness.report.text import sections_text
+    from memreplay.report.text import sections_text
 
     return sections_text(kind.sections(run, record, context), context.width)
 
@@ -94,7 +94,7 @@ def record_said(kind: Kind, run: Any, code: int = 0, text_file: str | None = Non
     in the run directory under that name."""
     text = kind_text(kind, run.directory, run.record, terminal_context())
     if text_file is not None:
-        from harness.records.atomic import atomic_write_text
+        from memreplay.records.atomic import atomic_write_text
 
         atomic_write_text(run.directory / text_file, text + "\n")
     return Said(f"{text}\n\nresults: {run.path}", code, run=run.directory, record=run.record)

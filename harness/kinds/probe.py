@@ -6,13 +6,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
-from harness.kinds.base import Command, Kind, ReportContext, Said, add_results_option, environment_section, record_said
-from harness.records.schema import ProbeRecord
-from harness.records.store import prepare_results_directory
-from harness.report.blocks import Items, Plots, Section, Table, Text
-from harness.report.plots import probe_accuracy_plot
-from harness.report.units import mib_text
+from memreplay.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
+from memreplay.kinds.base import (
+    Command,
+    Kind,
+    ReportContext,
+    Said,
+    add_results_option,
+    environment_section,
+    record_said,
+)
+from memreplay.records.schema import ProbeRecord
+from memreplay.records.store import prepare_results_directory
+from memreplay.report.blocks import Items, Plots, Section, Table, Text
+from memreplay.report.plots import probe_accuracy_plot
+from memreplay.report.units import mib_text
 
 __all__ = ["KIND"]
 
@@ -28,7 +36,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _call(args: argparse.Namespace) -> Said:
-    from harness.studies.probe_benchmark import run_probe_benchmark
+    from memreplay.studies.probe_benchmark import run_probe_benchmark
 
     run = run_probe_benchmark(prepare_results_directory(args.results), args.truth_tasks, args.tiny_tasks,
                               args.repeats, args.rows_tasks)

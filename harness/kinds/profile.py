@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from harness.kinds.base import (
+from memreplay.kinds.base import (
     Command,
     Kind,
     ReportContext,
@@ -20,10 +20,10 @@ from harness.kinds.base import (
     environment_section,
     record_said,
 )
-from harness.records.schema import ProfileRecord, TaskProfile
-from harness.records.store import prepare_results_directory
-from harness.report.blocks import Block, Heading, Picture, Section, Table, Text
-from harness.report.locate import beside
+from memreplay.records.schema import ProfileRecord, TaskProfile
+from memreplay.records.store import prepare_results_directory
+from memreplay.report.blocks import Block, Heading, Picture, Section, Table, Text
+from memreplay.report.locate import beside
 
 __all__ = ["HOLDING_PERCENT", "KIND", "RSS_GROWTH_FLOOR", "profile_blocks"]
 
@@ -40,7 +40,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _call(args: argparse.Namespace) -> Said:
-    from harness.studies.fil import profile_workloads
+    from memreplay.studies.fil import profile_workloads
 
     results = prepare_results_directory(args.results)
     run = profile_workloads(args.workloads, args.scale, args.timeout, results, corpus_cache(results, args.corpora))

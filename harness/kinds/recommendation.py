@@ -8,12 +8,12 @@ import argparse
 
 from dask.utils import format_bytes
 
-from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation
-from harness.errors import UserError
-from harness.kinds.base import Command, Said
-from harness.plan.sizes import compact_bytes, parse_size
-from harness.report.blocks import Items, Section, Table, Text
-from harness.report.text import sections_text
+from memreplay.analysis.recommend import DEFAULT_MARGIN, Recommendation
+from memreplay.errors import UserError
+from memreplay.kinds.base import Command, Said
+from memreplay.plan.sizes import compact_bytes, parse_size
+from memreplay.report.blocks import Items, Section, Table, Text
+from memreplay.report.text import sections_text
 
 __all__ = ["COMMAND", "machine_option", "recommendation_section"]
 
@@ -44,10 +44,10 @@ def machine_option(cores: int | None, memory: str | None) -> tuple[int, int] | N
 def _call(args: argparse.Namespace) -> Said:
     import msgspec
 
-    from harness.analysis.recommend import recommend
-    from harness.plan.distributed_config import kill_fraction
-    from harness.records.schema import SweepRecord
-    from harness.records.store import load_record
+    from memreplay.analysis.recommend import recommend
+    from memreplay.plan.distributed_config import kill_fraction
+    from memreplay.records.schema import SweepRecord
+    from memreplay.records.store import load_record
 
     machine = machine_option(args.cores, args.memory)  # every option checked before any file is read
     if not 0 <= args.margin < 1:  # NaN fails this too

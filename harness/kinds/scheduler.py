@@ -8,12 +8,20 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from harness.kinds.base import Command, Kind, ReportContext, Said, add_results_option, environment_section, record_said
-from harness.records.schema import FootprintComparison, SchedulerRecord
-from harness.records.store import prepare_results_directory
-from harness.report.blocks import Block, Items, Plots, Section, Table, Text
-from harness.report.plots import structures_plot, timeline_plot
-from harness.report.units import signed_bytes
+from memreplay.kinds.base import (
+    Command,
+    Kind,
+    ReportContext,
+    Said,
+    add_results_option,
+    environment_section,
+    record_said,
+)
+from memreplay.records.schema import FootprintComparison, SchedulerRecord
+from memreplay.records.store import prepare_results_directory
+from memreplay.report.blocks import Block, Items, Plots, Section, Table, Text
+from memreplay.report.plots import structures_plot, timeline_plot
+from memreplay.report.units import signed_bytes
 
 __all__ = ["KIND", "structures_table"]
 
@@ -22,15 +30,18 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="40,000 transitions and 2 s idle")
     parser.add_argument("--transitions", type=int, help="transitions to drive (default 200,000)")
     parser.add_argument("--idle", type=float, help="idle seconds before measuring (default 10)")
-    parser.add_argument("--default", default="configs/scheduler/default.toml", help="the default preset")
-    parser.add_argument("--trimmed", default="configs/scheduler/trimmed.toml", help="the trimmed preset")
+    parser.add_argument("--default", help="the default preset (memreplay's own configs/scheduler/default.toml)")
+    parser.add_argument("--trimmed", help="the trimmed preset (memreplay's own configs/scheduler/trimmed.toml)")
     add_results_option(parser)
 
 
 def _call(args: argparse.Namespace) -> Said:
-    from harness.studies.scheduler import run_study
+    from memreplay.plan.packaged import packaged_config
+    from memreplay.studies.scheduler import run_study
 
-    run = run_study(args.default, args.trimmed, prepare_results_directory(args.results), quick=args.quick,
+    default = args.default or packaged_config("scheduler/default.toml")
+    trimmed = args.trimmed or packaged_config("scheduler/trimmed.toml")
+    run = run_study(default, trimmed, prepare_results_directory(args.results), quick=args.quick,
                     transitions=args.transitions, idle_s=args.idle)
     return record_said(KIND, run, text_file="footprint.txt")
 

@@ -8,8 +8,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.analysis.model import heldout_error_text
-from harness.kinds.base import (
+from memreplay.analysis.model import heldout_error_text
+from memreplay.kinds.base import (
     Command,
     Kind,
     ReportContext,
@@ -19,11 +19,11 @@ from harness.kinds.base import (
     environment_section,
     record_said,
 )
-from harness.records.schema import SizeLadder, SizeRecord
-from harness.records.store import prepare_results_directory
-from harness.report.blocks import Plots, Section, Table, Text
-from harness.report.plots import TaskPoint, model_plot
-from harness.report.units import mib_text, signed_bytes
+from memreplay.records.schema import SizeLadder, SizeRecord
+from memreplay.records.store import prepare_results_directory
+from memreplay.report.blocks import Plots, Section, Table, Text
+from memreplay.report.plots import TaskPoint, model_plot
+from memreplay.report.units import mib_text, signed_bytes
 
 __all__ = ["KIND", "ladders_section"]
 
@@ -37,7 +37,7 @@ LADDER_NOTE = (
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    from harness.studies.size_ladder import LADDER_REPEATS
+    from memreplay.studies.size_ladder import LADDER_REPEATS
 
     parser.add_argument("workloads", nargs="+", metavar="WORKLOAD", help="one or more workloads with a task function")
     parser.add_argument("--repeats", type=int, default=LADDER_REPEATS,
@@ -47,7 +47,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _call(args: argparse.Namespace) -> Said:
-    from harness.studies.size_ladder import size_workloads
+    from memreplay.studies.size_ladder import size_workloads
 
     results = prepare_results_directory(args.results)
     run = size_workloads(args.workloads, args.scale, args.repeats, args.timeout, results,

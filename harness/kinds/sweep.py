@@ -12,14 +12,13 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from corpora import ensure_corpus
-from harness.analysis.benchmark_figures import figures_of_case
-from harness.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
-from harness.analysis.scheduler_savings import trimming_savings
-from harness.analysis.task_summary import largest_prefix
-from harness.errors import UserError
-from harness.execute.sweep import finished_rows, run_sweep
-from harness.kinds.base import (
+from memreplay.analysis.benchmark_figures import figures_of_case
+from memreplay.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
+from memreplay.analysis.scheduler_savings import trimming_savings
+from memreplay.analysis.task_summary import largest_prefix
+from memreplay.corpora import ensure_corpus
+from memreplay.execute.sweep import finished_rows, run_sweep
+from memreplay.kinds.base import (
     Command,
     Kind,
     ReportContext,
@@ -31,36 +30,36 @@ from harness.kinds.base import (
     plural,
     record_said,
 )
-from harness.kinds.profile import profile_blocks
-from harness.kinds.recommendation import recommendation_section
-from harness.kinds.size import ladders_section
-from harness.kinds.sweep_figures import (
+from memreplay.kinds.profile import profile_blocks
+from memreplay.kinds.recommendation import recommendation_section
+from memreplay.kinds.size import ladders_section
+from memreplay.kinds.sweep_figures import (
     distributions_section,
     heat_maps_section,
     model_section,
     task_rows_by_workload,
     timelines_section,
 )
-from harness.plan.cluster_source import ClusterSource
-from harness.plan.matrix import Matrix
-from harness.records.schema import CaseResult, SweepRecord
-from harness.records.store import RunDirectory, prepare_results_directory
-from harness.report.blocks import Block, Items, Plots, Section, Table, Text
-from harness.report.plots import structures_plot
-from harness.report.units import mib_text, signed_bytes
-from harness.studies.fil import choose_input, profile_task
-from harness.studies.size_ladder import run_ladder
+from memreplay.plan.cluster_source import ClusterSource
+from memreplay.plan.matrix import Matrix
+from memreplay.records.schema import CaseResult, SweepRecord
+from memreplay.records.store import RunDirectory, prepare_results_directory
+from memreplay.report.blocks import Block, Items, Plots, Section, Table, Text
+from memreplay.report.plots import structures_plot
+from memreplay.report.units import mib_text, signed_bytes
+from memreplay.studies.fil import choose_input, profile_task
+from memreplay.studies.size_ladder import run_ladder
 
 __all__ = ["KIND", "case_outcome_text", "cluster_lines", "sweep_and_study"]
 
 EXIT_INTERRUPTED = 130
-DEFAULT_MATRIX = "configs/default.toml"
+DEFAULT_MATRIX = "configs/default.toml"  # memreplay's own, installed with it (memreplay.configs)
 
 
 # --- the commands ---------------------------------------------------------------------------------
 
 def _running(args: argparse.Namespace) -> ClusterSource | None:
-    from harness.plan.cluster_source import running_source
+    from memreplay.plan.cluster_source import running_source
 
     return running_source(args.scheduler, args.tls_ca_file, args.tls_cert, args.tls_key)
 
@@ -81,11 +80,11 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_run(args: argparse.Namespace) -> Said:
-    from harness.execute.cluster import running_config
-    from harness.plan.cluster_config import config_from_options
-    from harness.plan.cluster_source import OWN
-    from harness.plan.matrix import single_case
-    from workloads import resolve_workload
+    from memreplay.execute.cluster import running_config
+    from memreplay.plan.cluster_config import config_from_options
+    from memreplay.plan.cluster_source import OWN
+    from memreplay.plan.matrix import single_case
+    from memreplay.workloads import resolve_workload
 
     source = _running(args)
     if source is None:
@@ -103,9 +102,10 @@ def _call_run(args: argparse.Namespace) -> Said:
 
 def _configure_sweep(parser: argparse.ArgumentParser, bench: bool) -> None:
     if bench:
-        parser.add_argument("--matrix", default=DEFAULT_MATRIX, help=f"matrix (default {DEFAULT_MATRIX})")
+        parser.add_argument("--matrix", help=f"matrix (default: memreplay's own {DEFAULT_MATRIX}, installed with it)")
     else:
-        parser.add_argument("matrix", help=f"a matrix TOML file, e.g. {DEFAULT_MATRIX}")
+        parser.add_argument("matrix", help="a matrix TOML file, or the name of one memreplay ships (default, "
+                            "scheduler-presets, asv: its configs/NAME.toml)")
     parser.add_argument("--quick", action="store_true", help="the matrix's [quick] variant: smaller, fewer cases")
     parser.add_argument("--resume", metavar="RUN", help="finish the cases missing from an interrupted run")
     add_corpus_options(parser, scale=False)
@@ -113,11 +113,11 @@ def _configure_sweep(parser: argparse.ArgumentParser, bench: bool) -> None:
 
 
 def _call_sweep(args: argparse.Namespace) -> Said:
-    from harness.plan.matrix import load_matrix
+    from memreplay.plan.matrix import load_matrix
+    from memreplay.plan.packaged import DEFAULT_MATRIX_NAME, matrix_path, packaged_config
 
-    if args.command == "bench" and not Path(args.matrix).exists():
-        raise UserError(f"no {args.matrix} here: run from the memreplay checkout or give --matrix PATH")
-    matrix = load_matrix(args.matrix, quick=args.quick, running=_running(args))  # every problem, before any case
+    path = matrix_path(args.matrix) if args.matrix else packaged_config(DEFAULT_MATRIX_NAME)
+    matrix = load_matrix(path, quick=args.quick, running=_running(args))  # every problem, before any case
     results = prepare_results_directory(args.results)
     try:
         run = sweep_and_study(matrix, results, corpus_cache(results, args.corpora), resume=args.resume)
@@ -130,7 +130,7 @@ def _call_sweep(args: argparse.Namespace) -> Said:
 
 def sweep_and_study(matrix: Matrix, results: Path, corpora: Path, resume: str | None = None,
                     label: str = "sweep") -> RunDirectory[SweepRecord]:
-    """The cases and the model (:func:`harness.execute.sweep.run_sweep`), then, as the matrix
+    """The cases and the model (:func:`memreplay.execute.sweep.run_sweep`), then, as the matrix
     asks, each workload's size ladder and a Fil profile of its hungriest task, the record saved
     after each."""
     run = run_sweep(matrix, results, corpora, resume=resume, label=label)

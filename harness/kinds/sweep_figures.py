@@ -9,17 +9,17 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.analysis.benchmark_figures import figures_of_case
-from harness.analysis.task_summary import largest_by_prefix
-from harness.errors import UserError
-from harness.plan.sizes import compact_bytes
-from harness.records.schema import CaseResult, SweepRecord
-from harness.records.task_rows import MIB, TaskRow, iter_task_rows, parse_task_key
-from harness.records.timeline_samples import read_timeline
-from harness.report.blocks import Plots, Section, Table, Text
-from harness.report.locate import beside
-from harness.report.plots import NARROW, HeatCell, TaskPoint, heat_map, model_plot, peak_distribution, timeline_plot
-from harness.report.units import mib_text, signed_bytes
+from memreplay.analysis.benchmark_figures import figures_of_case
+from memreplay.analysis.task_summary import largest_by_prefix
+from memreplay.errors import UserError
+from memreplay.plan.sizes import compact_bytes
+from memreplay.records.schema import CaseResult, SweepRecord
+from memreplay.records.task_rows import MIB, TaskRow, iter_task_rows, parse_task_key
+from memreplay.records.timeline_samples import read_timeline
+from memreplay.report.blocks import Plots, Section, Table, Text
+from memreplay.report.locate import beside
+from memreplay.report.plots import NARROW, HeatCell, TaskPoint, heat_map, model_plot, peak_distribution, timeline_plot
+from memreplay.report.units import mib_text, signed_bytes
 
 __all__ = ["case_directory", "distributions_section", "heat_maps_section", "model_section", "task_rows_by_workload",
            "timelines_section"]

@@ -8,8 +8,8 @@ import msgspec
 import psutil
 from dask.utils import format_bytes
 
-from harness.errors import UserError
-from harness.plan.sizes import compact_bytes, parse_size
+from memreplay.errors import UserError
+from memreplay.plan.sizes import compact_bytes, parse_size
 
 __all__ = ["MIN_WORKER_MEMORY", "ClusterConfig", "check_memory_limit", "config_from_options", "default_config"]
 

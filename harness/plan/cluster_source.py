@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.errors import UserError
-from harness.plan.cluster_config import ClusterConfig
-from harness.plan.sizes import compact_bytes
+from memreplay.errors import UserError
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.plan.sizes import compact_bytes
 
 __all__ = ["OWN", "ClusterSource", "TlsFiles", "check_configs", "manager_arguments", "resolve_manager",
            "running_source"]

@@ -20,9 +20,9 @@ from typing import Any
 import dask
 import distributed  # noqa: F401  (registers distributed's defaults in dask.config)
 
-from harness.compat import distributed_version
-from harness.errors import UserError
-from harness.plan.toml_file import read_toml
+from memreplay.compat import distributed_version
+from memreplay.errors import UserError
+from memreplay.plan.toml_file import read_toml
 
 __all__ = ["DEFAULT_PRESET", "RENAMES", "SchedulerPreset", "installed_keys", "kill_fraction", "load_preset",
            "log_settings", "to_environment", "child_environment"]

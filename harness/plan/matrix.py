@@ -12,13 +12,14 @@ from typing import Any
 
 import msgspec
 
-from harness.errors import UserError
-from harness.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig, check_memory_limit
-from harness.plan.cluster_source import OWN, ClusterSource, check_configs, resolve_manager
-from harness.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
-from harness.plan.sizes import check_repeats, check_scale, check_seconds, parse_size
-from harness.plan.toml_file import read_toml
-from workloads import Workload, WorkloadError, resolve_workload
+from memreplay.errors import UserError
+from memreplay.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig, check_memory_limit
+from memreplay.plan.cluster_source import OWN, ClusterSource, check_configs, resolve_manager
+from memreplay.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
+from memreplay.plan.packaged import packaged_config
+from memreplay.plan.sizes import check_repeats, check_scale, check_seconds, parse_size
+from memreplay.plan.toml_file import read_toml
+from memreplay.workloads import Workload, WorkloadError, resolve_workload
 
 __all__ = ["Case", "Matrix", "load_matrix", "scheduler_preset", "single_case"]
 
@@ -188,13 +189,13 @@ def _resolve(path: Path, table: dict[str, Any], source: ClusterSource) -> Matrix
 
 
 def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:
-    """A scheduler preset by name: ``<beside>/scheduler/NAME.toml``, else
-    ``configs/scheduler/NAME.toml`` here, or a ``.toml`` path relative to ``beside``. ``default``
+    """A scheduler preset by name: ``<beside>/scheduler/NAME.toml``, else memreplay's own
+    ``configs/scheduler/NAME.toml``, or a ``.toml`` path relative to ``beside``. ``default``
     with no such file is the scheduler as installed. ``what`` names the key or option in errors."""
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"{what}: each preset is a name such as \"trimmed\", got {name!r}")
     candidates = ([beside / name] if name.endswith(".toml") else
-                  [beside / "scheduler" / f"{name}.toml", Path("configs") / "scheduler" / f"{name}.toml"])
+                  [beside / "scheduler" / f"{name}.toml", packaged_config(f"scheduler/{name}.toml")])
     found = next((candidate for candidate in candidates if candidate.is_file()), None)
     if found is None and name != "default":
         raise UserError(f"{what}: no preset {name!r} (looked for {', '.join(map(str, candidates))})")

@@ -7,7 +7,7 @@ import math
 
 from dask.utils import format_bytes, parse_bytes
 
-from harness.errors import UserError
+from memreplay.errors import UserError
 
 __all__ = ["MAX_REPEATS", "check_repeats", "check_scale", "check_seconds", "compact_bytes", "parse_size"]
 

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
+from memreplay.errors import UserError
 
 __all__ = ["read_toml"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from harness.compat import scheduler_plugin, task_dependencies
+from memreplay.compat import scheduler_plugin, task_dependencies
 
 __all__ = ["DependencyRecorder", "finish_dependencies", "install_dependencies"]
 

@@ -30,8 +30,8 @@ class PeakMeter(Protocol):
 def open_meter(method: str = "auto") -> PeakMeter:
     """``"clear_refs"`` (exact, Linux), ``"sampling"`` (a 2 ms polling thread), or ``"auto"``:
     clear_refs where the kernel lets this process reset its peak, else sampling."""
-    from harness.probes.clear_refs import ClearRefsMeter, clear_refs_available
-    from harness.probes.sampling import SamplingMeter
+    from memreplay.probes.clear_refs import ClearRefsMeter, clear_refs_available
+    from memreplay.probes.sampling import SamplingMeter
 
     if method == "clear_refs" or (method == "auto" and clear_refs_available()):
         return ClearRefsMeter()

@@ -5,7 +5,7 @@ Started by the timeline's worker plugin beside each worker, on the worker's own 
 thread inside the worker would wait for the GIL while a task holds it in one long C call (a
 ``str.split`` of 25 MB), and miss exactly the rise it is there to see.
 
-    python -m harness.probes.rss_sample_child PID INTERVAL_S
+    python -m memreplay.probes.rss_sample_child PID INTERVAL_S
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 import psutil
 
-from harness.probes.rss_sampler import RssSampler
+from memreplay.probes.rss_sampler import RssSampler
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 

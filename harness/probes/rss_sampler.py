@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import psutil
 
-from harness.records.timeline_samples import Sample
+from memreplay.records.timeline_samples import Sample
 
 __all__ = ["RssSampler", "Sample"]
 

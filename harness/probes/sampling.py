@@ -11,7 +11,7 @@ import threading
 
 import psutil
 
-from harness.probes.rss_sampler import RssSampler
+from memreplay.probes.rss_sampler import RssSampler
 
 __all__ = ["SamplingMeter"]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import psutil
 
-from harness.compat import log_structures, transition_count
-from harness.plan.distributed_config import log_settings
-from harness.probes.base import ProbeContext
-from harness.probes.clear_refs import ClearRefsMeter, clear_refs_available
-from harness.probes.deepsize import deep_size
-from harness.records.schema import SchedulerFootprint, StructureSize
+from memreplay.compat import log_structures, transition_count
+from memreplay.plan.distributed_config import log_settings
+from memreplay.probes.base import ProbeContext
+from memreplay.probes.clear_refs import ClearRefsMeter, clear_refs_available
+from memreplay.probes.deepsize import deep_size
+from memreplay.records.schema import SchedulerFootprint, StructureSize
 
 __all__ = ["SchedulerFootprintProbe", "measure_structures", "scheduler_memory"]
 

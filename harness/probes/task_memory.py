@@ -18,8 +18,8 @@ from typing import Any
 from dask.utils import key_split
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from harness.analysis.task_summary import summarise_task_memory
-from harness.compat import (
+from memreplay.analysis.task_summary import summarise_task_memory
+from memreplay.compat import (
     MEMORY_KILL_TOPIC,
     add_stream_handlers,
     alias_keys,
@@ -29,17 +29,17 @@ from harness.compat import (
     scheduler_plugin,
     worker_reported_memory,
 )
-from harness.probes.base import ProbeContext
-from harness.probes.task_memory_worker import (
+from memreplay.probes.base import ProbeContext
+from memreplay.probes.task_memory_worker import (
     OP_TASK_START,
     OP_TASK_STOP,
     PLUGIN_NAME,
     TaskMemoryWorkerPlugin,
     key_name,
 )
-from harness.records.atomic import atomic_write_bytes
-from harness.records.schema import TaskMemory
-from harness.records.task_rows import COLUMNS, MIB, read_task_rows
+from memreplay.records.atomic import atomic_write_bytes
+from memreplay.records.schema import TaskMemory
+from memreplay.records.task_rows import COLUMNS, MIB, read_task_rows
 
 __all__ = ["TaskMemoryCollector", "TaskMemoryProbe", "install_collector"]
 

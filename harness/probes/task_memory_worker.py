@@ -15,8 +15,8 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from harness.compat import worker_call_later, worker_incoming_bytes, worker_sender, worker_task_states
-from harness.probes.meter import PeakMeter, open_meter
+from memreplay.compat import worker_call_later, worker_incoming_bytes, worker_sender, worker_task_states
+from memreplay.probes.meter import PeakMeter, open_meter
 
 __all__ = ["ANNOUNCE_AFTER_S", "OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
 

@@ -1,5 +1,5 @@
 """Memory over time for every worker process and the scheduler, as a CSV per case (its
-plot is drawn in :mod:`harness.report.timeline_plot`).
+plot is drawn in :mod:`memreplay.report.timeline_plot`).
 
 Each process samples its own RSS every 50 ms with the shared RSS sampler: a worker plugin on
 every worker (those that join during the case too), reporting each sample to the scheduler on
@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.probes.base import ProbeContext
-from harness.probes.timeline_collector import PLUGIN_NAME, finish_timeline, install_timeline
-from harness.records.schema import Timeline
-from harness.records.timeline_samples import write_timeline
+from memreplay.probes.base import ProbeContext
+from memreplay.probes.timeline_collector import PLUGIN_NAME, finish_timeline, install_timeline
+from memreplay.records.schema import Timeline
+from memreplay.records.timeline_samples import write_timeline
 
 __all__ = ["TimelineProbe"]
 

@@ -15,9 +15,15 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
-from harness.compat import add_stream_handlers, install_worker_plugin, scheduler_plugin, worker_callback, worker_sender
-from harness.probes.rss_sampler import RssSampler
-from harness.records.timeline_samples import SCHEDULER, Sample
+from memreplay.compat import (
+    add_stream_handlers,
+    install_worker_plugin,
+    scheduler_plugin,
+    worker_callback,
+    worker_sender,
+)
+from memreplay.probes.rss_sampler import RssSampler
+from memreplay.records.timeline_samples import SCHEDULER, Sample
 
 __all__ = ["PLUGIN_NAME", "TimelineCollector", "TimelineWorkerPlugin", "finish_timeline", "install_timeline"]
 
@@ -27,7 +33,7 @@ OP_RSS = "memreplay-rss"
 
 class TimelineWorkerPlugin(WorkerPlugin):
     """Samples its worker's RSS from a small process of its own beside the worker (not a thread
-    in it: see :mod:`harness.probes.rss_sample_child`) and sends each sample to the scheduler."""
+    in it: see :mod:`memreplay.probes.rss_sample_child`) and sends each sample to the scheduler."""
 
     name = PLUGIN_NAME
     idempotent = False
@@ -38,7 +44,7 @@ class TimelineWorkerPlugin(WorkerPlugin):
     async def setup(self, worker: Any) -> None:
         send, soon = worker_sender(worker), worker_callback(worker)
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "harness.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
+            [sys.executable, "-m", "memreplay.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         assert self._child.stdout is not None
         output = self._child.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.compat import worker_transfers
+from memreplay.compat import worker_transfers
 
 __all__ = ["transfer_seconds"]
 

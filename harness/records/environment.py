@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psutil
 
-from harness.records.schema import Environment
-from harness.version import __version__
+from memreplay.records.schema import Environment
+from memreplay.version import __version__
 
 __all__ = ["collect_environment"]
 

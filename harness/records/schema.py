@@ -44,8 +44,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from harness.plan.cluster_config import ClusterConfig
-from harness.plan.cluster_source import ClusterSource
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.plan.cluster_source import ClusterSource
 
 __all__ = [
     "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",

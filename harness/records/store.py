@@ -13,10 +13,10 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from filelock import FileLock, Timeout
 
-from harness.errors import UserError
-from harness.records.atomic import atomic_write_bytes
-from harness.records.environment import collect_environment
-from harness.records.schema import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Environment, Record
+from memreplay.errors import UserError
+from memreplay.records.atomic import atomic_write_bytes
+from memreplay.records.environment import collect_environment
+from memreplay.records.schema import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Environment, Record
 
 __all__ = [
     "RECORD_NAME", "RunDirectory", "load_record", "run_directory", "new_record_fields", "prepare_results_directory",

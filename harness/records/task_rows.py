@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from harness.errors import UserError
+from memreplay.errors import UserError
 
 __all__ = [
     "COLUMNS", "MEMUSAGE_COLUMNS", "MIB", "TaskRow", "iter_task_rows", "parse_task_key", "read_memusage_csv",

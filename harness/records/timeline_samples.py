@@ -7,7 +7,7 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.errors import UserError
+from memreplay.errors import UserError
 
 __all__ = ["COLUMNS", "SCHEDULER", "Sample", "read_timeline", "write_timeline"]
 

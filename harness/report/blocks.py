@@ -1,6 +1,6 @@
 """What a report is made of: sections of text, lists, tables, plots and pictures. Each kind
-of result builds these once; the HTML page (:mod:`harness.report.html_page`) and the terminal
-(:mod:`harness.report.text`) render the same blocks, so the two cannot disagree."""
+of result builds these once; the HTML page (:mod:`memreplay.report.html_page`) and the terminal
+(:mod:`memreplay.report.text`) render the same blocks, so the two cannot disagree."""
 
 from __future__ import annotations
 

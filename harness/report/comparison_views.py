@@ -9,13 +9,13 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from harness.analysis.compare import FIGURES, CaseComparison, Figure, RunComparison
-from harness.analysis.regression import Comparison
-from harness.records.task_rows import MIB
-from harness.report.html_page import Items, Plots, Section, Table, Text, write_page
-from harness.report.plots import change_plot
-from harness.report.table import format_table
-from harness.report.units import signed_bytes
+from memreplay.analysis.compare import FIGURES, CaseComparison, Figure, RunComparison
+from memreplay.analysis.regression import Comparison
+from memreplay.records.task_rows import MIB
+from memreplay.report.html_page import Items, Plots, Section, Table, Text, write_page
+from memreplay.report.plots import change_plot
+from memreplay.report.table import format_table
+from memreplay.report.units import signed_bytes
 
 __all__ = ["comparison_markdown", "comparison_text", "write_comparison_page"]
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from dask.utils import format_bytes
 
-from harness.analysis.regression import Comparison, GateRule, regressed
-from harness.report.table import format_table
-from harness.report.units import signed_bytes
+from memreplay.analysis.regression import Comparison, GateRule, regressed
+from memreplay.report.table import format_table
+from memreplay.report.units import signed_bytes
 
 __all__ = ["gate_text"]
 

@@ -1,4 +1,4 @@
-"""One self-contained HTML page of :mod:`harness.report.blocks` (sections of text, tables,
+"""One self-contained HTML page of :mod:`memreplay.report.blocks` (sections of text, tables,
 bokeh plots and embedded documents), rendered by a Jinja template with autoescaping, bokeh's
 JavaScript inline. Nothing on the page asks the network for anything.
 
@@ -20,14 +20,14 @@ from bokeh.embed import components
 from bokeh.resources import Resources
 from markupsafe import Markup
 
-from harness.records.atomic import atomic_write_bytes
-from harness.report.blocks import Block, Heading, Items, Picture, Plots, Section, Table, Text
-from harness.version import __version__
+from memreplay.records.atomic import atomic_write_bytes
+from memreplay.report.blocks import Block, Heading, Items, Picture, Plots, Section, Table, Text
+from memreplay.version import __version__
 
 __all__ = ["Block", "Heading", "Items", "Picture", "Plots", "Section", "Table", "Text", "render_page", "write_page"]
 
 
-_ENVIRONMENT = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+_ENVIRONMENT = jinja2.Environment(loader=jinja2.PackageLoader("memreplay.report", "templates"),
                                   autoescape=True, undefined=jinja2.StrictUndefined)
 
 

@@ -16,7 +16,7 @@ from bokeh.palettes import Blues9, Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import jitter
 
-from harness.records.task_rows import MIB
+from memreplay.records.task_rows import MIB
 
 __all__ = [
     "HeatCell", "TaskPoint", "change_plot", "heat_map", "model_plot", "peak_distribution", "probe_accuracy_plot",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from harness.report.blocks import Block, Heading, Items, Section, Table, Text
-from harness.report.table import DEFAULT_WIDTH, format_table
+from memreplay.report.blocks import Block, Heading, Items, Section, Table, Text
+from memreplay.report.table import DEFAULT_WIDTH, format_table
 
 __all__ = ["block_text", "sections_text"]
 

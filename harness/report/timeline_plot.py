@@ -8,10 +8,10 @@ from pathlib import Path
 import msgspec
 from matplotlib.figure import Figure
 
-from harness.analysis.task_summary import largest_by_prefix
-from harness.records.schema import Timeline
-from harness.records.task_rows import MIB, read_task_rows
-from harness.records.timeline_samples import read_timeline
+from memreplay.analysis.task_summary import largest_by_prefix
+from memreplay.records.schema import Timeline
+from memreplay.records.task_rows import MIB, read_task_rows
+from memreplay.records.timeline_samples import read_timeline
 
 __all__ = ["PNG_NAME", "draw_case_timeline", "draw_timeline"]
 

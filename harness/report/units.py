@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dask.utils import format_bytes
 
-from harness.records.task_rows import MIB
+from memreplay.records.task_rows import MIB
 
 __all__ = ["mib_text", "signed_bytes"]
 

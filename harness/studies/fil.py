@@ -19,14 +19,14 @@ from pathlib import Path
 
 import msgspec
 
-from corpora import Corpus, CorpusFile, ensure_corpus
-from harness.analysis.task_summary import largest_task
-from harness.plan.sizes import check_scale, check_seconds
-from harness.records.schema import LineRss, ProfileRecord, ProfileSettings, TaskProfile, TopLine
-from harness.records.store import RunDirectory, new_record_fields
-from harness.records.task_rows import TaskRow
-from harness.studies.profile_target import SOURCE_MARKER, run_target
-from workloads import resolve_workload
+from memreplay.analysis.task_summary import largest_task
+from memreplay.corpora import Corpus, CorpusFile, ensure_corpus
+from memreplay.plan.sizes import check_scale, check_seconds
+from memreplay.records.schema import LineRss, ProfileRecord, ProfileSettings, TaskProfile, TopLine
+from memreplay.records.store import RunDirectory, new_record_fields
+from memreplay.records.task_rows import TaskRow
+from memreplay.studies.profile_target import SOURCE_MARKER, run_target
+from memreplay.workloads import resolve_workload
 
 __all__ = ["FIL_OUTPUTS", "choose_input", "parse_folded_stacks", "profile_task", "profile_workloads",
            "svg_peak_bytes", "top_lines"]
@@ -102,7 +102,7 @@ def _source_directory(stdout: str) -> str | None:
 def _line_rss(workload: str, input_path: Path, out_dir: Path,
               timeout: float) -> tuple[list[LineRss] | None, str | None]:
     out_json = out_dir / "line-rss.json"
-    command = [sys.executable, "-m", "harness.studies.profile_target", "lines", workload, str(input_path),
+    command = [sys.executable, "-m", "memreplay.studies.profile_target", "lines", workload, str(input_path),
                str(out_json)]
     done = run_target(command, out_dir, timeout)
     if isinstance(done, str):
@@ -119,7 +119,7 @@ def profile_task(workload: str, input_path: Path, out_dir: Path, timeout: float 
     profile = TaskProfile(workload=workload, host=socket.gethostname(), input=str(input_path),
                           input_bytes=input_path.stat().st_size, figure=FIL_FIGURE, outcome="ok")
     result_dir = out_dir / "fil"
-    command = [_fil_command(), "--no-browser", "python", "-m", "harness.studies.profile_target", "fil",
+    command = [_fil_command(), "--no-browser", "python", "-m", "memreplay.studies.profile_target", "fil",
                workload, str(input_path), str(result_dir)]
     if not Path(command[0]).exists():
         profile.outcome, profile.reason = "skipped", "fil-profile is not installed"

@@ -1,5 +1,5 @@
 """Tasks whose memory is known in advance, for checking memory probes against the truth: each
-is :func:`workloads.synthetic.allocate_and_hold` of a known size for a known time."""
+is :func:`memreplay.workloads.synthetic.allocate_and_hold` of a known size for a known time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from workloads.synthetic import MIB, allocate_and_hold
+from memreplay.workloads.synthetic import MIB, allocate_and_hold
 
 __all__ = ["MIB", "GroundTruthTask", "allocate_and_hold", "ground_truth_tasks"]
 

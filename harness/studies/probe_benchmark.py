@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.probe_accuracy import duration_bucket, tolerance_bytes
-from harness.compat import live_clients
-from harness.errors import UserError
-from harness.execute.cluster import local_cluster
-from harness.plan.cluster_config import ClusterConfig
-from harness.probes.task_memory import install_collector
-from harness.records.schema import (
+from memreplay.analysis.probe_accuracy import duration_bucket, tolerance_bytes
+from memreplay.compat import live_clients
+from memreplay.errors import UserError
+from memreplay.execute.cluster import local_cluster
+from memreplay.plan.cluster_config import ClusterConfig
+from memreplay.probes.task_memory import install_collector
+from memreplay.records.schema import (
     AccuracyRun,
     Overhead,
     ProbeAccuracySettings,
@@ -36,9 +36,9 @@ from harness.records.schema import (
     RowsCheck,
     TruthRow,
 )
-from harness.records.store import RunDirectory, new_record_fields
-from harness.records.task_rows import MIB, iter_task_rows, read_memusage_csv
-from harness.studies.groundtruth import GroundTruthTask, allocate_and_hold, ground_truth_tasks
+from memreplay.records.store import RunDirectory, new_record_fields
+from memreplay.records.task_rows import MIB, iter_task_rows, read_memusage_csv
+from memreplay.studies.groundtruth import GroundTruthTask, allocate_and_hold, ground_truth_tasks
 
 __all__ = ["PROBES", "check_rows", "compare_accuracy", "compare_overhead", "dask_memusage_quieted",
            "install_dask_memusage", "run_probe_benchmark"]

@@ -1,12 +1,12 @@
 """Entry point of a profiling subprocess: one workload's task function on one input file, alone,
 outside any cluster (neither Fil nor memory_profiler can follow Dask's worker processes).
 
-``fil-profile --no-browser python -m harness.studies.profile_target fil WORKLOAD FILE OUT_DIR``
+``fil-profile --no-browser python -m memreplay.studies.profile_target fil WORKLOAD FILE OUT_DIR``
     Fil's peak tracked allocations; only the call is profiled (``filprofiler.api.profile``),
     not the imports before it.
-``python -m harness.studies.profile_target lines WORKLOAD FILE OUT_JSON``
+``python -m memreplay.studies.profile_target lines WORKLOAD FILE OUT_JSON``
     memory_profiler's RSS line by line through the task function's own lines.
-``python -m harness.studies.profile_target peak WORKLOAD FILE OUT_JSON``
+``python -m memreplay.studies.profile_target peak WORKLOAD FILE OUT_JSON``
     the call's peak increase, measured with the exact meter the workers use (size ladders).
 
 :func:`run_target` is the parent's side: it runs one of these and names why one failed.
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workloads import resolve_workload
+from memreplay.workloads import resolve_workload
 
 __all__ = ["FIL_OOM_EXIT", "SOURCE_MARKER", "run_target"]
 
@@ -36,7 +36,7 @@ FIL_OOM_EXIT = 53
 def run_target(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str] | str:
     """Run a subprocess of this module; a string is why it failed (its last error line)."""
     # here, not at the top: the children import this module, and need not import distributed
-    from harness.plan.distributed_config import child_environment
+    from memreplay.plan.distributed_config import child_environment
 
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
@@ -87,7 +87,7 @@ def _lines(task: Any, path: Path, out_json: str) -> None:
 
 
 def _peak(task: Any, path: Path, out_json: str) -> None:
-    from harness.probes.meter import open_meter
+    from memreplay.probes.meter import open_meter
 
     meter = open_meter()
     gc.collect()  # what the imports left for the collector is not the task's

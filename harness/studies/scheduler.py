@@ -4,7 +4,7 @@ The scheduler runs in its own process (``dask scheduler``), as in production, wi
 ``dask worker`` processes. A client drives batches of tiny tasks until the scheduler has made
 at least N transitions, then leaves the cluster idle (heartbeats, system-monitor samples),
 then measures, inside the scheduler process, each log structure's entry count and deep size
-(``harness.probes.deepsize``, which follows deque items), and its RSS.
+(``memreplay.probes.deepsize``, which follows deque items), and its RSS.
 """
 
 from __future__ import annotations
@@ -20,16 +20,22 @@ from typing import IO, Any, NamedTuple
 
 import psutil
 
-from harness.analysis.scheduler_savings import compare_footprints
-from harness.compat import transition_count
-from harness.errors import UserError
-from harness.execute.scheduler_process import STARTUP_S, SchedulerFailed, dashboard_flag, dask_command, last_error_line
-from harness.plan.distributed_config import SchedulerPreset, child_environment, load_preset
-from harness.plan.sizes import check_seconds
-from harness.probes.rss_sampler import RssSampler
-from harness.probes.scheduler_footprint import measure_structures
-from harness.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
-from harness.records.store import RunDirectory, new_record_fields
+from memreplay.analysis.scheduler_savings import compare_footprints
+from memreplay.compat import transition_count
+from memreplay.errors import UserError
+from memreplay.execute.scheduler_process import (
+    STARTUP_S,
+    SchedulerFailed,
+    dashboard_flag,
+    dask_command,
+    last_error_line,
+)
+from memreplay.plan.distributed_config import SchedulerPreset, child_environment, load_preset
+from memreplay.plan.sizes import check_seconds
+from memreplay.probes.rss_sampler import RssSampler
+from memreplay.probes.scheduler_footprint import measure_structures
+from memreplay.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
+from memreplay.records.store import RunDirectory, new_record_fields
 
 __all__ = ["run_scenario", "run_study"]
 

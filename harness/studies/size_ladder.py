@@ -18,15 +18,15 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from corpora import Corpus, ensure_corpus
-from harness.analysis.model import fit_points, grows, meets_goal
-from harness.errors import UserError
-from harness.plan.sizes import check_repeats, check_scale, check_seconds
-from harness.records.atomic import atomic_write_bytes
-from harness.records.schema import LadderRung, SizeLadder, SizeRecord, SizeSettings
-from harness.records.store import RunDirectory, new_record_fields
-from harness.studies.profile_target import run_target
-from workloads import Workload, resolve_workload
+from memreplay.analysis.model import fit_points, grows, meets_goal
+from memreplay.corpora import Corpus, ensure_corpus
+from memreplay.errors import UserError
+from memreplay.plan.sizes import check_repeats, check_scale, check_seconds
+from memreplay.records.atomic import atomic_write_bytes
+from memreplay.records.schema import LadderRung, SizeLadder, SizeRecord, SizeSettings
+from memreplay.records.store import RunDirectory, new_record_fields
+from memreplay.studies.profile_target import run_target
+from memreplay.workloads import Workload, resolve_workload
 
 __all__ = ["LADDER_FRACTIONS", "LADDER_REPEATS", "cut_input", "run_ladder", "size_workloads"]
 
@@ -65,7 +65,7 @@ def _task_prefix(workload: Workload) -> str:
 def _measure(workload: Workload, path: Path, scratch: Path, timeout_s: float) -> _Measured | str:
     out = scratch / "peak.json"
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "harness.studies.profile_target", "peak", workload.name, str(path), str(out)]
+    command = [sys.executable, "-m", "memreplay.studies.profile_target", "peak", workload.name, str(path), str(out)]
     done = run_target(command, scratch, timeout_s)
     if isinstance(done, str):
         return done

@@ -1,5 +1,5 @@
 """``memreplay record -- COMMAND``: run a pipeline of the user's own with every Dask client it
-makes recorded (a client preload, :mod:`harness.trace.recording`), and say what the trace holds."""
+makes recorded (a client preload, :mod:`memreplay.trace.recording`), and say what the trace holds."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.errors import UserError
-from harness.plan.sizes import compact_bytes
-from harness.trace.recording import TRACE_ENV
-from workloads.trace import TraceError, index_trace
+from memreplay.errors import UserError
+from memreplay.plan.sizes import compact_bytes
+from memreplay.trace.recording import TRACE_ENV
+from memreplay.workloads.trace import TraceError, index_trace
 
 __all__ = ["record_command"]
 
-PRELOAD = "harness.trace.recording"
+PRELOAD = "memreplay.trace.recording"
 
 
 def record_command(command: list[str], output: Path) -> tuple[int, str, bool]:

@@ -1,4 +1,4 @@
-"""Record a pipeline of the user's own, on their cluster, as a trace (``workloads.trace``) that
+"""Record a pipeline of the user's own, on their cluster, as a trace (``memreplay.workloads.trace``) that
 ``replay:TRACE`` rebuilds.
 
 Python::
@@ -35,15 +35,15 @@ from typing import Any
 import dask
 import distributed
 
-from harness.compat import memory_kill_events
-from harness.errors import UserError
-from harness.execute.cluster import running_shape
-from harness.probes.base import ProbeContext, on_scheduler
-from harness.probes.dependencies import finish_dependencies, install_dependencies
-from harness.probes.task_memory import TaskMemoryProbe
-from harness.probes.transfers import transfer_seconds
-from harness.records.task_rows import TaskRow, read_task_rows
-from workloads.trace import TraceCluster, TraceEnd, TraceHeader, TraceTask, key_hash, write_trace
+from memreplay.compat import memory_kill_events
+from memreplay.errors import UserError
+from memreplay.execute.cluster import running_shape
+from memreplay.probes.base import ProbeContext, on_scheduler
+from memreplay.probes.dependencies import finish_dependencies, install_dependencies
+from memreplay.probes.task_memory import TaskMemoryProbe
+from memreplay.probes.transfers import transfer_seconds
+from memreplay.records.task_rows import TaskRow, read_task_rows
+from memreplay.workloads.trace import TraceCluster, TraceEnd, TraceHeader, TraceTask, key_hash, write_trace
 
 __all__ = ["TRACE_ENV", "Recording", "dask_setup", "dask_teardown", "record", "trace_tasks"]
 

@@ -15,8 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
-from harness.records.atomic import atomic_write_text
+from memreplay.errors import UserError
+from memreplay.records.atomic import atomic_write_text
 
 __all__ = ["AsvProject", "DEFAULT_MACHINE", "RESULTS_FORMAT", "run_asv", "series_versions"]
 

@@ -1,7 +1,7 @@
 """``memreplay regression BASE [HEAD]`` (``nox -s regression``): both commits built and measured
 in clean virtualenvs by ``asv continuous`` (the build command, machine name and dask/distributed
 pins of ``asv.conf.json``), then the gated figure compared under the threshold *and* the floor
-(``harness.analysis.regression``). Its results stay apart from the trend's, in ``.asv/gate/``."""
+(``memreplay.analysis.regression``). Its results stay apart from the trend's, in ``.asv/gate/``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.regression import Comparison, GateRule, compare_figures
-from harness.errors import UserError
-from harness.records.atomic import atomic_write_text
-from harness.trend.asv_project import AsvProject, run_asv
+from memreplay.analysis.regression import Comparison, GateRule, compare_figures
+from memreplay.errors import UserError
+from memreplay.records.atomic import atomic_write_text
+from memreplay.trend.asv_project import AsvProject, run_asv
 
 __all__ = ["GATED", "GateOutcome", "run_gate"]
 

@@ -9,9 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UserError
-from harness.trend.asv_project import AsvProject, run_asv
-from harness.trend.site import vendor_assets
+from memreplay.errors import UserError
+from memreplay.trend.asv_project import AsvProject, run_asv
+from memreplay.trend.site import vendor_assets
 
 __all__ = ["NPM_CACHE", "Published", "publish_trend"]
 

@@ -15,8 +15,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UserError
-from harness.records.atomic import atomic_write_text
+from memreplay.errors import UserError
+from memreplay.records.atomic import atomic_write_text
 
 __all__ = ["PACKAGES", "ASSETS", "vendor_assets"]
 

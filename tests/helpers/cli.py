@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.probes.clear_refs import clear_refs_available
+from memreplay.probes.clear_refs import clear_refs_available
 
 __all__ = ["INTERRUPTIBLE", "MEMREPLAY", "TEST_SCALE", "Result", "assert_one_line_error", "memreplay",
            "needs_clear_refs", "write_matrix"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from distributed import Client
 from distributed.security import Security
 
-from harness.execute.scheduler_process import dask_command
+from memreplay.execute.scheduler_process import dask_command
 
 __all__ = ["RunningCluster", "TlsCertificates", "make_tls_certificates", "running_cluster", "tasks_csv_rows",
            "worker_environment"]

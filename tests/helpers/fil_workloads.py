@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workloads import Workload
+from memreplay.workloads import Workload
 
 
 def _crash(path: Path) -> None:

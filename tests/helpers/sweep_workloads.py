@@ -10,8 +10,8 @@ from pathlib import Path
 import dask
 import dask.bag as db
 
-from harness.studies.groundtruth import MIB, allocate_and_hold
-from workloads import Workload
+from memreplay.studies.groundtruth import MIB, allocate_and_hold
+from memreplay.workloads import Workload
 
 PEAK_PER_INPUT_BYTE = 40  # the synthetic linear law the model must recover
 
@@ -97,7 +97,7 @@ def _where_read(path: Path) -> str:
 
 
 def _read_on_the_workers(answer: list[str], corpus) -> None:
-    from workloads import AnswerMismatch
+    from memreplay.workloads import AnswerMismatch
 
     for read in answer:
         if Path(read).resolve().is_relative_to(Path(corpus.root).resolve()):

@@ -19,8 +19,8 @@ import dask
 import dask.bag as db
 from distributed import Client, LocalCluster
 
-from corpora import ensure_corpus
-from workloads.wordcount import count_words_naive
+from memreplay.corpora import ensure_corpus
+from memreplay.workloads.wordcount import count_words_naive
 
 
 def generated_words(seed, count):

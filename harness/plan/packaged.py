@@ -1,0 +1,45 @@
+"""The matrices and presets memreplay ships (``memreplay.configs``, the repository's configs/),
+found where memreplay is installed, so its commands work from any directory."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from memreplay.errors import UserError
+
+__all__ = ["DEFAULT_MATRIX_NAME", "matrix_path", "packaged_config", "packaged_configs", "shipped_matrices"]
+
+DEFAULT_MATRIX_NAME = "default.toml"
+
+
+def packaged_configs() -> Path:
+    """The folder of memreplay's own configs. memreplay installs as files (never zipped), so it is
+    a directory on disk that presets can be looked up beside."""
+    folder = files("memreplay.configs")
+    if not isinstance(folder, Path):  # a zip import: the matrices' paths could not go in records
+        raise RuntimeError(f"memreplay.configs is not a folder on disk ({folder!r}): install memreplay unzipped")
+    return folder
+
+
+def packaged_config(relative: str) -> Path:
+    """One of memreplay's own config files, e.g. ``default.toml`` or ``scheduler/trimmed.toml``."""
+    return packaged_configs() / relative
+
+
+def shipped_matrices() -> list[str]:
+    """The names of the matrices memreplay ships (``default``, ``asv``, ...)."""
+    return sorted(path.stem for path in packaged_configs().glob("*.toml"))
+
+
+def matrix_path(argument: str) -> Path:
+    """A matrix argument as a file: a path that exists, else the name of a shipped matrix
+    (``default`` is configs/default.toml), else the path as given, for the reader to refuse."""
+    given = Path(argument)
+    if not given.exists() and given.suffix == "" and given.name == argument:
+        shipped = packaged_config(f"{argument}.toml")
+        if not shipped.is_file():
+            raise UserError(f"no matrix {argument!r}: not a file here, nor one memreplay ships "
+                            f"({', '.join(shipped_matrices())})")
+        return shipped
+    return given

@@ -21,7 +21,7 @@ def tests(session: nox.Session) -> None:
     longest files first (tests/conftest.py) so that the workers finish together.
     `nox -s tests -- -m "not slow"` skips the tests that start several clusters or profilers."""
     session.install("-e", ".[test]")
-    _ensure_chromium(session)
+    _ensure_debian_packages(session, slurm=True)
     session.run("pytest", "-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder", *session.posargs)
 
 
@@ -38,7 +38,7 @@ def docs_picture(session: nox.Session) -> None:
     """docs/report.png, the picture of a report in the README and the site: the browser test's
     real sweep, its report as Chromium shows it."""
     session.install("-e", ".[test]")
-    _ensure_chromium(session)
+    _ensure_debian_packages(session)
     picture = Path("docs/report.png").resolve()
     picture.parent.mkdir(exist_ok=True)
     picture.unlink(missing_ok=True)
@@ -48,15 +48,22 @@ def docs_picture(session: nox.Session) -> None:
         session.error(f"{picture} was not made: the browser test did not run (see its skip reason above)")
 
 
-def _ensure_chromium(session: nox.Session) -> None:
+def _ensure_debian_packages(session: nox.Session, slurm: bool = False) -> None:
     """The browser test drives Debian's chromium through playwright (playwright's own browser
-    download does not work offline); install the package when it is missing."""
-    if shutil.which("chromium"):
+    download does not work offline); tests/test_slurm.py starts a one-node SLURM of its own
+    from Debian's slurm-wlm and munge. Install what is missing (as root; otherwise the SLURM
+    tests say why they skip)."""
+    wanted = {"chromium": "chromium", **({"slurmctld": "slurm-wlm", "munged": "munge"} if slurm else {})}
+    missing = [package for command, package in wanted.items() if not shutil.which(command)]
+    if not missing:
         return
     if os.geteuid() != 0:
-        session.error("the browser test needs Debian's chromium: sudo apt-get install -y chromium")
+        if "chromium" in missing:
+            session.error("the browser test needs Debian's chromium: sudo apt-get install -y chromium")
+        session.warn(f"tests/test_slurm.py will skip: it needs Debian's {' and '.join(missing)}, installed as root")
+        return
     session.run("apt-get", "update", "-qq", external=True)
-    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True,
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, external=True,
                 env={"DEBIAN_FRONTEND": "noninteractive"})
 
 

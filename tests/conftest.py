@@ -4,6 +4,7 @@ not fixtures live in ``tests/helpers/``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,21 @@ import pytest
 from memreplay.cli import main
 from memreplay.corpora import Corpus, ensure_corpus
 from tests.helpers.cli import TEST_SCALE, Result
+from tests.helpers.slurm import SlurmCluster, SlurmUnavailable, start_slurm
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A one-node SLURM for the session (each xdist worker has its own), stopped at its end; the
+    test is skipped, saying why, where SLURM cannot run."""
+    try:
+        cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
+    except SlurmUnavailable as error:
+        pytest.skip(f"SLURM: {error}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +66,7 @@ def cli(capsys: pytest.CaptureFixture[str]):
 # then the rest, in the order collected. (--dist loadgroup would split files finer, but it
 # ignores its groups on pytest 9.2: pytest-dev/pytest-xdist#1386.)
 SECONDS = {"test_advice.py": 85, "test_trend.py": 75, "test_report.py": 70, "test_replay.py": 50,
+           "test_slurm.py": 35, "test_packaging.py": 30,
            "test_docs.py": 45, "test_scheduler_footprint.py": 45, "test_sweep.py": 40, "test_any_cluster_own.py": 35,
            "test_probe_study.py": 30, "test_sweep_interrupted.py": 30, "test_task_memory.py": 25,
            "test_any_cluster.py": 25, "test_size_ladder.py": 20, "test_cli.py": 20}

@@ -97,13 +97,28 @@ def resolve_manager(reference: object, what: str) -> Callable[..., Any]:
     return manager  # type: ignore[no-any-return]
 
 
-def _parameters(manager: Callable[..., Any]) -> set[str]:
+def _named_parameters(function: Callable[..., Any]) -> tuple[set[str], bool]:
+    """The keyword arguments ``function`` names, and whether it takes ``**kwargs`` too."""
     try:
-        signature = inspect.signature(manager)
+        signature = inspect.signature(function)
     except (TypeError, ValueError):
-        return set()
-    return {name for name, parameter in signature.parameters.items()
-            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+        return set(), False
+    kinds = {name: parameter.kind for name, parameter in signature.parameters.items()}
+    return ({name for name, kind in kinds.items() if kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                              inspect.Parameter.KEYWORD_ONLY)},
+            inspect.Parameter.VAR_KEYWORD in kinds.values())
+
+
+def _parameters(manager: Callable[..., Any]) -> set[str]:
+    names, more = _named_parameters(manager)
+    # dask-jobqueue: a cluster (SLURMCluster ...) takes cores, memory and processes in its
+    # **job_kwargs and hands them to its job class (SLURMJob, whose own **kwargs go to Job)
+    job_class = getattr(manager, "job_cls", None)
+    if more and isinstance(job_class, type):
+        for base in job_class.__mro__:
+            if "__init__" in vars(base) and base is not object:
+                names |= _named_parameters(base.__init__)[0] - {"self"}
+    return names
 
 
 def _first(names: Iterable[str], parameters: set[str]) -> str | None:

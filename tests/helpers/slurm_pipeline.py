@@ -1,0 +1,54 @@
+"""A pipeline of "the user's own" on their SLURM cluster, for record & replay (test_slurm.py):
+word counts of the corpus' books and a small task-based shuffle, on two dask-jobqueue workers of
+1 core and 1 GiB, one sbatch job each.
+
+    SLURM_CONF=... python tests/helpers/slurm_pipeline.py CORPORA SCALE LOG_DIRECTORY
+
+It waits for both workers before it makes its client: ``memreplay record`` reads the cluster's
+shape when the client connects, and a batch queue's workers come later.
+"""
+
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import dask
+import dask.bag as db
+from dask_jobqueue import SLURMCluster
+from distributed import Client
+
+from memreplay.corpora import ensure_corpus
+from memreplay.workloads.wordcount import count_words_naive
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def generated_words(seed, count):
+    rng = random.Random(seed)
+    return [f"{rng.choice('abcdefghij')}{rng.randrange(5_000)}" for _ in range(count)]
+
+
+def word_counts(words):
+    return Counter(words).most_common(500)
+
+
+def main(corpora: str, scale: float, logs: str) -> None:
+    books = [path for path in ensure_corpus("text", scale, corpora).paths if path.name.startswith("book")]
+    with SLURMCluster(cores=1, processes=1, memory="1GiB", n_workers=2, interface="lo", walltime="00:10:00",
+                      python=sys.executable, job_name="memreplay-record", log_directory=logs,
+                      job_script_prologue=[f"export PYTHONPATH={CHECKOUT}"],
+                      scheduler_options={"dashboard_address": ":0"}) as cluster:
+        cluster.wait_for_workers(2, timeout=120)
+        with Client(cluster):
+            counts = db.from_sequence(books, npartitions=len(books)).map(count_words_naive)
+            letters = (db.from_sequence(range(8), npartitions=8).map(generated_words, count=20_000)
+                       .map(word_counts).flatten()
+                       .groupby(lambda pair: pair[0][:1], shuffle="tasks", npartitions=4)
+                       .map(lambda group: (group[0], sum(count for _, count in group[1]))))
+            top, totals = dask.compute(counts, letters)
+            print(len(top), "files counted,", len(totals), "letters")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]), sys.argv[3])

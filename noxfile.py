@@ -1,4 +1,5 @@
-"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`; the benchmarks of a
+"""Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`, `nox -s compat` (the
+core of the suite on three dask/distributed releases); the benchmarks of a
 kind, `bench-KIND` running `memreplay KIND` (`bench-probe`, `bench-scheduler`); CI's memory
 tracking: `trend` (`memreplay trend`, the asv site), `regression` (the gate), `regression-proof`,
 and `bench-micro`; `docs` (the documentation site)."""
@@ -23,6 +24,29 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     _ensure_debian_packages(session, slurm=True)
     session.run("pytest", "-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder", *session.posargs)
+
+
+# The dask/distributed pairs `nox -s compat` runs the core of the suite on: the floor (2024.4.2,
+# whose nanny is the first to log `worker-restart-memory`), one release from 2025, and the newest.
+COMPAT_DASK = ["2024.4.2", "2025.5.1", "2026.8.0"]
+# The core: every distributed internal memreplay touches (test_compat), the exact probe and the
+# scheduler preload (test_task_memory), run and sweep with out-of-memory cases (test_sweep, test_cli,
+# test_any_cluster_own), record and replay (test_replay), and the wheel (test_packaging).
+COMPAT_TESTS = ["tests/test_compat.py", "tests/test_task_memory.py", "tests/test_sweep.py", "tests/test_cli.py",
+                "tests/test_any_cluster_own.py", "tests/test_replay.py", "tests/test_packaging.py"]
+
+
+@nox.session
+@nox.parametrize("dask", COMPAT_DASK)
+def compat(session: nox.Session, dask: str) -> None:
+    """The core of the suite on each dask/distributed pair of COMPAT_DASK, memreplay installed from
+    its wheel's sources (not editable) with dask and distributed pinned: `nox -s compat` runs all
+    three, `nox -s "compat(dask='2024.4.2')"` one."""
+    session.install(".[test]", f"dask[bag]=={dask}", f"distributed=={dask}")
+    session.run("python", "-c", "import dask, distributed; print('dask', dask.__version__, "
+                "'distributed', distributed.__version__)")
+    session.run("pytest", *COMPAT_TESTS, "-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder",
+                *session.posargs)
 
 
 @nox.session

@@ -35,12 +35,18 @@ def _configure_list(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_list(args: argparse.Namespace) -> Said:
+    from memreplay.plan.packaged import packaged_config, packaged_configs, shipped_matrices
     from memreplay.report.table import format_table
     from memreplay.workloads import registered_workloads
 
-    return Said(format_table(("workload", "version", "corpus", "description"),
+    workloads = format_table(("workload", "version", "corpus", "description"),
                              [(w.name, w.version, w.corpus_kind, w.description)
-                              for w in registered_workloads().values()], width=None))
+                              for w in registered_workloads().values()], width=None)
+    matrices = format_table(("matrix", "file (installed with memreplay: copy one to start your own)"),
+                            [(name, str(packaged_config(f"{name}.toml"))) for name in shipped_matrices()], width=None)
+    presets = sorted(path.stem for path in (packaged_configs() / "scheduler").glob("*.toml"))
+    return Said(f"{workloads}\n\n{matrices}\n\nscheduler presets: {', '.join(presets)} "
+                f"(in {packaged_configs() / 'scheduler'})")
 
 
 def _configure_corpora(parser: argparse.ArgumentParser) -> None:
@@ -198,7 +204,8 @@ COMMANDS: list[Command] = [
             _configure_trend, _call_trend),
     Command("regression", REGRESSIONS, "the memory regression gate: BASE against HEAD, each in a clean virtualenv "
             "(exit 1: regressed)", _configure_regression, _call_regression),
-    Command("list", DATA, "list the built-in workloads", _configure_list, _call_list, starts_processes=False),
+    Command("list", DATA, "list the built-in workloads, and the matrices and presets memreplay ships",
+            _configure_list, _call_list, starts_processes=False),
     Command("corpora", DATA, "generate and verify the corpora", _configure_corpora, _call_corpora),
     Command("report", DATA, "write RUN/report.html: one self-contained page of a run", _configure_report,
             _call_report, starts_processes=False),

@@ -8,8 +8,9 @@ Each accessor below checks what it reaches for and raises :class:`DistributedCha
 the attribute and the installed version, instead of quietly reading a default: a silent 0 here
 would be a wrong measurement. ``tests/test_compat.py`` checks them all on a live cluster.
 
-Tested against distributed 2026.8.0; the scheduler study (``log_structures``,
-``transition_count``) also against 2023.6.0.
+Tested against distributed 2026.8.0, 2025.5.1 and 2024.4.2 (the first whose nanny logs
+``worker-restart-memory``); the scheduler study (``log_structures``, ``transition_count``) also
+against 2023.6.0.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ __all__ = [
     "DistributedChanged",
     "add_stream_handlers",
     "check_memory_kill_event",
+    "cluster_versions",
     "distributed_version",
     "install_worker_plugin",
     "alias_keys",
+    "data_keys",
     "live_clients",
     "log_structures",
     "memory_kill_events",
@@ -156,18 +159,76 @@ def log_structures(scheduler: Any) -> dict[str, Any]:
     return structures
 
 
+def _graph_nodes() -> tuple[Any, Any]:
+    """dask's ``Alias`` and ``DataNode`` classes, or ``()`` for each (which no run_spec is an
+    instance of) where dask has none: before 2024.10 (no ``dask._task_spec``)."""
+    try:
+        from dask._task_spec import Alias, DataNode
+    except ImportError:
+        return (), ()
+    return Alias, DataNode
+
+
+def _legacy_literal(spec: Any) -> tuple[bool, Any]:
+    """(True, the value) when ``spec`` is a legacy run_spec (a tuple ``(function, args, kwargs)``,
+    dask and distributed before 2024.12) that only evaluates one value, with no code around it:
+    ``(execute_task, (value,), {})``. (False, None) otherwise."""
+    from dask.core import istask
+
+    if not (isinstance(spec, tuple) and len(spec) == 3 and getattr(spec[0], "__name__", None) == "execute_task"
+            and isinstance(spec[1], tuple) and len(spec[1]) == 1 and not spec[2]):
+        return False, None
+    (value,) = spec[1]
+
+    def code(part: Any) -> bool:
+        return istask(part) or (isinstance(part, list) and any(map(code, part)))
+
+    return (False, None) if code(value) else (True, value)
+
+
 def alias_keys(scheduler: Any, keys: Iterable[Any]) -> set[str]:
     """The keys (as strings) among ``keys`` whose task only renames another task's output
-    (dask's ``Alias``, which a fused graph leaves under the un-fused name): no code of its own."""
-    from dask._task_spec import Alias  # an ImportError here is as loud as a moved attribute
-
+    (dask's ``Alias``, which a fused graph leaves under the un-fused name; before dask 2024.12 a
+    run_spec that evaluates its one dependency's key): no code of its own."""
+    alias, _ = _graph_nodes()
     states = _require(scheduler, "tasks", "Scheduler")
     aliases = set()
     for key in keys:
         state = states.get(key)
-        if state is not None and isinstance(_require(state, "run_spec", "TaskState"), Alias):
+        if state is None:
+            continue
+        spec = _require(state, "run_spec", "TaskState")
+        if isinstance(spec, alias):
+            aliases.add(str(key))
+            continue
+        literal, value = _legacy_literal(spec)
+        deps = {_require(dep, "key", "TaskState") for dep in _require(state, "dependencies", "TaskState")}
+        try:
+            renames = literal and len(deps) == 1 and value in deps
+        except TypeError:  # an unhashable value: data, not a key
+            renames = False
+        if renames:
             aliases.add(str(key))
     return aliases
+
+
+def data_keys(scheduler: Any, keys: Iterable[Any]) -> set[str]:
+    """The keys (as strings) among ``keys`` whose task is only a value written into the graph: no
+    code, no dependencies (dask's ``DataNode``; before dask 2024.12 a literal run_spec). dask
+    before 2024.12 fuses no bag's ``from_sequence`` partitions into the tasks that map over them:
+    there each partition is such a task, the first map's only dependency."""
+    _, data = _graph_nodes()
+    states = _require(scheduler, "tasks", "Scheduler")
+    found = set()
+    for key in keys:
+        state = states.get(key)
+        if state is None or _require(state, "dependencies", "TaskState"):
+            continue
+        spec = _require(state, "run_spec", "TaskState")
+        literal, _value = _legacy_literal(spec)
+        if isinstance(spec, data) or literal:
+            found.add(str(key))
+    return found
 
 
 def task_dependencies(scheduler: Any, keys: Iterable[Any]) -> dict[str, list[str]]:
@@ -180,6 +241,36 @@ def task_dependencies(scheduler: Any, keys: Iterable[Any]) -> dict[str, list[str
             found[str(key)] = [str(_require(dep, "key", "TaskState")) for dep in
                                _require(state, "dependencies", "TaskState")]
     return found
+
+
+def _installed_versions(packages: list[str]) -> dict[str, str | None]:
+    """Each package's version as its installed metadata gives it (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    found: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            found[name] = installed(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def cluster_versions(client: Any, packages: Iterable[str]) -> dict[str, Any]:
+    """``Client.get_versions`` (client, scheduler and every worker), each of ``packages`` with the
+    version its installed metadata gives, in every process: distributed 2025.5 reads that metadata,
+    but 2024.4 reads an imported module's ``__version__``, so the same stale
+    install would be told apart on one release and not on the other."""
+    names = list(packages)
+    versions = client.get_versions(packages=names)
+    versions["client"].setdefault("packages", {}).update(_installed_versions(names))
+    versions["scheduler"].setdefault("packages", {}).update(client.run_on_scheduler(_installed_versions, names))
+    for address, found in client.run(_installed_versions, names, on_error="return").items():
+        reported = versions["workers"].get(address)
+        if isinstance(reported, dict) and isinstance(found, dict):
+            reported.setdefault("packages", {}).update(found)
+    return versions
 
 
 def live_clients() -> list[Any]:

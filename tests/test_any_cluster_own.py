@@ -60,7 +60,8 @@ def test_a_worker_killed_mid_case_loses_nothing_measured(tmp_path: Path) -> None
     case = load_record(record_path, SweepRecord).cases[0]
     rows = tasks_csv_rows(Path(case.directory))
     died = [row for row in rows if row["state"] == "worker-died"]
-    finished = [row for row in rows if row["state"] == "memory" and "from_sequence-_slow" in row["task_key"]]
+    finished = [row for row in rows if row["state"] == "memory" and row["task_prefix"] == "slow"
+                and row["alias"] == "false"]  # the task that runs _slow (fused with its partition or not)
     # the task that was running on the killed worker has its row; the rows the killed worker
     # measured before it died are kept (its results were lost and computed again elsewhere, as
     # this scheduler allows retries), and every one of the 8 tasks has an exact row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from memreplay.records.schema import SCHEMA_VERSION, ProfileRecord, SweepRecord
 from memreplay.records.store import load_record
 from memreplay.records.task_rows import read_task_rows
 from memreplay.records.timeline_samples import read_timeline
-from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
+from tests.helpers.cli import FUSES_BAG_PARTITIONS, TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 
 
 def test_list_names_every_workload(cli) -> None:
@@ -20,6 +21,10 @@ def test_list_names_every_workload(cli) -> None:
     assert result.returncode == 0
     for name in ("wordcount-naive", "wordcount-streaming", "imagechunks", "imagechunks-lean"):
         assert name in result.stdout
+    shipped = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()
+               if line.split() and line.split()[0] in ("default", "asv", "scheduler-presets")}
+    assert set(shipped) == {"default", "asv", "scheduler-presets"} and all(map(os.path.isfile, shipped.values()))
+    assert "scheduler presets: default, trimmed" in result.stdout
 
 
 def test_corpora_command_generates_into_given_directory(cli, tmp_path: Path) -> None:
@@ -100,8 +105,13 @@ def test_aliases_are_marked_and_kept_out_of_the_summary(cli, tmp_path: Path, cor
     files = case.corpus.files
     work = [r for r in rows if r.task_prefix == "count_words_streaming" and not r.alias]
     aliases = [r for r in rows if r.alias]
-    assert len(work) == files and work[0].group.startswith("from_sequence-")  # the fused task does the work
-    assert len(aliases) == files and all(not r.group.startswith("from_sequence-") for r in aliases)
+    assert len(work) == files and len(aliases) == files
+    if FUSES_BAG_PARTITIONS:  # the fused task does the work; its alias is under the map's name
+        assert work[0].group.startswith("from_sequence-")
+        assert all(not r.group.startswith("from_sequence-") for r in aliases)
+    else:  # the map's task does the work; each partition is data of its own, running no code
+        assert all(r.group.startswith("from_sequence-") for r in aliases)
+    assert sum(r.input_bytes for r in work) == case.corpus.total_bytes  # each its file's bytes, either way
     assert case.task_memory.alias_rows == files
     assert case.task_memory.by_prefix["count_words_streaming"].tasks == files  # each file once, not twice
 

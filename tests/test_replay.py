@@ -34,7 +34,7 @@ from memreplay.workloads.trace import (
     write_trace,
 )
 from memreplay.workloads.wordcount import count_words_naive
-from tests.helpers.cli import MEMREPLAY, assert_one_line_error, needs_clear_refs, write_matrix
+from tests.helpers.cli import FUSES_BAG_PARTITIONS, MEMREPLAY, assert_one_line_error, needs_clear_refs, write_matrix
 
 pytestmark = needs_clear_refs
 
@@ -68,8 +68,12 @@ def test_a_trace_holds_the_shape_and_no_data_code_or_key_names(recorded: tuple[P
     assert index.end.outcome == "ok" and index.end.tasks == index.tasks > 9
     tasks = list(iter_tasks(trace))
     prefixes = {task.prefix for task in tasks}
-    assert {"count_words_naive", "shuffle-group", "shuffle-split", "shuffle-join"} <= prefixes
-    assert max(t.peak_increase_bytes for t in tasks if t.prefix == "shuffle-group") > 10 * 2**20
+    assert {"count_words_naive", "shuffle-group", "shuffle-split"} <= prefixes
+    assert ("shuffle-join" in prefixes) == FUSES_BAG_PARTITIONS
+    # older dask fuses the first join and the grouping into the steps before them, in a task whose
+    # name (past dask's 120 characters for a fused name, so cut short) yields its first step's prefix
+    grouping = "shuffle-group" if FUSES_BAG_PARTITIONS else "flatten"
+    assert max(t.peak_increase_bytes for t in tasks if t.prefix == grouping) > 10 * 2**20
     assert any(task.deps for task in tasks) and any(task.transfer_s > 0 for task in tasks)
     text = trace.read_text()
     for secret in ("book-00", "large.txt", str(corpora), "from_sequence-", "def ", "import "):
@@ -137,9 +141,11 @@ def test_an_out_of_memory_pipeline_replays_out_of_memory(cli, tmp_path: Path) ->
 def test_a_killed_task_replayed_grows_to_its_workers_kill_line_and_holds_it() -> None:
     """Whatever else the machine does, the replayed task's memory stays over the recorded
     worker's kill line (here 95 % of 300 MiB) until its nanny can act; with no nanny, it lets go."""
-    grow = ("import resource, time; from memreplay.workloads.synthetic import grow_to_kill_line; "
+    # VmHWM, this process's own peak RSS: ru_maxrss would also count the pytest worker it was spawned from
+    grow = ("import re, time; from memreplay.workloads.synthetic import grow_to_kill_line; "
             "started = time.perf_counter(); grow_to_kill_line(300 * 2**20, hold_s=0.5); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.perf_counter() - started)")
+            "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1); "
+            "print(int(peak) * 1024, time.perf_counter() - started)")
     done = subprocess.run([sys.executable, "-c", grow], capture_output=True, text=True, timeout=120, check=True)
     peak, seconds = map(float, done.stdout.split())
     assert 0.95 * 300 * 2**20 < peak <= (0.95 * 300 + 16 + 16) * 2**20  # past the line by at most a step or two

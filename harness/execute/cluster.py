@@ -22,6 +22,7 @@ import dask
 from distributed import Client, LocalCluster, Nanny, SpecCluster, Worker
 from distributed.security import Security
 
+from memreplay.compat import cluster_versions
 from memreplay.errors import UserError
 from memreplay.execute.scheduler_process import SchedulerProcess
 from memreplay.plan.cluster_config import ClusterConfig
@@ -186,7 +187,7 @@ def _check_shape(client: Client, config: ClusterConfig, source: ClusterSource) -
 def describe_cluster(client: Client, source: ClusterSource) -> ClusterRecord:
     """The cluster as it is now: its address, every worker's shape and package versions, and a
     warning for every version that differs from this process's."""
-    versions = client.get_versions(packages=["numpy", "memreplay"])
+    versions = cluster_versions(client, ["numpy", "memreplay"])
     mine = versions["client"]["packages"]
     workers = _workers(client)
     warnings = []

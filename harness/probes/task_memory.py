@@ -24,9 +24,11 @@ from memreplay.compat import (
     add_stream_handlers,
     alias_keys,
     check_memory_kill_event,
+    data_keys,
     install_worker_plugin,
     register_worker_plugin,
     scheduler_plugin,
+    task_dependencies,
     worker_reported_memory,
 )
 from memreplay.probes.base import ProbeContext
@@ -56,7 +58,8 @@ class TaskMemoryCollector(SchedulerPlugin):
         self._executing: dict[str, dict[str, dict[str, Any]]] = {}  # worker → key → start message
         self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
         self._known_names: set[str] = set()
-        self._aliases: set[str] = set()  # keys that only rename another task's output
+        self._aliases: set[str] = set()  # keys that only rename another task's output, or hold data
+        self._fed_by_data: set[str] = set()  # keys whose every input is data written into the graph
         self.input_hints: dict[int, int] = {}  # partition index → bytes, for tasks without inputs
         # The scheduler forgets a worker before telling plugins it left; keep its state to read
         # the last RSS it reported.
@@ -69,6 +72,11 @@ class TaskMemoryCollector(SchedulerPlugin):
         """Learn un-fused prefixes: dask names a fused task ``<other prefixes>-<output key name>``,
         and the output key name is itself a key of the graph."""
         self._aliases |= alias_keys(scheduler, tasks)  # one look-up of distributed's internals per graph
+        data = data_keys(scheduler, tasks)  # dask before 2024.12: a bag's partitions, not fused into its map
+        if data:  # they run no code; the task over them reads the partition's input, as a fused one does
+            self._aliases |= data
+            self._fed_by_data |= {key for key, deps in task_dependencies(scheduler, tasks).items()
+                                  if deps and all(dep in data for dep in deps)}
         names = {key_name(key) for key in tasks}
         self._known_names |= names
         for name in names:
@@ -110,7 +118,7 @@ class TaskMemoryCollector(SchedulerPlugin):
 
     def handle_stop(self, worker: str, **stop: Any) -> None:
         self._executing.get(worker, {}).pop(stop["key"], None)
-        if not stop["input_bytes"] and stop.get("index") is not None:
+        if (not stop["input_bytes"] or stop["key"] in self._fed_by_data) and stop.get("index") is not None:
             stop["input_bytes"] = self.input_hints.get(stop["index"], stop["input_bytes"])
         self._write(worker, stop)
 

@@ -10,14 +10,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import pytest
+from packaging.version import Version
 
 from memreplay.probes.clear_refs import clear_refs_available
 
-__all__ = ["INTERRUPTIBLE", "MEMREPLAY", "TEST_SCALE", "Result", "assert_one_line_error", "memreplay",
-           "needs_clear_refs", "write_matrix"]
+__all__ = ["FUSES_BAG_PARTITIONS", "INTERRUPTIBLE", "MEMREPLAY", "TEST_SCALE", "Result", "assert_one_line_error",
+           "memreplay", "needs_clear_refs", "write_matrix"]
 
 TEST_SCALE = 0.02
+# dask 2024.12 and later fuse a bag's from_sequence partitions into its first map (leaving an
+# alias under the map's name) and a task shuffle's first join into the steps before it; older
+# dask keeps each partition a data task of its own and fuses that join into its shuffle-group.
+FUSES_BAG_PARTITIONS = Version(dask.__version__) >= Version("2024.12.0")
 MEMREPLAY = str(Path(sys.executable).with_name("memreplay"))
 
 # The exact per-task probe needs /proc/self/clear_refs (Linux, not every container).

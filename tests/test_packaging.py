@@ -63,9 +63,10 @@ def test_every_package_folder_is_listed_for_setuptools() -> None:
     folders = {"memreplay": ROOT / "harness", "memreplay.workloads": ROOT / "workloads",
                "memreplay.corpora": ROOT / "corpora", "memreplay.configs": ROOT / "configs"}
     assert setuptools["package-dir"] == {name: str(path.relative_to(ROOT)) for name, path in folders.items()}
-    found = {name for name, path in folders.items()}
-    for init in (ROOT / "harness").glob("*/__init__.py"):
-        found.add(f"memreplay.{init.parent.name}")
+    found = set()
+    for name, top in folders.items():
+        for folder in [top, *(path for path in top.rglob("*") if path.is_dir() and path.name != "__pycache__")]:
+            found.add(".".join([name, *folder.relative_to(top).parts]))  # code or data: each folder a package
     assert sorted(setuptools["packages"]) == sorted(found)
 
 
@@ -121,15 +122,16 @@ def installed(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
     python = venv / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    paths = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    (site / "dependencies.pth").write_text("".join(f"{path}\n" for path in paths))
-    # ... and the `dask` command their install would have put beside the interpreter
+    # the `dask` command that installing the dependencies would have put beside the interpreter
     dask = venv / "bin" / "dask"
     dask.write_text(f"#!{python}\nimport sys\nfrom dask.__main__ import main\nsys.exit(main())\n")
     dask.chmod(0o755)
     done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
                            "--quiet", str(built[1])], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    # only then the dependencies: pip would take a memreplay installed among them for the wheel's
+    paths = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (site / "dependencies.pth").write_text("".join(f"{path}\n" for path in paths))
     check = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "check"],
                            capture_output=True, text=True, timeout=120)
     assert "memreplay" not in check.stdout, check.stdout  # its requirements are met by what is there

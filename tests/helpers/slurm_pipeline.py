@@ -8,29 +8,18 @@ It waits for both workers before it makes its client: ``memreplay record`` reads
 shape when the client connects, and a batch queue's workers come later.
 """
 
-import random
 import sys
-from collections import Counter
 from pathlib import Path
 
 import dask
-import dask.bag as db
 from dask_jobqueue import SLURMCluster
 from distributed import Client
 
 from memreplay.corpora import ensure_corpus
-from memreplay.workloads.wordcount import count_words_naive
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-
-
-def generated_words(seed, count):
-    rng = random.Random(seed)
-    return [f"{rng.choice('abcdefghij')}{rng.randrange(5_000)}" for _ in range(count)]
-
-
-def word_counts(words):
-    return Counter(words).most_common(500)
+sys.path.insert(0, str(CHECKOUT))  # the graph's functions are tests.helpers.user_pipeline's, on the workers too
+from tests.helpers.user_pipeline import counts_and_letters  # noqa: E402
 
 
 def main(corpora: str, scale: float, logs: str) -> None:
@@ -41,12 +30,7 @@ def main(corpora: str, scale: float, logs: str) -> None:
                       scheduler_options={"dashboard_address": ":0"}) as cluster:
         cluster.wait_for_workers(2, timeout=120)
         with Client(cluster):
-            counts = db.from_sequence(books, npartitions=len(books)).map(count_words_naive)
-            letters = (db.from_sequence(range(8), npartitions=8).map(generated_words, count=20_000)
-                       .map(word_counts).flatten()
-                       .groupby(lambda pair: pair[0][:1], shuffle="tasks", npartitions=4)
-                       .map(lambda group: (group[0], sum(count for _, count in group[1]))))
-            top, totals = dask.compute(counts, letters)
+            top, totals = dask.compute(*counts_and_letters(books, 8, 20_000, 4))
             print(len(top), "files counted,", len(totals), "letters")
 
 

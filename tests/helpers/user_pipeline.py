@@ -51,13 +51,27 @@ def main(corpora: str, scale: float, mode: str) -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", dashboard_address=None) as cluster, \
             Client(cluster):
         books = [path for path in ensure_corpus("text", scale, corpora).paths if path.name.startswith("book")]
-        counts = db.from_sequence(books, npartitions=len(books)).map(count_words_naive)
-        letters = (db.from_sequence(range(16), npartitions=16).map(generated_words, count=int(300_000 * scale))
-                   .map(word_counts).flatten()
-                   .groupby(lambda pair: pair[0][:1], shuffle="tasks", npartitions=8)
-                   .map(lambda group: (group[0], sum(count for _, count in group[1]))))
-        top, totals = dask.compute(counts, letters)
+        top, totals = dask.compute(*counts_and_letters(books, 16, int(300_000 * scale), 8))
         print(len(top), "files counted,", len(totals), "letters")
+
+
+def counts_and_letters(books: list, parts: int, words_per_part: int, groups: int) -> tuple:
+    """The pipeline's two bags: each book's word counts, and the (word, count) pairs of ``parts``
+    parts of generated text shuffled into ``groups`` groups by first letter and summed."""
+    counts = db.from_sequence(books, npartitions=len(books)).map(count_words_naive)
+    letters = (db.from_sequence(range(parts), npartitions=parts).map(generated_words, count=words_per_part)
+               .map(word_counts).flatten()
+               .groupby(first_letter, shuffle="tasks", npartitions=groups)
+               .map(letter_total))
+    return counts, letters
+
+
+def first_letter(pair):
+    return pair[0][:1]
+
+
+def letter_total(group):
+    return group[0], sum(count for _, count in group[1])
 
 
 if __name__ == "__main__":

@@ -105,12 +105,16 @@ def test_the_wheel_holds_one_import_name_and_the_configs(built: tuple[Path, Path
                     "memreplay/workloads/wordcount.py", "memreplay/corpora/text.py"):
         assert shipped in names
     metadata = zipfile.ZipFile(wheel).read(f"memreplay-{__version__}.dist-info/METADATA").decode()
-    for line in ("License-Expression: BSD-3-Clause", "Classifier: Framework :: Dask", "Project-URL: Homepage",
-                 "Requires-Dist: distributed>=2024.4.2"):
+    for line in ("License-Expression: BSD-3-Clause", "Classifier: Framework :: Dask",
+                 "Requires-Dist: distributed>=2024.4.2", "Description-Content-Type: text/markdown"):
         assert line in metadata, line
     with tarfile.open(sdist) as tar:
         members = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    assert {"LICENSE", "pyproject.toml", "configs/default.toml", "harness/memusage.py"} <= members
+    # the package, and what tests and documents it: an sdist alone runs `nox -s tests` and `nox -s docs`
+    assert {"LICENSE", "pyproject.toml", "configs/default.toml", "harness/memusage.py", "noxfile.py", "mkdocs.yml",
+            "docs/changelog.md", "docs/how-to/install.md", "tests/conftest.py", "tests/helpers/cli.py",
+            "tests/data/schema6/sweep/run.json", "benchmarks/benchmarks.py"} <= members
+    assert not any(name.startswith("results/runs") or "__pycache__" in name for name in members)
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ fil_profiles = false
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "--resume" in stderr
+    assert f"with --resume {record_path.parent}" in stderr  # the run to finish, named
     kept = load_record(record_path, SweepRecord).cases
     assert 1 <= len(kept) < 3
     result = cli("sweep", str(matrix), "--resume", str(record_path.parent), "--results", str(tmp_path),

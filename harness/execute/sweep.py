@@ -20,7 +20,15 @@ from memreplay.records.store import RunDirectory, new_record_fields
 from memreplay.records.task_rows import TaskRow, iter_task_rows
 from memreplay.workloads.replay import REPLAY_PREFIX
 
-__all__ = ["finished_rows", "matrix_settings", "run_sweep", "say_generating"]
+__all__ = ["SweepInterrupted", "finished_rows", "matrix_settings", "run_sweep", "say_generating"]
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep whose run directory exists: where to ``--resume`` it."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(str(directory))
+        self.directory = directory
 
 
 def matrix_settings(matrix: Matrix) -> MatrixSettings:
@@ -66,14 +74,16 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
         check_running(matrix.cluster, [case.config for case in matrix.cases])
     if resume is not None:
         run = _reopen(matrix, resume)
+        corpus_by_kind = _corpora(matrix, corpora)
+    else:
+        corpus_by_kind = _corpora(matrix, corpora)
+        record = SweepRecord(settings=SweepSettings(matrix=matrix_settings(matrix)), **new_record_fields())
+        run = RunDirectory.create(results, label, record)
+    try:
         with run.exclusive():
-            _run_pending(run, matrix, _corpora(matrix, corpora))
-        return run
-    corpus_by_kind = _corpora(matrix, corpora)
-    record = SweepRecord(settings=SweepSettings(matrix=matrix_settings(matrix)), **new_record_fields())
-    run = RunDirectory.create(results, label, record)
-    with run.exclusive():
-        _run_pending(run, matrix, corpus_by_kind)
+            _run_pending(run, matrix, corpus_by_kind)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(run.directory) from None
     return run
 
 

@@ -16,8 +16,8 @@ from memreplay.analysis.benchmark_figures import figures_of_case
 from memreplay.analysis.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from memreplay.analysis.scheduler_savings import trimming_savings
 from memreplay.analysis.task_summary import largest_prefix
-from memreplay.corpora import ensure_corpus
-from memreplay.execute.sweep import finished_rows, run_sweep
+from memreplay.corpora import Corpus, ensure_corpus
+from memreplay.execute.sweep import SweepInterrupted, finished_rows, run_sweep
 from memreplay.kinds.base import (
     Command,
     Kind,
@@ -49,6 +49,7 @@ from memreplay.report.plots import structures_plot
 from memreplay.report.units import mib_text, signed_bytes
 from memreplay.studies.fil import choose_input, profile_task
 from memreplay.studies.size_ladder import run_ladder
+from memreplay.workloads import Workload
 
 __all__ = ["KIND", "case_outcome_text", "cluster_lines", "sweep_and_study"]
 
@@ -121,9 +122,9 @@ def _call_sweep(args: argparse.Namespace) -> Said:
     results = prepare_results_directory(args.results)
     try:
         run = sweep_and_study(matrix, results, corpus_cache(results, args.corpora), resume=args.resume)
-    except KeyboardInterrupt:
-        return Said("\nmemreplay: interrupted; finished cases are kept; run again with --resume RUN to finish",
-                    EXIT_INTERRUPTED, to_stderr=True)
+    except SweepInterrupted as interrupted:
+        return Said(f"\nmemreplay: interrupted; finished cases are kept in {interrupted.directory}; to finish, run "
+                    f"the same command with --resume {interrupted.directory}", EXIT_INTERRUPTED, to_stderr=True)
     # out of memory and timeouts are what a sweep is for; an error or a wrong answer is not
     return record_said(KIND, run, 1 if any(case.outcome == "error" for case in run.record.cases) else 0)
 
@@ -140,6 +141,15 @@ def sweep_and_study(matrix: Matrix, results: Path, corpora: Path, resume: str | 
     # verified once per corpus (the sweep verified them before its cases, too)
     corpus_by_kind = {kind: ensure_corpus(kind, matrix.scale, corpora)
                       for kind in dict.fromkeys(workload.corpus_kind for workload in studied)}
+    try:
+        _study(run, matrix, studied, corpus_by_kind)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(run.directory) from None
+    return run
+
+
+def _study(run: RunDirectory[SweepRecord], matrix: Matrix, studied: list[Workload],
+           corpus_by_kind: dict[str, Corpus]) -> None:
     with run.exclusive():
         if matrix.size_ladder:
             run.record.summary.ladders = []
@@ -159,7 +169,6 @@ def sweep_and_study(matrix: Matrix, results: Path, corpora: Path, resume: str | 
                     workload.name, corpus.path(chosen), run.directory / "profiles" / workload.slug,
                     timeout=matrix.timeout_s or 600))
                 run.save()
-    return run
 
 
 # --- the record as sections -------------------------------------------------------------------------

@@ -29,6 +29,10 @@ def tests(session: nox.Session) -> None:
 # The dask/distributed pairs `nox -s compat` runs the core of the suite on: the floor (2024.4.2,
 # whose nanny is the first to log `worker-restart-memory`), one release from 2025, and the newest.
 COMPAT_DASK = ["2024.4.2", "2025.5.1", "2026.8.0"]
+# With the floor, every other dependency at its floor too (pyproject.toml's lower bounds), as a
+# platform image of spring 2024 would have them; the other pairs take the newest that pip finds.
+FLOOR = ["numpy==1.26.4", "scipy==1.12.0", "psutil==5.9.8", "msgspec==0.18.6", "filelock==3.13.4", "click==8.1.7",
+         "matplotlib==3.8.4", "bokeh==3.4.1", "jinja2==3.1.3"]
 # The core: every distributed internal memreplay touches (test_compat), the exact probe and the
 # scheduler preload (test_task_memory), run and sweep with out-of-memory cases (test_sweep, test_cli,
 # test_any_cluster_own), record and replay (test_replay), and the wheel (test_packaging).
@@ -40,11 +44,12 @@ COMPAT_TESTS = ["tests/test_compat.py", "tests/test_task_memory.py", "tests/test
 @nox.parametrize("dask", COMPAT_DASK)
 def compat(session: nox.Session, dask: str) -> None:
     """The core of the suite on each dask/distributed pair of COMPAT_DASK, memreplay installed from
-    its wheel's sources (not editable) with dask and distributed pinned: `nox -s compat` runs all
-    three, `nox -s "compat(dask='2024.4.2')"` one."""
-    session.install(".[test]", f"dask[bag]=={dask}", f"distributed=={dask}")
-    session.run("python", "-c", "import dask, distributed; print('dask', dask.__version__, "
-                "'distributed', distributed.__version__)")
+    its wheel's sources (not editable) with dask and distributed pinned (and, on the floor, every
+    other dependency at its floor): `nox -s compat` runs all three, `nox -s "compat(dask='2024.4.2')"`
+    one."""
+    session.install(".[test]", f"dask[bag]=={dask}", f"distributed=={dask}", *(FLOOR if dask == COMPAT_DASK[0] else []))
+    session.run("python", "-c", "import dask, distributed, numpy, bokeh; print('dask', dask.__version__, "
+                "'distributed', distributed.__version__, 'numpy', numpy.__version__, 'bokeh', bokeh.__version__)")
     session.run("pytest", *COMPAT_TESTS, "-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder",
                 *session.posargs)
 

@@ -76,8 +76,7 @@ class _TopParser(_Parser):
         return (f"{self.format_usage()}\n{textwrap.fill(self.description or '', 100)}\n\n"
                 f"{_command_list(self.commands)}\n\noptions:\n  -h, --help  show this message\n"
                 "  --version   print memreplay's version\n\n"
-                "`memreplay COMMAND --help` lists a command's options; the documentation is docs/ in "
-                "memreplay's source.\n")
+                "`memreplay COMMAND --help` lists a command's options; the documentation: docs/ in its source.\n")
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -204,7 +204,7 @@ COMMANDS: list[Command] = [
             _configure_trend, _call_trend),
     Command("regression", REGRESSIONS, "the memory regression gate: BASE against HEAD, each in a clean virtualenv "
             "(exit 1: regressed)", _configure_regression, _call_regression),
-    Command("list", DATA, "list the built-in workloads, and the matrices and presets memreplay ships",
+    Command("list", DATA, "list the built-in workloads and the shipped matrices and presets",
             _configure_list, _call_list, starts_processes=False),
     Command("corpora", DATA, "generate and verify the corpora", _configure_corpora, _call_corpora),
     Command("report", DATA, "write RUN/report.html: one self-contained page of a run", _configure_report,

@@ -51,6 +51,8 @@ def case_cluster(config: ClusterConfig, case_dir: Path,
     worker = {"cls": Nanny if config.processes else Worker, "options": {
         "host": "127.0.0.1", "nthreads": config.threads_per_worker, "memory_limit": config.memory_limit,
         "dashboard": False, "silence_logs": logging.CRITICAL,  # failures are recorded as outcomes, not logged twice
+        # worker processes leave a terminal's Ctrl-C to memreplay (never in-process workers: this process's own)
+        **({"preload": ["memreplay.execute.worker_preload"]} if config.processes else {}),
     }}
     scheduler = {"cls": SchedulerProcess, "options": {"settings": settings,
                                                       "log": str(case_dir.resolve() / SCHEDULER_LOG)}}

@@ -86,7 +86,8 @@ class SchedulerProcess(ProcessInterface):
             *dask_command("scheduler"), "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
             # no dashboard: the case needs none, and bokeh's import is half the scheduler's start
             str(scheduler_file), "--no-dashboard", stdout=self._log_file, stderr=asyncio.subprocess.STDOUT,
-            env=child_environment(self.settings), preexec_fn=_die_with_parent)
+            # its own session: a Ctrl-C at the terminal reaches memreplay, which then closes it in order
+            env=child_environment(self.settings), preexec_fn=_die_with_parent, start_new_session=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         while True:

@@ -5,6 +5,8 @@ its cases, size ladders and Fil profiles, are run by the sweep kind, above both 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from memreplay.analysis.model import fit_peak_model
@@ -20,7 +22,7 @@ from memreplay.records.store import RunDirectory, new_record_fields
 from memreplay.records.task_rows import TaskRow, iter_task_rows
 from memreplay.workloads.replay import REPLAY_PREFIX
 
-__all__ = ["SweepInterrupted", "finished_rows", "matrix_settings", "run_sweep", "say_generating"]
+__all__ = ["SweepInterrupted", "finished_rows", "interrupted_in", "matrix_settings", "run_sweep", "say_generating"]
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -74,17 +76,24 @@ def run_sweep(matrix: Matrix, results: Path, corpora: Path, resume: str | None =
         check_running(matrix.cluster, [case.config for case in matrix.cases])
     if resume is not None:
         run = _reopen(matrix, resume)
-        corpus_by_kind = _corpora(matrix, corpora)
-    else:
-        corpus_by_kind = _corpora(matrix, corpora)
-        record = SweepRecord(settings=SweepSettings(matrix=matrix_settings(matrix)), **new_record_fields())
-        run = RunDirectory.create(results, label, record)
+        with interrupted_in(run), run.exclusive():  # refused while another process holds it, before any work
+            _run_pending(run, matrix, _corpora(matrix, corpora))
+        return run
+    corpus_by_kind = _corpora(matrix, corpora)
+    record = SweepRecord(settings=SweepSettings(matrix=matrix_settings(matrix)), **new_record_fields())
+    run = RunDirectory.create(results, label, record)
+    with interrupted_in(run), run.exclusive():
+        _run_pending(run, matrix, corpus_by_kind)
+    return run
+
+
+@contextmanager
+def interrupted_in(run: RunDirectory[SweepRecord]) -> Iterator[None]:
+    """Ctrl-C as :class:`SweepInterrupted`, naming the run to resume."""
     try:
-        with run.exclusive():
-            _run_pending(run, matrix, corpus_by_kind)
+        yield
     except KeyboardInterrupt:
         raise SweepInterrupted(run.directory) from None
-    return run
 
 
 def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind: dict[str, Corpus]) -> None:

@@ -17,7 +17,7 @@ from memreplay.analysis.recommend import DEFAULT_MARGIN, Recommendation, recomme
 from memreplay.analysis.scheduler_savings import trimming_savings
 from memreplay.analysis.task_summary import largest_prefix
 from memreplay.corpora import Corpus, ensure_corpus
-from memreplay.execute.sweep import SweepInterrupted, finished_rows, run_sweep
+from memreplay.execute.sweep import SweepInterrupted, finished_rows, interrupted_in, run_sweep
 from memreplay.kinds.base import (
     Command,
     Kind,
@@ -138,13 +138,11 @@ def sweep_and_study(matrix: Matrix, results: Path, corpora: Path, resume: str | 
     studied = list(dict.fromkeys(case.workload for case in matrix.cases if case.workload.task_function))
     if not studied or not (matrix.size_ladder or matrix.fil_profiles):
         return run
-    # verified once per corpus (the sweep verified them before its cases, too)
-    corpus_by_kind = {kind: ensure_corpus(kind, matrix.scale, corpora)
-                      for kind in dict.fromkeys(workload.corpus_kind for workload in studied)}
-    try:
+    with interrupted_in(run):
+        # verified once per corpus (the sweep verified them before its cases, too)
+        corpus_by_kind = {kind: ensure_corpus(kind, matrix.scale, corpora)
+                          for kind in dict.fromkeys(workload.corpus_kind for workload in studied)}
         _study(run, matrix, studied, corpus_by_kind)
-    except KeyboardInterrupt:
-        raise SweepInterrupted(run.directory) from None
     return run
 
 

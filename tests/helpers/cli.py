@@ -55,7 +55,8 @@ def _answer_ctrl_c() -> None:
 
 # Popen options for a child the test will Ctrl-C: a test run started in the background by a
 # non-interactive shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt.
-INTERRUPTIBLE = {"preexec_fn": _answer_ctrl_c}
+# Its own process group, so that os.killpg can interrupt it as a terminal would: every process.
+INTERRUPTIBLE = {"preexec_fn": _answer_ctrl_c, "process_group": 0}
 
 
 def write_matrix(directory: Path, body: str, name: str = "matrix.toml") -> Path:

@@ -173,11 +173,11 @@ def _legacy_literal(spec: Any) -> tuple[bool, Any]:
     """(True, the value) when ``spec`` is a legacy run_spec (a tuple ``(function, args, kwargs)``,
     dask and distributed before 2024.12) that only evaluates one value, with no code around it:
     ``(execute_task, (value,), {})``. (False, None) otherwise."""
-    from dask.core import istask
-
     if not (isinstance(spec, tuple) and len(spec) == 3 and getattr(spec[0], "__name__", None) == "execute_task"
             and isinstance(spec[1], tuple) and len(spec[1]) == 1 and not spec[2]):
-        return False, None
+        return False, None  # every task of dask 2024.12 and later leaves here
+    from dask.core import istask
+
     (value,) = spec[1]
 
     def code(part: Any) -> bool:
@@ -202,9 +202,11 @@ def alias_keys(scheduler: Any, keys: Iterable[Any]) -> set[str]:
             aliases.add(str(key))
             continue
         literal, value = _legacy_literal(spec)
+        if not literal:
+            continue
         deps = {_require(dep, "key", "TaskState") for dep in _require(state, "dependencies", "TaskState")}
         try:
-            renames = literal and len(deps) == 1 and value in deps
+            renames = len(deps) == 1 and value in deps
         except TypeError:  # an unhashable value: data, not a key
             renames = False
         if renames:

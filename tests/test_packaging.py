@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +23,7 @@ from memreplay.plan.packaged import matrix_path, packaged_config, shipped_matric
 from memreplay.records.task_rows import read_task_rows
 from memreplay.version import __version__
 from memreplay.workloads.trace import TraceCluster, index_trace
+from tests.helpers.ports import free_port
 from tests.helpers.project_copy import ROOT, copy_project
 
 pytestmark = pytest.mark.slow
@@ -142,11 +142,16 @@ def installed(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
     return venv
 
 
+def _user_environment(venv: Path) -> dict[str, str]:
+    """A user's shell with the fresh virtualenv first on PATH: no checkout on PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}"}
+
+
 def _in_empty_directory(venv: Path, where: Path, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
     where.mkdir(exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
-    return subprocess.run(list(command), cwd=where, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(list(command), cwd=where, env=_user_environment(venv), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_the_installed_wheel_lists_and_runs_from_an_empty_directory(installed: Path, tmp_path: Path) -> None:
@@ -184,18 +189,12 @@ def test_the_installed_wheel_records_a_pipeline_and_replays_it(installed: Path, 
     assert json.loads(record.read_text())["cases"][0]["outcome"] == "ok"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_installed_wheels_preload_measures_every_task(installed: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "client.py").write_text(PRELOAD_CLIENT)
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = _user_environment(installed)
     python = str(installed / "bin" / "python")
     scheduler = subprocess.Popen([python, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
                                   address.rsplit(":", 1)[1], "--no-dashboard", "--preload", "memreplay.memusage",

@@ -63,6 +63,20 @@ scheduler_options = {{dashboard_address = ":0"}}
 """.replace("'", '"')
 
 
+def _slurm_matrix(tmp_path: Path, job_name: str, workload: str, shapes: list[list[int]], memory_limit: str) -> Path:
+    """A matrix of one workload on SLURMCluster, without ladders or profiles."""
+    return write_matrix(tmp_path, f"""
+[matrix]
+cluster = "{MANAGER}"
+workloads = ["{workload}"]
+shapes = {shapes}
+memory_limits = ["{memory_limit}"]
+scale = {TEST_SCALE}
+size_ladder = false
+fil_profiles = false
+{_cluster_table(tmp_path, job_name)}""")
+
+
 def _jobs_by_worker(log_directory: Path) -> dict[str, tuple[str, str]]:
     """Each worker's address → (its sbatch job id, the scheduler it registered to), from the
     workers' own logs (``#SBATCH -e DIR/NAME-%J.err``)."""
@@ -86,16 +100,7 @@ def test_slurm_cluster_takes_the_shape_through_its_job_class() -> None:
 
 @pytest.mark.slow
 def test_each_case_gets_a_fresh_allocation_in_its_shape(cli, on_slurm: SlurmCluster, tmp_path: Path) -> None:
-    matrix = write_matrix(tmp_path, f"""
-[matrix]
-cluster = "{MANAGER}"
-workloads = ["wordcount-naive"]
-shapes = [[1, 1], [2, 1]]
-memory_limits = ["1GiB"]
-scale = {TEST_SCALE}
-size_ladder = false
-fil_profiles = false
-{_cluster_table(tmp_path, "memreplay-sweep")}""")
+    matrix = _slurm_matrix(tmp_path, "memreplay-sweep", "wordcount-naive", [[1, 1], [2, 1]], "1GiB")
     result = cli("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
     assert result.returncode == 0, result.stdout + result.stderr
     record = load_record(result.record_path, SweepRecord)
@@ -124,16 +129,7 @@ fil_profiles = false
 def test_out_of_memory_on_slurm(cli, on_slurm: SlurmCluster, tmp_path: Path) -> None:
     """SLURM schedules memory (--mem) but, without cgroups, does not enforce it: the worker's nanny
     does, as on any cluster, and the case is out of memory with the task that grew."""
-    matrix = write_matrix(tmp_path, f"""
-[matrix]
-cluster = "{MANAGER}"
-workloads = ["tests.helpers.sweep_workloads:hog"]
-shapes = [[1, 1]]
-memory_limits = ["512MiB"]
-scale = {TEST_SCALE}
-size_ladder = false
-fil_profiles = false
-{_cluster_table(tmp_path, "memreplay-oom")}""")
+    matrix = _slurm_matrix(tmp_path, "memreplay-oom", "tests.helpers.sweep_workloads:hog", [[1, 1]], "512MiB")
     result = cli("sweep", str(matrix), "--corpora", str(tmp_path / "corpora"), "--results", str(tmp_path / "r"))
     assert result.returncode == 0, result.stdout + result.stderr  # a case out of memory is a result
     case = load_record(result.record_path, SweepRecord).cases[0]
@@ -163,16 +159,7 @@ def test_a_pipeline_recorded_on_slurm_replays_on_slurm(cli, on_slurm: SlurmClust
     assert len(list((tmp_path / "recorded-jobs").glob("*.err"))) == 2  # two sbatch jobs, one worker each
 
     on_slurm.wait_until_idle()
-    matrix = write_matrix(tmp_path, f"""
-[matrix]
-cluster = "{MANAGER}"
-workloads = ["replay:{trace}"]
-shapes = [[2, 1]]
-memory_limits = ["1GiB"]
-scale = {TEST_SCALE}
-size_ladder = false
-fil_profiles = false
-{_cluster_table(tmp_path, "memreplay-replay")}""")
+    matrix = _slurm_matrix(tmp_path, "memreplay-replay", f"replay:{trace}", [[2, 1]], "1GiB")
     result = cli("sweep", str(matrix), "--corpora", str(corpora), "--results", str(tmp_path / "r"))
     assert result.returncode == 0, result.stdout + result.stderr
     case = load_record(result.record_path, SweepRecord).cases[0]

@@ -4,7 +4,6 @@ erred tasks, dead workers, the preload path with real `dask scheduler`/`dask wor
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from memreplay.records.task_rows import COLUMNS, MEMUSAGE_COLUMNS, TaskRow, read
 from memreplay.studies.groundtruth import MIB, allocate_and_hold
 from memreplay.studies.probe_benchmark import dask_memusage_quieted, install_dask_memusage
 from tests.helpers.cli import needs_clear_refs
+from tests.helpers.ports import free_port
 from tests.helpers.probe_tasks import exit_worker, fail
 
 # /proc counters are per-CPU batched by the kernel; a peak can read up to this much low.
@@ -120,15 +120,9 @@ def test_many_tasks_all_get_rows(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys)) == count
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_preload_with_real_scheduler_and_late_worker(tmp_path: Path) -> None:
     csv = tmp_path / "preload.csv"
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
                                                                      os.environ.get("PYTHONPATH")]))}

@@ -42,6 +42,7 @@ from memreplay.kinds.sweep_figures import (
 )
 from memreplay.plan.cluster_source import ClusterSource
 from memreplay.plan.matrix import Matrix
+from memreplay.plan.packaged import DEFAULT_MATRIX_NAME
 from memreplay.records.schema import CaseResult, SweepRecord
 from memreplay.records.store import RunDirectory, prepare_results_directory
 from memreplay.report.blocks import Block, Items, Plots, Section, Table, Text
@@ -54,7 +55,7 @@ from memreplay.workloads import Workload
 __all__ = ["KIND", "case_outcome_text", "cluster_lines", "sweep_and_study"]
 
 EXIT_INTERRUPTED = 130
-DEFAULT_MATRIX = "configs/default.toml"  # memreplay's own, installed with it (memreplay.configs)
+DEFAULT_MATRIX = f"configs/{DEFAULT_MATRIX_NAME}"  # as the repository names it; installed as memreplay.configs
 
 
 # --- the commands ---------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def _configure_sweep(parser: argparse.ArgumentParser, bench: bool) -> None:
 
 def _call_sweep(args: argparse.Namespace) -> Said:
     from memreplay.plan.matrix import load_matrix
-    from memreplay.plan.packaged import DEFAULT_MATRIX_NAME, matrix_path, packaged_config
+    from memreplay.plan.packaged import matrix_path, packaged_config
 
     path = matrix_path(args.matrix) if args.matrix else packaged_config(DEFAULT_MATRIX_NAME)
     matrix = load_matrix(path, quick=args.quick, running=_running(args))  # every problem, before any case

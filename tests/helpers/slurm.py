@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers.ports import free_ports
+
 __all__ = ["SlurmCluster", "SlurmUnavailable", "start_slurm"]
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -43,20 +45,6 @@ class SlurmUnavailable(Exception):
 def _find(name: str) -> str | None:
     return shutil.which(name) or next((str(p) for d in ("/usr/sbin", "/sbin", "/usr/local/sbin")
                                        if (p := Path(d) / name).is_file() and os.access(p, os.X_OK)), None)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free now on every address (the daemons bind them a moment later)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _die_with_parent() -> list[str]:
@@ -252,7 +240,7 @@ def _start(daemons: dict[str, str], root: Path) -> SlurmCluster:
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
     hostname = socket.gethostname().split(".")[0]
-    ctld_port, slurmd_port = _free_ports(2)
+    ctld_port, slurmd_port = free_ports(2)
     munge_socket = root / "munge" / "munge.socket"
     conf = root / "slurm.conf"
     node = _node_line(daemons["slurmd"], hostname)

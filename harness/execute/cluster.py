@@ -12,8 +12,10 @@ and package versions), and a shape other than the case's is refused."""
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,16 +53,34 @@ def case_cluster(config: ClusterConfig, case_dir: Path,
     worker = {"cls": Nanny if config.processes else Worker, "options": {
         "host": "127.0.0.1", "nthreads": config.threads_per_worker, "memory_limit": config.memory_limit,
         "dashboard": False, "silence_logs": logging.CRITICAL,  # failures are recorded as outcomes, not logged twice
-        # worker processes leave a terminal's Ctrl-C to memreplay (never in-process workers: this process's own)
-        **({"preload": ["memreplay.execute.worker_preload"]} if config.processes else {}),
     }}
     scheduler = {"cls": SchedulerProcess, "options": {"settings": settings,
                                                       "log": str(case_dir.resolve() / SCHEDULER_LOG)}}
     case_dir.mkdir(parents=True, exist_ok=True)
-    with dask.config.set(CLUSTER_SETTINGS):  # the workers' side of the same settings
-        with SpecCluster(workers=dict.fromkeys(range(config.n_workers), worker), worker=worker, scheduler=scheduler,
-                         silence_logs=logging.CRITICAL, name="memreplay") as cluster, Client(cluster) as client:
-            yield cluster, client
+    with dask.config.set(CLUSTER_SETTINGS), ExitStack() as stack:  # the workers' side of the same settings
+        with _interrupt_left_to_this_thread():
+            cluster = stack.enter_context(SpecCluster(
+                workers=dict.fromkeys(range(config.n_workers), worker), worker=worker, scheduler=scheduler,
+                silence_logs=logging.CRITICAL, name="memreplay"))
+            client = stack.enter_context(Client(cluster))
+        yield cluster, client
+
+
+@contextmanager
+def _interrupt_left_to_this_thread() -> Iterator[None]:
+    """SIGINT blocked while a cluster starts: the thread of its event loop inherits the block, and
+    so does every process that thread starts (the scheduler, the worker processes, a nanny's
+    restarts). A Ctrl-C at the terminal reaches the whole process group; this way only memreplay's
+    main thread takes it, and closes the cluster in order, instead of each process dying with a
+    traceback of its own. The main thread's interrupt waits until the cluster is up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

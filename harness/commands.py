@@ -44,9 +44,11 @@ def _call_list(args: argparse.Namespace) -> Said:
                               for w in registered_workloads().values()], width=None)
     matrices = format_table(("matrix", "file (installed with memreplay: copy one to start your own)"),
                             [(name, str(packaged_config(f"{name}.toml"))) for name in shipped_matrices()], width=None)
-    presets = sorted(path.stem for path in (packaged_configs() / "scheduler").glob("*.toml"))
-    return Said(f"{workloads}\n\n{matrices}\n\nscheduler presets: {', '.join(presets)} "
-                f"(in {packaged_configs() / 'scheduler'})")
+    presets = {folder: ", ".join(sorted(path.stem for path in (packaged_configs() / folder).glob("*.toml")))
+               for folder in ("scheduler", "memory")}
+    return Said(f"{workloads}\n\n{matrices}\n\nscheduler presets: {presets['scheduler']} "
+                f"(in {packaged_configs() / 'scheduler'})\n"
+                f"memory presets: {presets['memory']} (in {packaged_configs() / 'memory'})")
 
 
 def _configure_corpora(parser: argparse.ArgumentParser) -> None:

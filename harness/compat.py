@@ -41,6 +41,9 @@ __all__ = [
     "worker_call_later",
     "worker_callback",
     "worker_incoming_bytes",
+    "worker_memory_events",
+    "worker_memory_manager",
+    "worker_memory_sampler",
     "worker_sender",
     "worker_task_states",
     "worker_transfers",
@@ -282,7 +285,87 @@ def live_clients() -> list[Any]:
     return [client for client in list(_require(Client, "_instances", "Client")) if client.status != "closed"]
 
 
+# The scheduler's events about a worker's memory (topic: the worker's address): its status
+# changes (running → paused and back, closing) and its coming and going.
+MEMORY_EVENT_ACTIONS = ("worker-status-change", "add-worker", "remove-worker")
+
+
+def worker_memory_events(scheduler: Any, since: float) -> dict[str, list[tuple[float, str, str | None]]]:
+    """By worker address, the scheduler's memory events since ``since`` (its clock), oldest first:
+    (time, action, the new status for a status change), with the nanny's out-of-memory kills as
+    action ``worker-restart-memory``."""
+    found: dict[str, list[tuple[float, str, str | None]]] = {}
+    for topic, events in _require(scheduler, "get_events", "Scheduler")().items():
+        for when, message in events:
+            if when < since or not isinstance(message, dict):
+                continue
+            action = message.get("action")
+            if topic == MEMORY_KILL_TOPIC:
+                worker = check_memory_kill_event(message)["worker"]
+                found.setdefault(worker, []).append((float(when), MEMORY_KILL_TOPIC, None))
+            elif "://" in str(topic) and action in MEMORY_EVENT_ACTIONS:  # a worker's own topic, not "all"
+                status = message.get("status") if action == "worker-status-change" else None
+                if action == "worker-status-change" and not isinstance(status, str):
+                    raise DistributedChanged(f"distributed {distributed_version()}'s worker-status-change event has "
+                                             f"no status: {message!r}")
+                found.setdefault(str(topic), []).append((float(when), str(action), status))
+    for events in found.values():
+        events.sort()
+    return found
+
+
 # --- worker side (called once when the worker plugin is set up, not per task) -------------------
+
+
+def worker_memory_manager(worker: Any) -> dict[str, Any]:
+    """Dask's memory manager on this worker now: the thresholds it runs with, whether it can spill
+    (its ``data`` is a SpillBuffer; a plain dict when target and spill are both off), the bytes it
+    has spilled (sizeof, and their size on disk), its managed bytes (sizeof of the data it holds
+    in memory), and the spill buffer's ever-growing metrics as ``label/unit`` (disk-write/bytes,
+    disk-read/seconds, serialize/seconds, ...)."""
+    import dask
+
+    manager = _require(worker, "memory_manager", "Worker")
+    data = _require(worker, "data", "Worker")
+    spilling = hasattr(data, "spilled_total")
+    metrics: dict[str, float] = {}
+    spilled = (0, 0)
+    if spilling:
+        spilled = tuple(int(v) for v in _require(data, "spilled_total", "SpillBuffer"))  # type: ignore[assignment]
+        for (label, unit), value in _require(data, "cumulative_metrics", "SpillBuffer").items():
+            metrics[f"{label}/{unit}"] = float(value)
+    settings = {
+        "memory_limit": _require(manager, "memory_limit", "WorkerMemoryManager"),
+        "target": _require(manager, "memory_target_fraction", "WorkerMemoryManager"),
+        "spill": _require(manager, "memory_spill_fraction", "WorkerMemoryManager"),
+        "pause": _require(manager, "memory_pause_fraction", "WorkerMemoryManager"),
+        # the nanny's kill line and the spill file's settings, as this worker's process resolved them
+        "terminate": dask.config.get("distributed.worker.memory.terminate"),
+        "spill-compression": dask.config.get("distributed.worker.memory.spill-compression"),
+        "max-spill": dask.config.get("distributed.worker.memory.max-spill"),
+    }
+    held = int(_require(_require(worker, "state", "Worker"), "nbytes", "WorkerState"))  # spilled results too
+    return {"settings": settings, "spilling": spilling, "spilled": spilled, "metrics": metrics,
+            "managed": max(0, held - spilled[0])}
+
+
+def worker_memory_sampler(worker: Any) -> Callable[[], tuple[int, int, int, bool]]:
+    """A reader, cheap enough for every RSS sample, of (managed bytes in memory, spilled bytes as
+    sizeof, spilled bytes on disk, paused) on this worker."""
+    from distributed.core import Status
+
+    state, data = _require(worker, "state", "Worker"), _require(worker, "data", "Worker")
+    _require(state, "nbytes", "WorkerState")
+    _require(worker, "status", "Worker")
+    spilling = hasattr(data, "spilled_total")
+
+    def sample() -> tuple[int, int, int, bool]:
+        memory, disk = data.spilled_total if spilling else (0, 0)
+        # the worker state's nbytes counts every result it holds, spilled ones too (as the
+        # scheduler's MemoryState does: managed = nbytes - spilled)
+        return max(0, int(state.nbytes) - int(memory)), int(memory), int(disk), worker.status == Status.paused
+
+    return sample
 
 
 def worker_task_states(worker: Any) -> Mapping[Any, Any]:

@@ -64,8 +64,12 @@ def test_run_on_a_real_local_cluster_writes_a_valid_record(tmp_path: Path, corpu
     # the memory timeline has samples for the scheduler and every worker, and a plot
     samples = read_timeline(Path(case.directory) / case.timeline.csv)
     workers = {row.worker for row in read_task_rows(Path(case.directory) / tasks.csv)}
-    assert len(workers) == 2 and {name for _, name, _ in samples} == workers | {"scheduler"}
-    assert all(rss > 0 for _, _, rss in samples)
+    assert len(workers) == 2 and {row.process for row in samples} == workers | {"scheduler"}
+    assert all(row.rss_bytes > 0 for row in samples)
+    # beside every worker's RSS, what its memory manager held (a small case spills nothing)
+    assert all(row.managed_bytes is not None and row.managed_bytes < row.rss_bytes for row in samples
+               if row.process != "scheduler")
+    assert all(row.spilled_memory_bytes == 0 and row.paused is False for row in samples if row.process != "scheduler")
     assert (Path(case.directory) / case.timeline.png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

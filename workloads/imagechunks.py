@@ -8,9 +8,10 @@ import numpy as np
 from scipy import ndimage
 
 from memreplay.corpora import Corpus
-from memreplay.workloads.workload import AnswerMismatch, per_file_workload
+from memreplay.workloads.workload import AnswerMismatch, Workload, per_file_workload
 
-__all__ = ["SpotTable", "check_spots", "find_spots", "find_spots_lean", "spot_tables_match"]
+__all__ = ["SpotTable", "bright_voxels", "check_bright_voxels", "check_spots", "find_spots", "find_spots_lean",
+           "imagechunks_normalised", "spot_tables_match", "stack_channels"]
 
 SMOOTHING_SIGMA = 1.0
 BACKGROUND_WINDOW = 15
@@ -104,4 +105,70 @@ imagechunks_lean = per_file_workload(
     corpus_kind="images",
     task_function=find_spots_lean,
     check=check_spots,
+)
+
+
+# --- normalised against every chunk: results that outgrow a worker's target --------------------
+
+BRIGHT_SIGMAS = 3.0  # a voxel is bright when its smoothed value is this many deviations above the mean
+
+
+def stack_channels(path: Path) -> np.ndarray:
+    """A chunk as a two-channel float64 stack, (raw, smoothed): 8 times the bytes on disk."""
+    raw = np.load(path)
+    stack = np.empty((2, *raw.shape), dtype=np.float64)
+    stack[0] = raw
+    ndimage.gaussian_filter(stack[0], SMOOTHING_SIGMA, output=stack[1])
+    return stack
+
+
+def _moments(stack: np.ndarray) -> tuple[float, float, int]:
+    smoothed = stack[1]
+    return float(smoothed.sum()), float(np.square(smoothed).sum()), int(smoothed.size)
+
+
+def _add(left: tuple[float, float, int], right: tuple[float, float, int]) -> tuple[float, float, int]:
+    return left[0] + right[0], left[1] + right[1], left[2] + right[2]
+
+
+def bright_voxels(stack: np.ndarray, moments: tuple[float, float, int]) -> int:
+    """Voxels whose smoothed value lies BRIGHT_SIGMAS deviations above the mean of every chunk."""
+    total, squares, count = moments
+    mean = total / count
+    deviation = max(squares / count - mean * mean, 0.0) ** 0.5
+    return int(np.count_nonzero(stack[1] > mean + BRIGHT_SIGMAS * deviation))
+
+
+def _build_normalised(corpus: Corpus) -> object:
+    import dask.bag as db
+
+    # every stack is held until the statistics of all are known: the held results outgrow target
+    stacks = db.from_sequence(corpus.paths, npartitions=len(corpus.files)).map(stack_channels)
+    moments = stacks.map(_moments).fold(_add)
+    return stacks.map(bright_voxels, moments)
+
+
+def check_bright_voxels(answer: list[int], corpus: Corpus) -> None:
+    """The same counts computed here, one chunk at a time (two passes over the files)."""
+    if len(answer) != len(corpus.files):
+        raise AnswerMismatch(f"expected {len(corpus.files)} counts, got {len(answer)}")
+    moments = (0.0, 0.0, 0)
+    for path in corpus.paths:
+        moments = _add(moments, _moments(stack_channels(path)))
+    for count, path in zip(answer, corpus.paths):
+        expected = bright_voxels(stack_channels(path), moments)
+        if abs(count - expected) > 1:  # float sums in another order may move one voxel at the threshold
+            raise AnswerMismatch(f"{path.name}: {count} bright voxels, expected {expected}")
+
+
+imagechunks_normalised = Workload(
+    name="imagechunks-normalised",
+    version=1,
+    description="Bright voxels per chunk against the mean of every chunk: each chunk's float64 stack (raw, "
+                "smoothed) is held until all are known, so the held results outgrow a small worker's target "
+                "and spill.",
+    corpus_kind="images",
+    build=_build_normalised,
+    task_function=stack_channels,
+    check=check_bright_voxels,
 )

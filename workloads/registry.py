@@ -6,14 +6,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from memreplay.workloads.imagechunks import imagechunks, imagechunks_lean
+from memreplay.workloads.imagechunks import imagechunks, imagechunks_lean, imagechunks_normalised
 from memreplay.workloads.wordcount import wordcount_naive, wordcount_streaming
 from memreplay.workloads.workload import Workload, WorkloadError
 
 __all__ = ["BUILTIN_WORKLOADS", "registered_workloads", "resolve_workload"]
 
 BUILTIN_WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (wordcount_naive, wordcount_streaming, imagechunks, imagechunks_lean)
+    w.name: w for w in (wordcount_naive, wordcount_streaming, imagechunks, imagechunks_lean, imagechunks_normalised)
 }
 
 

@@ -2,7 +2,8 @@
 
 A trace is JSON Lines: a header (format, version, the cluster's shape, dask's versions), one
 line per task in an order where every task comes after its dependencies, and an end line (how
-many tasks, the outcome, the span of the tasks). It holds no data and no code: a task is its
+many tasks, the outcome, the span of the tasks and, from version 2, what each worker's memory
+manager spilled and how long it was paused). It holds no data and no code: a task is its
 key's prefix and a hash of its key, the positions of its dependencies in the trace, its
 duration, peak increase, input and output bytes, how long moving its output to another worker
 took and how much data arrived while it ran.
@@ -24,11 +25,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["TRACE_VERSION", "TraceCluster", "TraceEnd", "TraceError", "TraceHeader", "TraceIndex", "TraceTask",
+__all__ = ["READABLE_TRACE_VERSIONS", "TRACE_VERSION", "TraceCluster", "TraceEnd", "TraceError", "TraceHeader",
+           "TraceIndex", "TraceTask", "TraceWorkerMemory",
            "index_trace", "iter_tasks", "key_hash", "write_trace"]
 
 TRACE_FORMAT = "memreplay-trace"
-TRACE_VERSION = 1
+TRACE_VERSION = 2
+READABLE_TRACE_VERSIONS = (1, 2)  # 2 added the end line's memory (version 1 traces have none)
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
@@ -72,11 +75,24 @@ class TraceTask(msgspec.Struct, tag="task", tag_field="kind", forbid_unknown_fie
     arrived_bytes: NonNegative = 0  # other tasks' outputs that arrived while it ran (in its peak increase)
 
 
+class TraceWorkerMemory(msgspec.Struct, forbid_unknown_fields=True):
+    """One worker's memory manager over the recording (trace version 2): the bytes it wrote to its
+    spill files, the most it held spilled at the end, and the seconds it was paused."""
+
+    spilled_written_bytes: NonNegative | None  # None: the worker did not live to the end
+    paused_s: Seconds = 0.0
+
+
 class TraceEnd(msgspec.Struct, tag="end", tag_field="kind", forbid_unknown_fields=True):
     tasks: NonNegative
     outcome: Literal["ok", "oom", "error"]
     span_s: Seconds  # first task's start to last task's stop
     oom_workers: NonNegative = 0  # workers their nannies killed for memory during the recording
+    memory: list[TraceWorkerMemory] = []  # one per worker (version 2)
+
+    @property
+    def spilled_written_bytes(self) -> int:
+        return sum(w.spilled_written_bytes or 0 for w in self.memory)
 
 
 _Line = TraceHeader | TraceTask | TraceEnd
@@ -126,8 +142,9 @@ def read_header(path: Path) -> TraceHeader:
     for number, line in _lines(path):
         if not isinstance(line, TraceHeader) or line.format != TRACE_FORMAT:
             raise TraceError(f"{path}: line {number}: not a memreplay trace (no header)")
-        if line.version != TRACE_VERSION:
-            raise TraceError(f"{path}: trace version {line.version}; this memreplay reads version {TRACE_VERSION}")
+        if line.version not in READABLE_TRACE_VERSIONS:
+            readable = " and ".join(map(str, READABLE_TRACE_VERSIONS))
+            raise TraceError(f"{path}: trace version {line.version}; this memreplay reads versions {readable}")
         return line
     raise TraceError(f"{path}: empty, not a memreplay trace")
 

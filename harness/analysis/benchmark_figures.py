@@ -29,6 +29,9 @@ def figures_of_case(case: CaseResult) -> Figures | None:
         "largest_peak_increase_bytes": case_largest_peak_increase(memory, case.config.threads_per_worker),
         "worker_footprint_bytes": None if memory is None else memory.worker_footprint_bytes,
         "worker_peak_rss_bytes": max(workers.values(), default=None),
+        # Dask's memory manager (None before schema 7)
+        "spilled_bytes": None if case.memory_manager is None else case.memory_manager.spilled_peak_bytes,
+        "paused_s": None if case.memory_manager is None else case.memory_manager.paused_s,
         "wall_time_s": case.wall_time_s,
         "cost_gib_s": case.cost_gib_s,
     }

@@ -45,6 +45,8 @@ FIGURES = (
     Figure("largest_peak_increase_bytes", "largest task", "bytes", True),  # its peak increase
     Figure("worker_peak_rss_bytes", "worker peak RSS", "bytes", True),
     Figure("worker_footprint_bytes", "worker footprint", "bytes", True),
+    Figure("spilled_bytes", "spilled", "bytes", True),  # each worker's peak spilled bytes, summed
+    Figure("paused_s", "paused", "s", False),  # worker-seconds paused
     Figure("wall_time_s", "wall time", "s", False),
     Figure("cost_gib_s", "cost", "GiB·s", False),
 )
@@ -52,8 +54,11 @@ FIGURES = (
 # Compared and shown when they differ; hostname and git_commit are expected to differ: never warned about.
 _ENVIRONMENT_WARNED = ("python", "dask", "distributed", "numpy", "cpu_model", "cpu_count", "ram_bytes", "os")
 _ENVIRONMENT_SHOWN = (*_ENVIRONMENT_WARNED, "hostname", "git_commit")
+# What changes memory figures without changing the code (environment.memory, schema 7): always warned.
+_MEMORY_ENVIRONMENT = ("transparent_hugepages", "malloc", "nanny_environ", "cgroup_memory_limit_bytes", "swap_bytes",
+                       "worker_memory")
 _WORSE_OUTCOME = {"ok": 0, "timeout": 1, "error": 2, "oom": 3}
-_OVERLAP_DEPENDENT = frozenset({"largest_peak_increase_bytes", "worker_peak_rss_bytes"})
+_OVERLAP_DEPENDENT = frozenset({"largest_peak_increase_bytes", "worker_peak_rss_bytes", "spilled_bytes"})
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,13 @@ class OutcomeChange:
     key: CaseKey
     base: str | None  # None: the case is not in that run
     head: str | None
+    # the ok side peaked within a few percent of its kill line and the repeats do not show the
+    # other outcome every time: a flip such a case makes between identical runs
+    noise: bool = False
 
     @property
     def regressed(self) -> bool:
-        return self.base == "ok" and self.head is not None and self.head != "ok"
+        return self.base == "ok" and self.head is not None and self.head != "ok" and not self.noise
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class CaseComparison:
     figures: dict[str, Comparison]  # by Figure.name
     floors: dict[str, float]  # the noise floor each figure was judged against
     shown_only: frozenset[str] = frozenset()  # gated figures this case shows but does not gate on
+    outcome_noise: bool = False  # its outcome changed, but only as a borderline case does (OutcomeChange.noise)
 
     def gates(self, figure: Figure) -> bool:
         return figure.gated and figure.name not in self.shown_only
@@ -143,8 +152,22 @@ def _spread(values: list[float]) -> float:
 
 
 def _environment(base: Environment, head: Environment) -> list[EnvironmentDifference]:
-    return [EnvironmentDifference(name, getattr(base, name), getattr(head, name), name in _ENVIRONMENT_WARNED)
-            for name in _ENVIRONMENT_SHOWN if getattr(base, name) != getattr(head, name)]
+    differences = [EnvironmentDifference(name, getattr(base, name), getattr(head, name), name in _ENVIRONMENT_WARNED)
+                   for name in _ENVIRONMENT_SHOWN if getattr(base, name) != getattr(head, name)]
+    if base.memory is not None and head.memory is not None:  # before schema 7 neither says
+        differences += [EnvironmentDifference(f"memory.{name}", getattr(base.memory, name), getattr(head.memory, name),
+                                              True)
+                        for name in _MEMORY_ENVIRONMENT if getattr(base.memory, name) != getattr(head.memory, name)]
+    return differences
+
+
+def _flip_is_noise(before: list[CaseResult], after: list[CaseResult]) -> bool:
+    """An outcome change whose ok side was borderline is noise, unless the other side's repeats
+    (two or more) all ended the other way."""
+    ok_side, other = (before, after) if any(c.outcome == "ok" for c in before) else (after, before)
+    if not any(c.borderline for c in ok_side):
+        return False
+    return not (len(other) > 1 and all(c.outcome != "ok" for c in other))
 
 
 def _check_comparable(base: SweepRecord, head: SweepRecord, names: tuple[str, str]) -> None:
@@ -170,8 +193,9 @@ def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: Sweep
     for key in keys:
         before, after = base_cases.get(key, []), head_cases.get(key, [])
         outcomes = (_worst_outcome(before) if before else None, _worst_outcome(after) if after else None)
+        noise = outcomes[0] != outcomes[1] and bool(before and after) and _flip_is_noise(before, after)
         if outcomes[0] != outcomes[1]:
-            changes.append(OutcomeChange(key, *outcomes))
+            changes.append(OutcomeChange(key, *outcomes, noise=noise))
         figures, floors = {}, {}
         measured = _measured(before), _measured(after)
         for figure in FIGURES:
@@ -189,7 +213,8 @@ def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: Sweep
         # the records measured (repeats or an A/A run); without, it is shown, not gated.
         threads = (before or after)[0].config.threads_per_worker
         shown_only = _OVERLAP_DEPENDENT if threads > 1 and not noise_measured else frozenset()
-        cases.append(CaseComparison(key, *outcomes, figures=figures, floors=floors, shown_only=shown_only))
+        cases.append(CaseComparison(key, *outcomes, figures=figures, floors=floors, shown_only=shown_only,
+                                    outcome_noise=noise))
     # outcome changes first, worst first: an ok case that ran out of memory is the headline
     changes.sort(key=lambda c: (not c.regressed, -_WORSE_OUTCOME.get(c.head or "ok", 0)))
     sources = [f"the spread of {repeats} repeats"] if repeats > 1 else []

@@ -15,15 +15,26 @@ How a worker's limit is sized (docs/how-to/size-and-recommend.md says the same):
 With an input size (``--input-size``), the peak increase of one task is not the largest
 measured but the one the workload's size ladder predicts for a task of that input; the advice
 gives the ladder's held-out error beside it.
+
+Spilling (from the measured cases, schema 7): the results a workload holds at once are the
+largest, over its ok cases, of the sum over workers of each worker's managed + spilled bytes.
+Spread over the advised workers, a worker spills when its share passes ``target`` × its limit,
+or when footprint + share + threads × largest task passes ``spill`` × its limit. Among the
+shapes that fit, the advice takes the one with the most tasks at once that does not spill;
+where every one spills, it says so, with the slowdown the sweep measured between its spilling
+and its non-spilling cases. A case that peaked within a few percent of its kill line
+(borderline) is never the fastest or cheapest measured choice.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 
 import msgspec
+from dask.utils import format_bytes
 
 from memreplay.analysis.model import heldout_error_text, predict
 from memreplay.analysis.task_summary import prefix_peak_increase
@@ -43,6 +54,7 @@ class MeasuredChoice(msgspec.Struct, kw_only=True):
     cost_gib_s: float | None
     shape: str
     memory_limit: str
+    spilled: bool | None = None  # None: not recorded (before schema 7)
 
 
 class Advice(msgspec.Struct, kw_only=True):
@@ -61,6 +73,11 @@ class Advice(msgspec.Struct, kw_only=True):
     # with an input size: the task's peak increase is predicted for it, by the model named here
     input_bytes: int | None = None
     predicted_by: str | None = None
+    # spilling: whether the advised shape will spill (None: the run did not record it), and why
+    spills: bool | None = None
+    spill_note: str | None = None
+    held_bytes: int | None = None  # the results the workload held at once, in its measured cases
+    borderline_cases: list[str] = []
 
 
 class Recommendation(msgspec.Struct, kw_only=True):
@@ -99,25 +116,82 @@ def _largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
     return max((max(alone[prefix] or anyhow[prefix]) for prefix in anyhow), default=None)
 
 
-def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float) -> Advice:
-    """Most tasks at once, as single-threaded worker processes or as threads of one worker."""
+def _shapes(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float) -> list[tuple[int, int, int]]:
+    """Every shape that fits, as (workers, threads, limit): single-threaded worker processes or
+    threads of one worker, most tasks at once first (processes first on a tie: no GIL between
+    tasks, one limit per task). What is left over goes to the workers too, in whole steps."""
     one_task = worker_limit(footprint, 1, peak, kill_fraction)
-    as_processes = min(cores, usable // one_task)
-    as_threads = max((t for t in range(1, cores + 1) if worker_limit(footprint, t, peak, kill_fraction) <= usable),
-                     default=0)
-    if max(as_processes, as_threads) < 1:
+    shapes = [(workers, 1) for workers in range(min(cores, usable // one_task), 0, -1)]
+    shapes += [(1, threads) for threads in range(cores, 1, -1)
+               if worker_limit(footprint, threads, peak, kill_fraction) <= usable]
+    shapes.sort(key=lambda shape: (-shape[0] * shape[1], shape[1]))
+    return [(workers, threads, max(worker_limit(footprint, threads, peak, kill_fraction),
+                                   usable // workers // LIMIT_STEP * LIMIT_STEP)) for workers, threads in shapes]
+
+
+def _spill_reason(shape: tuple[int, int, int], held: int, footprint: int, peak: int,
+                  thresholds: dict[str, object]) -> str | None:
+    """Why a worker of ``shape`` would spill, holding its share of ``held``; None: it would not."""
+    workers, threads, limit = shape
+    share = held / workers
+    target, spill = thresholds.get("target"), thresholds.get("spill")
+    if isinstance(target, (int, float)) and target and share > target * limit:
+        return (f"each worker holds about {format_bytes(int(share))} of results, more than its target "
+                f"({target:g} × {compact_bytes(limit)})")
+    if isinstance(spill, (int, float)) and spill and footprint + share + threads * peak > spill * limit:
+        return (f"a worker's footprint, its {format_bytes(int(share))} of results and {threads} × its largest task "
+                f"pass its spill threshold ({spill:g} × {compact_bytes(limit)})")
+    return None
+
+
+def _slowdown(ok: list[CaseResult]) -> str:
+    """The measured cost of spilling: the median wall time of the ok cases that spilled against
+    those that did not."""
+    spilled = [c.wall_time_s for c in ok if c.memory_manager and c.memory_manager.spilled and c.wall_time_s]
+    kept = [c.wall_time_s for c in ok if c.memory_manager and not c.memory_manager.spilled and c.wall_time_s]
+    if not spilled:
+        return "no measured case spilled, so its cost was not measured"
+    if not kept:
+        return "every measured case spilled, so how much slower that is was not measured"
+    return (f"the sweep's spilling cases took {statistics.median(spilled) / statistics.median(kept):.2f}× the "
+            f"median wall time of those that did not ({statistics.median(spilled):.1f} s against "
+            f"{statistics.median(kept):.1f} s)")
+
+
+def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float, held: int | None = None,
+           thresholds: dict[str, object] | None = None, ok: list[CaseResult] | None = None) -> Advice:
+    """Most tasks at once; with ``held`` (the results the workload holds at once, measured), the
+    shape with the most tasks at once that does not spill, where one fits."""
+    shapes = _shapes(cores, usable, footprint, peak, kill_fraction)
+    if not shapes:
+        one_task = worker_limit(footprint, 1, peak, kill_fraction)
         return Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, needs_per_worker_bytes=footprint + peak,
                       reason=f"does not fit: one worker running one task needs a {compact_bytes(one_task)} limit, "
                              f"and {compact_bytes(usable)} is usable")
-    if as_processes >= as_threads:  # processes: no GIL between tasks, one limit per task
-        workers, threads = as_processes, 1
-    else:  # one worker's footprint instead of several: more tasks fit
-        workers, threads = 1, as_threads
-    needed = worker_limit(footprint, threads, peak, kill_fraction)
-    # what is left over goes to the workers too, in whole steps (never below what they need)
-    limit = max(needed, usable // workers // LIMIT_STEP * LIMIT_STEP)
+    chosen, spills, note = shapes[0], None, None
+    if held is not None:
+        reasons = [_spill_reason(shape, held, footprint, peak, thresholds or {}) for shape in shapes]
+        calm = [shape for shape, reason in zip(shapes, reasons) if reason is None]
+        if calm:
+            chosen, spills = calm[0], False
+            if chosen != shapes[0]:
+                note = (f"{shapes[0][0]}x{shapes[0][1]} would run {shapes[0][0] * shapes[0][1]} tasks at once but "
+                        f"spill ({reasons[0]}); this shape does not")
+        else:
+            spills = True
+            note = f"every shape that fits spills ({reasons[0]}); {_slowdown(ok or [])}"
+    workers, threads, limit = chosen
     return Advice(largest_peak_increase_bytes=peak, tasks_at_once=workers * threads, n_workers=workers,
-                  threads_per_worker=threads, memory_limit=limit, needs_per_worker_bytes=footprint + threads * peak)
+                  threads_per_worker=threads, memory_limit=limit, needs_per_worker_bytes=footprint + threads * peak,
+                  spills=spills, spill_note=note, held_bytes=held)
+
+
+def _held(cases: Iterable[CaseResult]) -> int | None:
+    """The results a workload held at once: over its cases, the largest sum over workers of
+    each one's managed + spilled bytes (None: no case recorded it)."""
+    totals = [sum(w.held_peak_bytes or 0 for w in c.memory_manager.workers) for c in cases
+              if c.memory_manager is not None and any(w.held_peak_bytes is not None for w in c.memory_manager.workers)]
+    return max(totals, default=None)
 
 
 def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] | None:
@@ -160,8 +234,13 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
             advice[workload] = Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, oom_cases=oom,
                                       reason=f"no advice: {why}; sweep larger memory limits")
             continue
-        shape = _shape(cores, usable, footprint, peak, kill_fraction)
-        shape.fastest, shape.cheapest, shape.oom_cases = _pick(ok, "wall_time_s"), _pick(ok, "cost_gib_s"), oom
+        thresholds = record.environment.memory.worker_memory if record.environment.memory else {}
+        # the results held were measured at the sweep's input: for another input they are not known
+        held = _held(ok) if input_bytes is None else None
+        shape = _shape(cores, usable, footprint, peak, kill_fraction, held, thresholds, ok)
+        safe = [c for c in ok if not c.borderline]  # never advise what nearly ran out of memory
+        shape.fastest, shape.cheapest, shape.oom_cases = _pick(safe, "wall_time_s"), _pick(safe, "cost_gib_s"), oom
+        shape.borderline_cases = sorted(c.id for c in ok if c.borderline)
         shape.input_bytes, shape.predicted_by = input_bytes, predicted_by
         advice[workload] = shape
     return Recommendation(cores=cores, memory_bytes=memory, margin=margin, usable_bytes=usable,
@@ -175,4 +254,5 @@ def _pick(cases: list[CaseResult], key: str) -> MeasuredChoice | None:
         return None
     best = min(measured, key=lambda c: getattr(c, key))
     return MeasuredChoice(id=best.id, wall_time_s=best.wall_time_s, cost_gib_s=best.cost_gib_s,
-                          shape=best.config.shape, memory_limit=compact_bytes(best.config.memory_limit))
+                          shape=best.config.shape, memory_limit=compact_bytes(best.config.memory_limit),
+                          spilled=None if best.memory_manager is None else best.memory_manager.spilled)

@@ -26,8 +26,10 @@ SPAN_GOAL_PERCENT = 15.0
 PEAKS_GOAL_SHARE = 0.95
 
 
-def replay_fidelity(trace: Path, rows: Iterable[TaskRow], config: ClusterConfig, outcome: str) -> ReplayFidelity:
-    """``rows``: the replay case's tasks.csv; ``config`` and ``outcome``: the case's."""
+def replay_fidelity(trace: Path, rows: Iterable[TaskRow], config: ClusterConfig, outcome: str,
+                    spilled_written_bytes: int | None = None) -> ReplayFidelity:
+    """``rows``: the replay case's tasks.csv; ``config`` and ``outcome``: the case's;
+    ``spilled_written_bytes``: what its workers wrote to their spill files."""
     index = index_trace(trace)
     replayed = {row.task_key.rsplit("-", 1)[-1]: row for row in rows if row.state == "memory" and not row.alias}
     tasks = compared = within = 0
@@ -61,4 +63,7 @@ def replay_fidelity(trace: Path, rows: Iterable[TaskRow], config: ClusterConfig,
         span_ok=(span_error is not None and abs(span_error) <= SPAN_GOAL_PERCENT) if same else None,
         outcome_trace=index.end.outcome, outcome_replay=outcome,
         outcome_ok=(index.end.outcome == "oom") == (outcome == "oom"),
+        # spilled: the bytes written to spill files, shown beside each other (a trace of version 1 has none)
+        spilled_trace_bytes=index.end.spilled_written_bytes if index.end.memory else None,
+        spilled_replay_bytes=spilled_written_bytes,
     )

@@ -44,11 +44,11 @@ SCHEDULER_LOG = "scheduler.log"
 
 
 @contextmanager
-def case_cluster(config: ClusterConfig, case_dir: Path,
-                 scheduler_settings: dict[str, Any] | None = None) -> Iterator[tuple[SpecCluster, Client]]:
+def case_cluster(config: ClusterConfig, case_dir: Path, scheduler_settings: dict[str, Any] | None = None,
+                 worker_settings: dict[str, Any] | None = None) -> Iterator[tuple[SpecCluster, Client]]:
     """The cluster of one case; ``scheduler_settings`` (dask config keys) apply to its scheduler
-    only, on top of the settings every case has. The scheduler's output goes to
-    ``case_dir/scheduler.log``."""
+    only, ``worker_settings`` (its memory preset) to its workers, on top of the settings every
+    case has. The scheduler's output goes to ``case_dir/scheduler.log``."""
     settings = {**CLUSTER_SETTINGS, **(scheduler_settings or {})}
     worker = {"cls": Nanny if config.processes else Worker, "options": {
         "host": "127.0.0.1", "nthreads": config.threads_per_worker, "memory_limit": config.memory_limit,
@@ -57,7 +57,8 @@ def case_cluster(config: ClusterConfig, case_dir: Path,
     scheduler = {"cls": SchedulerProcess, "options": {"settings": settings,
                                                       "log": str(case_dir.resolve() / SCHEDULER_LOG)}}
     case_dir.mkdir(parents=True, exist_ok=True)
-    with dask.config.set(CLUSTER_SETTINGS), ExitStack() as stack:  # the workers' side of the same settings
+    # the workers' side: a nanny keeps the configuration it was made under, for its worker's restarts too
+    with dask.config.set({**CLUSTER_SETTINGS, **(worker_settings or {})}), ExitStack() as stack:
         with _interrupt_left_to_this_thread():
             cluster = stack.enter_context(SpecCluster(
                 workers=dict.fromkeys(range(config.n_workers), worker), worker=worker, scheduler=scheduler,
@@ -112,11 +113,13 @@ class CaseCluster:
 
 @contextmanager
 def open_cluster(source: ClusterSource, config: ClusterConfig, case_dir: Path,
-                 scheduler_settings: dict[str, Any] | None = None) -> Iterator[CaseCluster]:
+                 scheduler_settings: dict[str, Any] | None = None,
+                 worker_settings: dict[str, Any] | None = None) -> Iterator[CaseCluster]:
     """The cluster one case runs on, with a client; refuses (UserError) a cluster whose shape is
-    not ``config``'s."""
+    not ``config``'s. ``worker_settings`` (a memory preset) apply to memreplay's own workers
+    only: the plan refuses them for any other cluster."""
     if source.kind == "own":
-        with case_cluster(config, case_dir, scheduler_settings) as (_, client):
+        with case_cluster(config, case_dir, scheduler_settings, worker_settings) as (_, client):
             yield CaseCluster(client, describe_cluster(client, source), scheduler_is_local=True)
     elif source.kind == "manager":
         assert source.manager is not None

@@ -10,10 +10,18 @@ from typing import Any
 from memreplay.corpora import Corpus
 from memreplay.execute.cluster import open_cluster
 from memreplay.execute.corpus_staging import stage_on_workers
-from memreplay.execute.outcomes import classify_failure, name_the_running_task, one_line
+from memreplay.execute.outcomes import (
+    BORDERLINE_PERCENT,
+    classify_failure,
+    kill_margin_percent,
+    name_the_running_task,
+    one_line,
+    paused_note,
+)
 from memreplay.plan.cluster_source import OWN, ClusterSource
 from memreplay.plan.matrix import Case
 from memreplay.probes.base import Probe, ProbeContext
+from memreplay.probes.memory_manager import MemoryManagerProbe
 from memreplay.probes.scheduler_footprint import SchedulerFootprintProbe
 from memreplay.probes.task_memory import TaskMemoryProbe
 from memreplay.probes.timeline import TimelineProbe
@@ -27,8 +35,9 @@ __all__ = ["default_probes", "run_case"]
 
 def default_probes() -> list[Probe]:
     # The timeline stops after the per-task probe, so its plot can mark the peaks in the finished
-    # tasks.csv; the scheduler's footprint last, after everything the case made it hold.
-    return [TaskMemoryProbe(), TimelineProbe(), SchedulerFootprintProbe()]
+    # tasks.csv; the memory manager after the timeline, whose samples carry its per-moment figures;
+    # the scheduler's footprint last, after everything the case made it hold.
+    return [TaskMemoryProbe(), TimelineProbe(), MemoryManagerProbe(), SchedulerFootprintProbe()]
 
 
 def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | None = None,
@@ -43,13 +52,13 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
     error: str | None = None
     oom: OomInfo | None = None
     measured: dict[str, Any] = {}
-    with open_cluster(source, config, case_dir, case.scheduler.settings) as cluster:
+    with open_cluster(source, config, case_dir, case.scheduler.settings, case.memory.config) as cluster:
         client = cluster.client
         # memreplay's own workers are processes of this machine: they share its corpus cache;
         # any other worker uses its own ($MEMREPLAY_CORPORA there, else its temp directory)
         staged = stage_on_workers(client, corpus, corpus.root.parent if source.kind == "own" else None)
         context = ProbeContext(case_dir, workload.input_bytes(corpus), config.scheduler_preset,
-                               scheduler_is_local=cluster.scheduler_is_local)
+                               config.memory_thresholds, scheduler_is_local=cluster.scheduler_is_local)
         for probe in probes:
             probe.start(client, context)
         started_on_scheduler = client.run_on_scheduler(time.time)  # a running scheduler remembers earlier cases
@@ -88,6 +97,10 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         except AnswerMismatch as mismatch:
             outcome, answer_check, error = "error", "failed", f"answer mismatch: {mismatch}"
     notes += cluster.record.version_warnings
+    memory_manager = measured.get("memory_manager")
+    if outcome == "timeout" and memory_manager is not None and memory_manager.paused_s > 0:
+        error = f"{error}: {paused_note(memory_manager, timeout_s)}"  # why it made no progress
+    margin = kill_margin_percent(measured.get("timeline"), memory_manager, config.memory_limit)
     if not config.processes:
         notes.append("workers are threads of the memreplay process: the memory limit is not enforced (no nanny), "
                      "and each per-task row measures that one process, which every task shares")
@@ -96,5 +109,6 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
         corpus=CorpusRef(**corpus.describe()), config=config, directory=str(case_dir),
         outcome=outcome, error=error, wall_time_s=wall_time_s,
         cost_gib_s=wall_time_s * config.total_memory / 2**30,  # memory reserved × time: what a bill charges
-        answer_check=answer_check, oom=oom, notes=notes, cluster=cluster.record, **measured,
+        answer_check=answer_check, oom=oom, notes=notes, cluster=cluster.record, kill_margin_percent=margin,
+        borderline=outcome == "ok" and margin is not None and margin < BORDERLINE_PERCENT, **measured,
     )

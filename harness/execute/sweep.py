@@ -108,7 +108,9 @@ def _run_pending(run: RunDirectory[SweepRecord], matrix: Matrix, corpus_by_kind:
         if case.workload.name.startswith(REPLAY_PREFIX) and result.task_memory is not None:
             result.fidelity = replay_fidelity(Path(case.workload.name.removeprefix(REPLAY_PREFIX)),
                                               iter_task_rows(Path(result.directory) / result.task_memory.csv),
-                                              case.config, result.outcome)
+                                              case.config, result.outcome,
+                                              None if result.memory_manager is None else
+                                              result.memory_manager.disk_write_bytes)
         run.record.cases.append(result)
         run.save()
         if progress:

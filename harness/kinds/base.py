@@ -107,8 +107,23 @@ def plural(count: int, word: str) -> str:
 def environment_section(environment: Environment, settings: Sequence[tuple[str, object]]) -> Section:
     from dask.utils import format_bytes
 
-    fields = [(name, getattr(environment, name)) for name in Environment.__struct_fields__]
+    fields = [(name, getattr(environment, name)) for name in Environment.__struct_fields__ if name != "memory"]
     shown = [(name, format_bytes(value) if name == "ram_bytes" else value) for name, value in fields]
+    memory = environment.memory
+    if memory is not None:  # what changes memory figures without changing the code (schema 7)
+        def listed(values: dict[str, object]) -> str:
+            return ", ".join(f"{key} {'unset' if value is None else value}" for key, value in values.items()) or "none"
+
+        shown += [
+            ("transparent huge pages", memory.transparent_hugepages or "not reported"),
+            ("malloc environment", listed(memory.malloc)),
+            ("a nanny sets in its worker", listed(memory.nanny_environ)),
+            ("cgroup memory limit", "none" if memory.cgroup_memory_limit_bytes is None
+             else format_bytes(memory.cgroup_memory_limit_bytes)),
+            ("swap", format_bytes(memory.swap_bytes)),
+            ("distributed.worker.memory", listed({key: value for key, value in memory.worker_memory.items()
+                                                  if not isinstance(value, dict)})),
+        ]
     return Section("Environment and settings", [Table(("", ""), [*settings, *shown])], terminal=False)
 
 

@@ -90,13 +90,19 @@ def recommendation_section(advice: Recommendation, measured_on: bool = False) ->
                      if a.fastest and a.fastest.wall_time_s is not None else "-",
                      f"{a.cheapest.shape} {a.cheapest.memory_limit} ({a.cheapest.cost_gib_s:,.0f} GiB·s)"
                      if a.cheapest and a.cheapest.cost_gib_s is not None else "-",
+                     "-" if a.spills is None else "yes" if a.spills else "no",
                      len(a.oom_cases)))
         if a.reason:
             reasons.append(f"{workload}: {a.reason}")
         elif a.predicted_by:
             reasons.append(f"{workload}: largest task predicted by {a.predicted_by}")
+        if a.spill_note:
+            reasons.append(f"{workload}: {a.spill_note}")
+        if a.borderline_cases:
+            reasons.append(f"{workload}: not advised, within a few percent of the kill line: "
+                           f"{', '.join(a.borderline_cases)}")
     blocks.append(Table(("workload", "largest task", "tasks at once", "use", "fastest measured", "cheapest measured",
-                         "oom cases"), rows, numeric=(1, 2, 6)))
+                         "spills", "oom cases"), rows, numeric=(1, 2, 7)))
     if reasons:
         blocks.append(Items(reasons))
     blocks.append(Text("memreplay recommend RUN --cores C --memory R (or report RUN --cores C --memory R) advises for "

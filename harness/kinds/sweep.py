@@ -40,6 +40,13 @@ from memreplay.kinds.sweep_figures import (
     task_rows_by_workload,
     timelines_section,
 )
+from memreplay.kinds.sweep_memory import (
+    MEANINGS,
+    memory_manager_plots,
+    memory_manager_section,
+    paused_text,
+    spilled_text,
+)
 from memreplay.plan.cluster_source import ClusterSource
 from memreplay.plan.matrix import Matrix
 from memreplay.plan.packaged import DEFAULT_MATRIX_NAME
@@ -77,6 +84,9 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler-preset", "--scheduler-profile", dest="scheduler_preset", default="default",
                         metavar="NAME", help="the scheduler's preset: configs/scheduler/NAME.toml or a .toml path "
                                              "(default: as installed; --scheduler-profile is its name before 0.2.0)")
+    parser.add_argument("--memory-thresholds", default="default", metavar="NAME",
+                        help="the workers' memory preset (Dask's target, spill, pause, terminate): "
+                             "configs/memory/NAME.toml or a .toml path (default: as installed)")
     add_corpus_options(parser)
     add_cluster_options(parser)
 
@@ -96,7 +106,7 @@ def _call_run(args: argparse.Namespace) -> Said:
                                                  "--memory-limit": args.memory_limit,
                                                  "--no-processes": not args.processes or None})
     matrix = single_case(resolve_workload(args.workload), config, args.scale, args.timeout, args.scheduler_preset,
-                         source or OWN)
+                         source or OWN, args.memory_thresholds)
     results = prepare_results_directory(args.results)
     run = sweep_and_study(matrix, results, corpus_cache(results, args.corpora), label=matrix.cases[0].id)
     return record_said(KIND, run, 0 if run.record.cases[0].outcome == "ok" else 1)
@@ -177,7 +187,7 @@ OUTCOME_WORDS = {"ok": "ok", "oom": "out of memory", "timeout": "timed out", "er
 
 def case_outcome_text(case: CaseResult) -> str:
     """One line: what became of a case, and why when it was not ``ok``."""
-    line = f"{case.id}: {case.outcome}"
+    line = f"{case.id}: {case.outcome}" + (" (borderline)" if case.borderline else "")
     if case.wall_time_s is not None:
         line += f" in {case.wall_time_s:.2f} s"
     if case.outcome != "ok" and case.error:
@@ -205,10 +215,16 @@ def _answer(record: SweepRecord, advice: Recommendation, machine_said: str) -> S
                     f"{format_bytes(a.largest_peak_increase_bytes or 0)}).")
         else:
             line = f"{workload}: no safe configuration on {machine_said}: {a.reason}."
+        if a.spill_note:
+            line += f" {'It will spill: ' if a.spills else ''}{a.spill_note[0].upper()}{a.spill_note[1:]}."
         if a.cheapest:
-            line += f" Cheapest measured: {a.cheapest.shape} at {a.cheapest.memory_limit}."
+            line += (f" Cheapest measured: {a.cheapest.shape} at {a.cheapest.memory_limit}"
+                     + (", which spilled." if a.cheapest.spilled else "."))
         if a.oom_cases:
             line += f" Out of memory in {plural(len(a.oom_cases), 'case')}."
+        if a.borderline_cases:
+            line += (f" Not advised, peaked within a few percent of the kill line: "
+                     f"{', '.join(a.borderline_cases)}.")
         items.append(line)
     return Section("The answer", [Items([*items, *cluster_lines(record)])], style="answer")
 
@@ -230,7 +246,9 @@ def _fidelity(record: SweepRecord) -> Section | None:
                      "-" if f.span_replay_s is None else f"{f.span_replay_s:.2f} s", f"{f.span_trace_s:.2f} s",
                      "-" if f.span_error_percent is None else f"{f.span_error_percent:+.1f} %",
                      _verdict(f.span_ok) if f.same_configuration else "n/a (another configuration)",
-                     f"{f.outcome_replay} / {f.outcome_trace}", _verdict(f.outcome_ok)))
+                     f"{f.outcome_replay} / {f.outcome_trace}", _verdict(f.outcome_ok),
+                     "-" if f.spilled_replay_bytes is None and f.spilled_trace_bytes is None else
+                     f"{mib_text(f.spilled_replay_bytes)} / {mib_text(f.spilled_trace_bytes)}"))
         styles.append("" if f.peaks_ok is not False and f.span_ok is not False and f.outcome_ok else "flag")
     return Section("Replay fidelity", [
         Text("Each replay (replay:TRACE) against its recording. Peaks: of the tasks that ran alone in their worker "
@@ -240,7 +258,8 @@ def _fidelity(record: SweepRecord) -> Section | None:
              "last task's stop, compared only on the configuration the trace was recorded on (goal ±15 %). "
              "Outcome: out of memory in both or in neither.", note=True),
         Table(("case", "peaks within", "worst error", "peaks verdict", "span", "recorded span", "span error",
-               "span verdict", "outcome (replay / recorded)", "outcome verdict"), rows, numeric=(2, 4, 5, 6),
+               "span verdict", "outcome (replay / recorded)", "outcome verdict",
+               "written to spill files (replay / recorded)"), rows, numeric=(2, 4, 5, 6),
               row_styles=styles)])
 
 
@@ -306,15 +325,19 @@ def _cases(record: SweepRecord) -> Section:
     for case in record.cases:
         figures = figures_of_case(case) or {}
         largest = largest_prefix(case.task_memory)
-        rows.append((case.id, case.outcome, "-" if case.wall_time_s is None else f"{case.wall_time_s:.2f} s",
+        why = (case.error or "") + (f" (executing {case.oom.task})" if case.oom and case.oom.task else "")
+        if case.borderline:
+            why = f"peaked {case.kill_margin_percent:.1f} % below its kill line: the next run may not survive"
+        rows.append((case.id, case.outcome + (" (borderline)" if case.borderline else ""),
+                     "-" if case.wall_time_s is None else f"{case.wall_time_s:.2f} s",
                      "-" if case.cost_gib_s is None else f"{case.cost_gib_s:,.0f}",
                      "-" if largest is None else f"{largest[0]} {mib_text(largest[1])}",
-                     mib_text(figures.get("worker_peak_rss_bytes")), case.answer_check,
-                     (case.error or "") + (f" (executing {case.oom.task})" if case.oom and case.oom.task else "")))
-        styles.append("" if case.outcome == "ok" else "flag")
+                     mib_text(figures.get("worker_peak_rss_bytes")), spilled_text(case), paused_text(case),
+                     case.answer_check, why))
+        styles.append("" if case.outcome == "ok" and not case.borderline else "flag")
     blocks: list[Block] = [Table(("case", "outcome", "wall time", "GiB·s", "largest task, peak increase",
-                                  "worker peak RSS", "answer", "why not ok"), rows, numeric=(2, 3, 5),
-                                 row_styles=styles)]
+                                  "worker peak RSS", "spilled", "paused", "answer", "why not ok"), rows,
+                                 numeric=(2, 3, 5, 6, 7), row_styles=styles)]
     if record.settings.matrix.cluster.kind != "own":
         blocks.insert(0, Text(f"The cases ran on {record.settings.matrix.cluster.description}; each case's "
                               "scheduler address and workers (shape, host, package versions) are in run.json "
@@ -338,7 +361,14 @@ def _sections(run: Path, record: SweepRecord, context: ReportContext) -> list[Se
         model_section(record, rows) if multi else None, recommendation]
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", profile_blocks(run, record.summary.profiles)))
-    sections += [*_schedulers(record), timelines_section(run, record), _cases(record),
+    spilling = memory_manager_plots(run, record)
+    sections += [*memory_manager_section(record), *_schedulers(record), timelines_section(run, record),
+                 Section("Managed, unmanaged and spilled memory", [
+                     Text("Each worker of the cases that spilled or paused, as Dask's dashboard draws it: managed "
+                          "(blue), unmanaged (pale blue) and spilled (grey) memory stacked, the memory limit "
+                          "(black) and the target, spill, pause and terminate lines; red spans: paused. "
+                          + MEANINGS, note=True), *spilling], terminal=False) if spilling else None,
+                 _cases(record),
                  environment_section(record.environment, [
                      ("matrix", matrix.source), ("cluster", matrix.cluster.description), ("scale", matrix.scale),
                      ("repeats", matrix.repeats), ("time limit", matrix.timeout_s),

@@ -147,9 +147,9 @@ def timelines_section(run: Path, record: SweepRecord) -> Section | None:
         if case.timeline is None or not (path := case_directory(run, case) / case.timeline.csv).exists():
             continue
         series: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
-        for t, process, rss in read_timeline(path):
-            series[process][0].append(t)
-            series[process][1].append(rss)
+        for row in read_timeline(path):
+            series[row.process][0].append(row.time_s)
+            series[row.process][1].append(row.rss_bytes)
         figures.append(timeline_plot(f"{case.id} ({case.outcome})", series, width=NARROW))
     if not figures:
         return None

@@ -23,6 +23,7 @@ class ClusterConfig(msgspec.Struct, frozen=True):
     memory_limit: int  # bytes per worker
     processes: bool = True
     scheduler_preset: str = "default"  # configs/scheduler/<preset>.toml: the scheduler's log sizes
+    memory_thresholds: str = "default"  # configs/memory/<preset>.toml: the workers' memory manager (schema 7)
 
     def __post_init__(self) -> None:
         for name in ("n_workers", "threads_per_worker", "memory_limit"):
@@ -33,10 +34,10 @@ class ClusterConfig(msgspec.Struct, frozen=True):
     @property
     def label(self) -> str:
         """Short name used in case ids and tables, e.g. ``2x1-4GiB`` (``2x1-4GiB-trimmed`` under a
-        scheduler preset other than the default)."""
+        scheduler preset other than the default, ``2x1-4GiB-no-spill`` under a memory preset)."""
         mode = "" if self.processes else "-threads"
-        preset = "" if self.scheduler_preset == "default" else f"-{self.scheduler_preset}"
-        return f"{self.n_workers}x{self.threads_per_worker}-{compact_bytes(self.memory_limit)}{mode}{preset}"
+        presets = "".join(f"-{name}" for name in (self.scheduler_preset, self.memory_thresholds) if name != "default")
+        return f"{self.n_workers}x{self.threads_per_worker}-{compact_bytes(self.memory_limit)}{mode}{presets}"
 
     @property
     def shape(self) -> str:

@@ -183,6 +183,9 @@ def check_configs(source: ClusterSource, configs: Iterable[ClusterConfig], what:
         if source.kind != "own" and config.scheduler_preset != "default":
             raise UserError(f"{what}: scheduler preset {config.scheduler_preset!r} needs memreplay's own scheduler "
                             f"process; {source.description} runs its scheduler as it is configured")
+        if source.kind != "own" and config.memory_thresholds != "default":
+            raise UserError(f"{what}: memory preset {config.memory_thresholds!r} needs memreplay's own workers; "
+                            f"{source.description} runs its workers as they are configured")
         if source.kind == "running" and not config.processes:
             raise UserError(f"{what}: a running cluster's workers are not threads of memreplay: processes must be true")
         if source.kind == "manager":

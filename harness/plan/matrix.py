@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -16,14 +17,18 @@ from memreplay.errors import UserError
 from memreplay.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig, check_memory_limit
 from memreplay.plan.cluster_source import OWN, ClusterSource, check_configs, resolve_manager
 from memreplay.plan.distributed_config import DEFAULT_PRESET, SchedulerPreset, load_preset
-from memreplay.plan.packaged import packaged_config
+from memreplay.plan.memory_thresholds import DEFAULT_THRESHOLDS, MemoryThresholds, memory_thresholds
+from memreplay.plan.packaged import preset_file
 from memreplay.plan.sizes import check_repeats, check_scale, check_seconds, parse_size
 from memreplay.plan.toml_file import read_toml
 from memreplay.workloads import Workload, WorkloadError, resolve_workload
 
 __all__ = ["Case", "Matrix", "load_matrix", "scheduler_preset", "single_case"]
 
-_AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_presets"}
+_Preset = TypeVar("_Preset", SchedulerPreset, MemoryThresholds)
+
+_AXES = {"workloads", "n_workers", "threads_per_worker", "shapes", "memory_limits", "processes", "scheduler_presets",
+         "memory_thresholds"}
 _SETTINGS = {"scale", "repeats", "timeout_s", "fil_profiles", "size_ladder", "ladder_repeats", "cluster"}
 # earlier names, still read: schema 2's "profile"; "scheduler_profiles" before 0.2.0
 _RENAMED = {"profile": "fil_profiles", "scheduler_profiles": "scheduler_presets"}
@@ -38,6 +43,7 @@ class Case:
     config: ClusterConfig
     repeat: int = 0
     scheduler: SchedulerPreset = DEFAULT_PRESET  # its name is config.scheduler_preset
+    memory: MemoryThresholds = DEFAULT_THRESHOLDS  # its name is config.memory_thresholds
 
     @property
     def id(self) -> str:
@@ -58,13 +64,15 @@ class Matrix:
 
 
 def single_case(workload: Workload, config: ClusterConfig, scale: float, timeout_s: float | None,
-                scheduler_preset_name: str = "default", source: ClusterSource = OWN) -> Matrix:
+                scheduler_preset_name: str = "default", source: ClusterSource = OWN,
+                memory_thresholds_name: str = "default") -> Matrix:
     """What ``memreplay run`` runs: a matrix of one case, without profiles or a size ladder."""
     preset = scheduler_preset(scheduler_preset_name, Path("."), "--scheduler-preset")
-    config = msgspec.structs.replace(config, scheduler_preset=preset.name)
-    check_configs(source, [config], "--scheduler-preset")
+    memory = memory_thresholds(memory_thresholds_name, Path("."), "--memory-thresholds")
+    config = msgspec.structs.replace(config, scheduler_preset=preset.name, memory_thresholds=memory.name)
+    check_configs(source, [config], "--scheduler-preset" if preset.name != "default" else "--memory-thresholds")
     return Matrix("memreplay run", check_scale(scale, "--scale"), 1, check_seconds(timeout_s, "--timeout"), False,
-                  (Case(workload, config, 0, preset),), cluster=source)
+                  (Case(workload, config, 0, preset, memory),), cluster=source)
 
 
 def load_matrix(path: str | Path, quick: bool = False, running: ClusterSource | None = None) -> Matrix:
@@ -167,6 +175,7 @@ def _resolve(path: Path, table: dict[str, Any], source: ClusterSource) -> Matrix
     shapes = _shapes(path, table)
     limits = _memory_limits(path, table, local=source.kind == "own")
     presets = _scheduler_presets(path, table)
+    memories = _presets(path, table, "memory_thresholds", memory_thresholds)
     processes = _axis(path, table, "processes", [True])
     if not all(isinstance(p, bool) for p in processes):
         raise UserError(f"{path}: matrix.processes: must be a list of true/false, got {processes!r}")
@@ -175,9 +184,11 @@ def _resolve(path: Path, table: dict[str, Any], source: ClusterSource) -> Matrix
     timeout = _positive(path, "matrix.timeout_s", table.get("timeout_s", 600), float)
     fil_profiles, size_ladder = (_flag(path, table, key) for key in ("fil_profiles", "size_ladder"))
     cases = tuple(
-        Case(workload, ClusterConfig(workers, threads, limit, process, preset.name), repeat, preset)
+        Case(workload, ClusterConfig(workers, threads, limit, process, preset.name, memory.name), repeat, preset,
+             memory)
         for workload in workloads
-        for (workers, threads), limit, process, preset in itertools.product(shapes, limits, processes, presets)
+        for (workers, threads), limit, process, preset, memory in itertools.product(
+            shapes, limits, processes, presets, memories)
         for repeat in range(repeats)
     )
     ids = [case.id for case in cases]
@@ -189,31 +200,27 @@ def _resolve(path: Path, table: dict[str, Any], source: ClusterSource) -> Matrix
 
 
 def scheduler_preset(name: object, beside: Path, what: str) -> SchedulerPreset:
-    """A scheduler preset by name: ``<beside>/scheduler/NAME.toml``, else memreplay's own
-    ``configs/scheduler/NAME.toml``, or a ``.toml`` path relative to ``beside``. ``default``
-    with no such file is the scheduler as installed. ``what`` names the key or option in errors."""
-    if not isinstance(name, str) or not name.strip():
-        raise UserError(f"{what}: each preset is a name such as \"trimmed\", got {name!r}")
-    candidates = ([beside / name] if name.endswith(".toml") else
-                  [beside / "scheduler" / f"{name}.toml", packaged_config(f"scheduler/{name}.toml")])
-    found = next((candidate for candidate in candidates if candidate.is_file()), None)
-    if found is None and name != "default":
-        raise UserError(f"{what}: no preset {name!r} (looked for {', '.join(map(str, candidates))})")
+    """A scheduler preset by name (:func:`memreplay.plan.packaged.preset_file`): ``default`` with
+    no such file is the scheduler as installed. ``what`` names the key or option in errors."""
+    found = preset_file(name, beside, "scheduler", what)
     try:
-        preset = DEFAULT_PRESET if found is None else load_preset(found)
-    except UserError as error:  # the preset's own line, after the key that named it
-        raise UserError(f"{what}: {name!r}: {error}") from None
-    if not preset.name.replace("-", "").replace("_", "").isalnum():
-        raise UserError(f"{what}: {preset.name!r}: a preset's name goes into case ids: letters, digits, - and _")
-    return preset
+        return DEFAULT_PRESET if found is None else load_preset(found)
+    except UserError as error:  # the preset's own line (naming its file), after the key that named it
+        raise UserError(f"{what}: {error}") from None
 
 
 def _scheduler_presets(path: Path, table: dict[str, Any]) -> list[SchedulerPreset]:
-    presets: list[SchedulerPreset] = []
-    for name in _axis(path, table, "scheduler_presets", ["default"]):
-        preset = scheduler_preset(name, path.parent, f"{path}: matrix.scheduler_presets")
+    return _presets(path, table, "scheduler_presets", scheduler_preset)
+
+
+def _presets(path: Path, table: dict[str, Any], key: str,
+             find: Callable[[object, Path, str], _Preset]) -> list[_Preset]:
+    """An axis of presets (scheduler or memory), each found once by ``find``."""
+    presets: list[_Preset] = []
+    for name in _axis(path, table, key, ["default"]):
+        preset = find(name, path.parent, f"{path}: matrix.{key}")
         if preset.name in [p.name for p in presets]:
-            raise UserError(f"{path}: matrix.scheduler_presets: {preset.name!r} appears twice")
+            raise UserError(f"{path}: matrix.{key}: {preset.name!r} appears twice")
         presets.append(preset)
     return presets
 

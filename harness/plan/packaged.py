@@ -8,7 +8,8 @@ from pathlib import Path
 
 from memreplay.errors import UserError
 
-__all__ = ["DEFAULT_MATRIX_NAME", "matrix_path", "packaged_config", "packaged_configs", "shipped_matrices"]
+__all__ = ["DEFAULT_MATRIX_NAME", "matrix_path", "packaged_config", "packaged_configs", "preset_file",
+           "shipped_matrices"]
 
 DEFAULT_MATRIX_NAME = "default.toml"
 
@@ -43,3 +44,23 @@ def matrix_path(argument: str) -> Path:
                             f"({', '.join(shipped_matrices())})")
         return shipped
     return given
+
+
+def preset_file(name: object, beside: Path, folder: str, what: str) -> Path | None:
+    """A preset (scheduler or memory) by name: ``<beside>/<folder>/NAME.toml``, else memreplay's
+    own ``configs/<folder>/NAME.toml``, or a ``.toml`` path relative to ``beside``. None for
+    ``default`` with no such file (the installed settings); any other name not found, or one
+    that cannot go into a case id, is a one-line UserError naming ``what`` (the key or option)."""
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{what}: each preset is a name such as \"default\", got {name!r}")
+    candidates = ([beside / name] if name.endswith(".toml") else
+                  [beside / folder / f"{name}.toml", packaged_config(f"{folder}/{name}.toml")])
+    found = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if found is None and name != "default":
+        shipped = ", ".join(sorted(path.stem for path in packaged_config(folder).glob("*.toml")))
+        raise UserError(f"{what}: no preset {name!r} (memreplay ships {shipped}; looked for "
+                        f"{', '.join(map(str, candidates))})")
+    stem = Path(name).stem
+    if not stem.replace("-", "").replace("_", "").isalnum():
+        raise UserError(f"{what}: {stem!r}: a preset's name goes into case ids: letters, digits, - and _")
+    return found

@@ -16,6 +16,7 @@ class ProbeContext:
     case_dir: Path  # where the probe writes its files
     input_bytes: list[int] = field(default_factory=list)  # the workload's size hint per partition
     scheduler_preset: str = "default"  # the scheduler preset the case runs under
+    memory_thresholds: str = "default"  # the memory preset its workers run under
     scheduler_is_local: bool = True  # a file the scheduler writes is a file of this machine
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from memreplay.probes.base import ProbeContext
 from memreplay.probes.timeline_collector import PLUGIN_NAME, finish_timeline, install_timeline
 from memreplay.records.schema import Timeline
-from memreplay.records.timeline_samples import write_timeline
+from memreplay.records.timeline_samples import TimelineRow, write_timeline
 
 __all__ = ["TimelineProbe"]
 
@@ -40,11 +40,11 @@ class TimelineProbe:
             self._client.unregister_worker_plugin(PLUGIN_NAME)
         except Exception:  # noqa: S110 (a worker that died has no sampler left to stop)
             pass
-        samples = [(max(0.0, t - self._started), name, rss) for t, name, rss in collected]
+        samples = [TimelineRow(max(0.0, row[0] - self._started), *row[1:]) for row in collected]
         write_timeline(self._case_dir / self.csv_name, samples)
-        processes = sorted({name for _, name, _ in samples})
+        processes = sorted({row.process for row in samples})
         return Timeline(
             csv=self.csv_name, png=None, samples=len(samples), processes=processes,
-            peak_rss_bytes={name: max(rss for _, n, rss in samples if n == name) for name in processes},
+            peak_rss_bytes={name: max(row.rss_bytes for row in samples if row.process == name) for name in processes},
             started_unix_s=self._started,
         )

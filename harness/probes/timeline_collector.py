@@ -20,10 +20,11 @@ from memreplay.compat import (
     install_worker_plugin,
     scheduler_plugin,
     worker_callback,
+    worker_memory_sampler,
     worker_sender,
 )
 from memreplay.probes.rss_sampler import RssSampler
-from memreplay.records.timeline_samples import SCHEDULER, Sample
+from memreplay.records.timeline_samples import SCHEDULER, TimelineRow
 
 __all__ = ["PLUGIN_NAME", "TimelineCollector", "TimelineWorkerPlugin", "finish_timeline", "install_timeline"]
 
@@ -33,7 +34,9 @@ OP_RSS = "memreplay-rss"
 
 class TimelineWorkerPlugin(WorkerPlugin):
     """Samples its worker's RSS from a small process of its own beside the worker (not a thread
-    in it: see :mod:`memreplay.probes.rss_sample_child`) and sends each sample to the scheduler."""
+    in it: see :mod:`memreplay.probes.rss_sample_child`) and sends each sample to the scheduler,
+    with what the worker's memory manager holds at that moment (read on the worker's event loop,
+    where the memory manager changes it)."""
 
     name = PLUGIN_NAME
     idempotent = False
@@ -42,7 +45,13 @@ class TimelineWorkerPlugin(WorkerPlugin):
         self.interval_s = interval_s
 
     async def setup(self, worker: Any) -> None:
-        send, soon = worker_sender(worker), worker_callback(worker)
+        send, soon, memory = worker_sender(worker), worker_callback(worker), worker_memory_sampler(worker)
+
+        def report(t: float, rss: int) -> None:
+            managed, spilled_memory, spilled_disk, paused = memory()
+            send({"op": OP_RSS, "t": t, "rss": rss, "managed": managed, "spilled_memory": spilled_memory,
+                  "spilled_disk": spilled_disk, "paused": paused})
+
         self._child = subprocess.Popen(
             [sys.executable, "-m", "memreplay.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
@@ -51,7 +60,7 @@ class TimelineWorkerPlugin(WorkerPlugin):
 
         def forward(line: str) -> None:  # the samples keep the child's times, however late they are read
             t, rss = line.split()
-            soon(send, {"op": OP_RSS, "t": float(t), "rss": int(rss)})
+            soon(report, float(t), int(rss))
 
         # the case starts once every worker's sampler has sampled: a short case still has them all
         first = await asyncio.to_thread(output.readline)
@@ -78,15 +87,17 @@ class TimelineCollector(SchedulerPlugin):
 
     def __init__(self, interval_s: float) -> None:
         self._lock = threading.Lock()
-        self._samples: list[Sample] = []  # absolute time (time.time()), process, RSS
+        self._samples: list[TimelineRow] = []  # at absolute times (time.time())
         self._own = RssSampler({SCHEDULER: os.getpid()}, interval_s, name="memreplay-timeline-scheduler")
 
-    def handle_rss(self, worker: str, t: float, rss: int) -> None:
+    def handle_rss(self, worker: str, t: float, rss: int, managed: int | None = None,
+                   spilled_memory: int | None = None, spilled_disk: int | None = None,
+                   paused: bool | None = None) -> None:
         with self._lock:
-            self._samples.append((t, worker, rss))
+            self._samples.append(TimelineRow(t, worker, rss, managed, spilled_memory, spilled_disk, paused))
 
-    def finish(self) -> list[Sample]:
-        own = [(self._own.started + t, name, rss) for t, name, rss in self._own.stop()]
+    def finish(self) -> list[TimelineRow]:
+        own = [TimelineRow(self._own.started + t, name, rss) for t, name, rss in self._own.stop()]
         with self._lock:
             return sorted(own + self._samples)
 
@@ -98,7 +109,7 @@ async def install_timeline(dask_scheduler: Any, interval_s: float) -> None:
     await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TimelineWorkerPlugin(interval_s))
 
 
-def finish_timeline(dask_scheduler: Any) -> list[Sample]:
+def finish_timeline(dask_scheduler: Any) -> list[TimelineRow]:
     samples = scheduler_plugin(dask_scheduler, PLUGIN_NAME).finish()
     dask_scheduler.remove_plugin(name=PLUGIN_NAME)
     return samples

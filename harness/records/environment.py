@@ -11,10 +11,10 @@ from pathlib import Path
 
 import psutil
 
-from memreplay.records.schema import Environment
+from memreplay.records.schema import Environment, MemoryEnvironment
 from memreplay.version import __version__
 
-__all__ = ["collect_environment"]
+__all__ = ["collect_environment", "collect_memory_environment"]
 
 
 def _cpu_model() -> str:
@@ -42,6 +42,56 @@ def _git_commit() -> str | None:
     return None
 
 
+MALLOC_VARIABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
+
+
+def _transparent_hugepages() -> str | None:
+    """The bracketed mode of ``always [madvise] never``."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return None
+    chosen = [word[1:-1] for word in text.split() if word.startswith("[") and word.endswith("]")]
+    return chosen[0] if chosen else text.strip()
+
+
+def _cgroup_memory_limit() -> int | None:
+    """This process's cgroup memory limit (cgroup v2's memory.max, else v1's limit_in_bytes)."""
+    candidates = [Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")]
+    try:  # v2: the process's own cgroup, where it is not the root
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::") and line[3:].strip("/"):
+                candidates.insert(0, Path("/sys/fs/cgroup") / line[3:].strip("/") / "memory.max")
+    except OSError:
+        pass
+    for path in candidates:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text == "max":
+            return None
+        limit = int(text)
+        return None if limit >= 2**62 else limit  # v1 writes "no limit" as a huge number
+    return None
+
+
+def collect_memory_environment() -> MemoryEnvironment:
+    """Read from dask's configuration, where distributed (imported by whatever measured) put its
+    defaults."""
+    import dask
+
+    return MemoryEnvironment(
+        transparent_hugepages=_transparent_hugepages(),
+        malloc={name: os.environ.get(name) for name in MALLOC_VARIABLES},
+        nanny_environ={str(k): str(v) for k, v in
+                       (dask.config.get("distributed.nanny.pre-spawn-environ") or {}).items()},
+        cgroup_memory_limit_bytes=_cgroup_memory_limit(),
+        swap_bytes=psutil.swap_memory().total,
+        worker_memory=dict(dask.config.get("distributed.worker.memory", {})),
+    )
+
+
 def collect_environment() -> Environment:
     return Environment(
         python=platform.python_version(),
@@ -57,4 +107,5 @@ def collect_environment() -> Environment:
         hostname=platform.node(),
         git_commit=_git_commit(),
         memreplay=__version__,
+        memory=collect_memory_environment(),
     )

@@ -36,6 +36,14 @@ Schema history:
       cases[].scheduler.profile → cases[].scheduler.preset). Added: memreplay's version
       (environment.memreplay), timeline.started_unix_s. Records of schema 3, 4 and 5 are
       read with the old names mapped to the new (:data:`RENAMED_BEFORE_6`).
+  7 — Dask's memory manager: cases[].memory_manager (per worker: thresholds, spilled bytes at
+      their peak and at the end, disk reads and writes, seconds spilling and unspilling, time
+      paused, managed and unmanaged memory at the worker's peak, its memory events);
+      config.memory_thresholds (a memory preset, configs/memory/NAME.toml);
+      cases[].kill_margin_percent and cases[].borderline; environment.memory (transparent huge
+      pages, the malloc environment, the cgroup's limit, swap, distributed.worker.memory.*).
+      timeline.csv gains the memory manager's columns. Records of schema 3 to 6 are read as
+      they are (they have none of these).
 """
 
 from __future__ import annotations
@@ -50,16 +58,17 @@ from memreplay.plan.cluster_source import ClusterSource
 __all__ = [
     "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "Environment", "FootprintComparison",
     "HeldOut",
-    "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "OomInfo", "Outcome", "Overhead", "PlannedCase",
+    "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "MemoryEnvironment", "MemoryEvent", "MemoryManager",
+    "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeRecord", "ProbeAccuracySettings", "ProfileRecord",
     "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
     "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings",
     "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
-    "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkerRecord", "WorkloadRef",
+    "SpilledBytes", "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkerMemory", "WorkerRecord", "WorkloadRef",
 ]
 
-SCHEMA_VERSION = 6
-READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6)  # 4 and 5 only added fields; 6 renamed (see the history)
+SCHEMA_VERSION = 7
+READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6, 7)  # 4, 5 and 7 only added fields; 6 renamed (see the history)
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
 Bytes = Annotated[int, msgspec.Meta(ge=0)]  # a measured size: a hand-edited negative one is refused
@@ -68,6 +77,17 @@ Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 class _Part(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every part of a record: keyword-built, and a field this memreplay does not know is refused."""
+
+
+class MemoryEnvironment(_Part, kw_only=True):
+    """What changes memory figures on this machine without changing the code (schema 7)."""
+
+    transparent_hugepages: str | None  # the kernel's mode (always, madvise, never); None: not Linux
+    malloc: dict[str, str | None]  # MALLOC_TRIM_THRESHOLD_, MALLOC_ARENA_MAX here (None: unset)
+    nanny_environ: dict[str, str]  # what a nanny sets in its worker's environment (pre-spawn-environ)
+    cgroup_memory_limit_bytes: int | None  # None: no limit (or not in a cgroup)
+    swap_bytes: Bytes
+    worker_memory: dict[str, Any]  # distributed.worker.memory.* as resolved here
 
 
 class Environment(_Part, kw_only=True):
@@ -84,6 +104,7 @@ class Environment(_Part, kw_only=True):
     hostname: str
     git_commit: str | None
     memreplay: str | None = None  # its version (schema 6)
+    memory: MemoryEnvironment | None = None  # schema 7
 
 
 # --- sweep ------------------------------------------------------------------------------------
@@ -179,6 +200,69 @@ class SchedulerFootprint(_Part, kw_only=True):
     structures: dict[str, StructureSize]
 
 
+class SpilledBytes(_Part, kw_only=True):
+    memory: Bytes  # the sizeof of what is on disk: what it took in memory
+    disk: Bytes  # its size on disk (smaller when compressed)
+
+
+class MemoryEvent(_Part, kw_only=True):
+    time_s: Seconds  # since the case started
+    action: str  # worker-status-change, add-worker, remove-worker, worker-restart-memory
+    status: str | None = None  # the new status of a status change (paused, running, ...)
+
+
+class WorkerMemory(_Part, kw_only=True):
+    """Dask's memory manager on one worker during a case, in Dask's words: managed memory is the
+    sizeof of the data the worker holds; unmanaged is its RSS minus that; spilled is data moved
+    to disk. Counters are the case's (end minus start); None where the worker did not live to
+    the end."""
+
+    worker: str
+    settings: dict[str, Any]  # memory_limit, target, spill, pause, terminate, spill-compression, max-spill
+    spilling: bool  # the worker can spill (its data is a spill buffer)
+    peak_rss_bytes: Bytes | None  # the largest RSS sample
+    managed_at_peak_bytes: Bytes | None
+    unmanaged_at_peak_bytes: Bytes | None
+    spilled_peak: SpilledBytes | None  # the largest in any sample
+    held_peak_bytes: Bytes | None = None  # the largest managed + spilled (sizeof) in any sample: the results it held
+    spilled_end: SpilledBytes | None
+    disk_write_bytes: Bytes | None = None
+    disk_write_count: int | None = None
+    disk_read_bytes: Bytes | None = None
+    disk_read_count: int | None = None
+    spill_s: Seconds | None = None  # serializing, compressing and writing what it spilled
+    unspill_s: Seconds | None = None  # reading, decompressing and deserializing it back
+    paused_s: Seconds = 0.0
+    pauses: int = 0
+    events: list[MemoryEvent] = []
+    events_dropped: int = 0  # beyond the first EVENTS_KEPT
+
+
+class MemoryManager(_Part, kw_only=True):
+    """``CaseResult.memory_manager``: every worker of the case (schema 7)."""
+
+    thresholds: str  # the memory preset's name
+    workers: list[WorkerMemory]
+
+    @property
+    def spilled_peak_bytes(self) -> int:
+        """Each worker's largest spilled bytes (sizeof), summed over the workers."""
+        return sum(w.spilled_peak.memory for w in self.workers if w.spilled_peak)
+
+    @property
+    def disk_write_bytes(self) -> int:
+        return sum(w.disk_write_bytes or 0 for w in self.workers)
+
+    @property
+    def paused_s(self) -> float:
+        """Worker-seconds paused, summed over the workers."""
+        return sum(w.paused_s for w in self.workers)
+
+    @property
+    def spilled(self) -> bool:
+        return self.spilled_peak_bytes > 0 or self.disk_write_bytes > 0
+
+
 class WorkerRecord(_Part, kw_only=True):
     address: str
     host: str
@@ -215,6 +299,8 @@ class ReplayFidelity(_Part, kw_only=True):
     outcome_trace: str
     outcome_replay: str
     outcome_ok: bool  # out of memory in both, or in neither
+    spilled_trace_bytes: int | None = None  # written to spill files while recording (schema 7; trace version 2)
+    spilled_replay_bytes: int | None = None  # and while replaying
 
 
 class CaseResult(_Part, kw_only=True):
@@ -236,6 +322,11 @@ class CaseResult(_Part, kw_only=True):
     scheduler: SchedulerFootprint | None = None
     cluster: ClusterRecord | None = None  # schema 4 records: memreplay's own local cluster
     fidelity: ReplayFidelity | None = None  # a replayed trace's, against its recording
+    memory_manager: MemoryManager | None = None  # schema 7
+    # how far the largest worker's peak RSS stayed below its kill line, in percent of that line;
+    # borderline: an ok case within BORDERLINE_PERCENT of it, which the next run may not survive
+    kill_margin_percent: float | None = None
+    borderline: bool = False
 
 
 class HeldOut(_Part, kw_only=True):

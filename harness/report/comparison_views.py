@@ -61,7 +61,7 @@ def _verdict(case: CaseComparison) -> str:
     if case.base_outcome is None or case.head_outcome is None:
         return f"only in {'HEAD' if case.base_outcome is None else 'BASE'}"
     if case.base_outcome == "ok" and case.head_outcome != "ok":
-        return f"REGRESSED: {case.head_outcome}"
+        return f"{case.head_outcome}, borderline: noise" if case.outcome_noise else f"REGRESSED: {case.head_outcome}"
     return "REGRESSED: " + ", ".join(worse) if worse else "passed"
 
 
@@ -76,13 +76,16 @@ def _rule_text(comparison: RunComparison) -> str:
 
 def _headlines(comparison: RunComparison) -> list[str]:
     lines = [f"{' '.join(c.key)}: {c.base or 'not run'} → {c.head or 'not run'}"
-             + (" (REGRESSED)" if c.regressed else "") for c in comparison.outcome_changes]
+             + (" (REGRESSED)" if c.regressed else
+                " (noise: the ok run peaked within a few percent of its kill line; repeat it to tell)" if c.noise
+                else "") for c in comparison.outcome_changes]
     lines += [f"environment differs: {d.field} {d.base} → {d.head}" + ("" if d.warned else " (expected)")
               for d in comparison.environment]
     return lines
 
 
-_TERMINAL = ("largest_peak_increase_bytes", "worker_peak_rss_bytes", "wall_time_s")  # the rest: the HTML page
+# the rest: the HTML page
+_TERMINAL = ("largest_peak_increase_bytes", "worker_peak_rss_bytes", "spilled_bytes", "paused_s", "wall_time_s")
 
 
 def comparison_text(comparison: RunComparison, names: tuple[str, str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bokeh.models import ColumnDataSource, HoverTool, Label, NumeralTickFormatter, Span
+from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, NumeralTickFormatter, Span
 from bokeh.palettes import Blues9, Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import jitter
@@ -20,7 +20,7 @@ from memreplay.records.task_rows import MIB
 
 __all__ = [
     "HeatCell", "TaskPoint", "change_plot", "heat_map", "model_plot", "peak_distribution", "probe_accuracy_plot",
-    "structures_plot", "timeline_plot",
+    "memory_manager_plot", "structures_plot", "timeline_plot",
 ]
 
 WIDE, NARROW = 1180, 580
@@ -172,6 +172,49 @@ def timeline_plot(title: str, samples: Mapping[str, tuple[Sequence[float], Seque
     plot.legend.click_policy = "hide"
     plot.add_layout(plot.legend[0], "right")  # beside the lines, never over them
     return _style(plot, "seconds since the case started", "RSS (MiB)")
+
+
+# The dashboard's worker-memory colours: managed blue, unmanaged a paler blue, spilled grey.
+MANAGED, UNMANAGED, SPILLED = ("blue", 1.0), ("blue", 0.4), ("grey", 1.0)
+_THRESHOLD_LINES = {"target": ("orange", "dashed"), "spill": ("orange", "solid"), "pause": ("red", "dashed"),
+                    "terminate": ("red", "solid")}
+
+
+def memory_manager_plot(title: str, times: Sequence[float], managed: Sequence[int], unmanaged: Sequence[int],
+                        spilled: Sequence[int], memory_limit: int | None, thresholds: Mapping[str, object],
+                        paused: Sequence[tuple[float, float]], width: int = NARROW) -> figure:
+    """One worker's memory as Dask's dashboard draws it, over time: managed, unmanaged and
+    spilled, stacked; the memory limit and the target, spill, pause and terminate lines (as
+    fractions of it); the spans the worker was paused, shaded red."""
+    plot = figure(title=title, width=width, height=260, tools=_TOOLS, toolbar_location="right")
+    t = np.asarray(times, dtype=np.float64)
+    if len(t) > 1500:  # every stacked series thinned at the same moments
+        keep = np.linspace(0, len(t) - 1, 1500).astype(int)
+    else:
+        keep = np.arange(len(t))
+    stacked = {"managed": managed, "unmanaged": unmanaged, "spilled": spilled}
+    source = ColumnDataSource({"t": t[keep], **{name: np.asarray(values, dtype=np.float64)[keep] / MIB
+                                                for name, values in stacked.items()}})
+    plot.varea_stack(["managed", "unmanaged", "spilled"], x="t", source=source,
+                     color=[MANAGED[0], UNMANAGED[0], SPILLED[0]], alpha=[MANAGED[1], UNMANAGED[1], SPILLED[1]],
+                     legend_label=["managed", "unmanaged", "spilled (on disk)"])
+    for start, stop in paused:
+        plot.add_layout(BoxAnnotation(left=start, right=stop, fill_color="red", fill_alpha=0.12, line_alpha=0))
+    span = [float(t[0]), float(t[-1])] if len(t) else [0.0, 1.0]
+    if memory_limit:  # lines across the case, not spans: the y range then always holds them
+        plot.line(span, [memory_limit / MIB] * 2, color="black", line_width=1.5, legend_label="memory limit")
+        for name, (colour, dash) in _THRESHOLD_LINES.items():
+            fraction = thresholds.get(name)
+            if isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and fraction:
+                plot.line(span, [memory_limit * float(fraction) / MIB] * 2, color=colour, line_dash=dash,
+                          line_width=1.5, legend_label=f"{name} {fraction:g}")
+    if paused:
+        plot.scatter([span[0]], [0], marker="square", size=0, color="red", alpha=0.3, legend_label="paused")
+    plot.y_range.start = 0
+    plot.legend.label_text_font_size = "10px"
+    plot.legend.click_policy = "hide"
+    plot.add_layout(plot.legend[0], "right")
+    return _style(plot, "seconds since the case started", "MiB")
 
 
 def structures_plot(title: str, structures: Sequence[str], default: Sequence[int], trimmed: Sequence[int],

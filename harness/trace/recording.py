@@ -40,10 +40,20 @@ from memreplay.errors import UserError
 from memreplay.execute.cluster import running_shape
 from memreplay.probes.base import ProbeContext, on_scheduler
 from memreplay.probes.dependencies import finish_dependencies, install_dependencies
+from memreplay.probes.memory_manager import MemoryManagerProbe
 from memreplay.probes.task_memory import TaskMemoryProbe
 from memreplay.probes.transfers import transfer_seconds
 from memreplay.records.task_rows import TaskRow, read_task_rows
-from memreplay.workloads.trace import TraceCluster, TraceEnd, TraceHeader, TraceTask, key_hash, write_trace
+from memreplay.workloads.trace import (
+    TRACE_VERSION,
+    TraceCluster,
+    TraceEnd,
+    TraceHeader,
+    TraceTask,
+    TraceWorkerMemory,
+    key_hash,
+    write_trace,
+)
 
 __all__ = ["TRACE_ENV", "Recording", "dask_setup", "dask_teardown", "record", "trace_tasks"]
 
@@ -66,11 +76,14 @@ class Recording:
         client.run_on_scheduler(install_dependencies)
         self.probe = TaskMemoryProbe()
         self.probe.start(client, ProbeContext(self.directory, scheduler_is_local=False))
+        self.memory = MemoryManagerProbe()  # its counters and events; no timeline runs while recording
+        self.memory.start(client, ProbeContext(self.directory, scheduler_is_local=False))
 
     def finish(self, path: Path) -> TraceEnd:
         """Stop recording and write the trace to ``path`` (atomically)."""
         try:
             self.probe.stop("ok")
+            memory = self.memory.stop("ok")
             dependencies = self.client.run_on_scheduler(finish_dependencies)
             transfers = transfer_seconds(self.client, self.since)
             kills = on_scheduler(self.client, memory_kill_events, self.since)
@@ -84,8 +97,10 @@ class Recording:
         # interrupted, or stopped waiting): the pipeline did not finish as it should
         unfinished = any(row.state in ("erred", "unfinished", "timed-out") for row in rows)
         outcome = "oom" if kills else "error" if unfinished else "ok"
-        end = TraceEnd(tasks=len(tasks), outcome=outcome, span_s=span, oom_workers=len(kills))
-        header = TraceHeader(format="memreplay-trace", version=1, created=datetime.now(UTC).isoformat(),
+        end = TraceEnd(tasks=len(tasks), outcome=outcome, span_s=span, oom_workers=len(kills),
+                       memory=[TraceWorkerMemory(spilled_written_bytes=w.disk_write_bytes, paused_s=w.paused_s)
+                               for w in memory.workers])
+        header = TraceHeader(format="memreplay-trace", version=TRACE_VERSION, created=datetime.now(UTC).isoformat(),
                              dask=dask.__version__, distributed=distributed.__version__, cluster=self.cluster)
         write_trace(path, header, tasks, end)
         return end

@@ -134,3 +134,46 @@ class QueueCluster:
 
     def scale(self, n: int) -> None:
         pass
+
+
+# --- results held on the workers: what Dask's memory manager spills ----------------------------
+
+HELD_BLOCK_MIB = 32
+_HELD: list = []  # the last held blocks' futures: on the cluster until the case's probes have read it
+
+
+def _block(i: int):
+    import numpy as np
+
+    time.sleep(0.1)  # a memory monitor's interval: a worker past its pause threshold pauses within a block or two
+    return np.random.default_rng(i).integers(0, 2**62, HELD_BLOCK_MIB * MIB // 8, dtype=np.int64)  # incompressible
+
+
+def _no_graph(corpus):
+    raise TypeError("held blocks are submitted by their drive function")
+
+
+def held_blocks(blocks: int) -> Workload:
+    """``blocks`` results of HELD_BLOCK_MIB each, all held on the cluster to the end of the case
+    (their futures kept): with a worker's target below their total, it spills the rest."""
+
+    def drive(client, corpus, timeout_s):
+        from distributed import wait
+
+        from memreplay.workloads import DeadlinePassed
+
+        futures = client.map(_block, range(blocks), key=[f"block-{i}" for i in range(blocks)])
+        _HELD[:] = futures
+        try:
+            wait(futures, timeout=timeout_s)
+        except TimeoutError:
+            raise DeadlinePassed(f"{blocks} held blocks not done in {timeout_s} s") from None
+        return blocks
+
+    return Workload(f"held-{blocks}", 1, f"{blocks} results of {HELD_BLOCK_MIB} MiB held to the end", "text",
+                    build=_no_graph, drive=drive)
+
+
+# 960 MiB: on a 1 GiB worker, past the default target (60 %), so it spills; with spilling off, past
+# pause (80 %) and short of terminate (95 %), so the worker pauses with blocks still to run
+held = held_blocks(30)

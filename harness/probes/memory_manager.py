@@ -1,0 +1,116 @@
+"""What Dask's memory manager did in a case, per worker: the thresholds it ran with, what it
+spilled (at its peak, from the timeline's samples, and at the end), what it wrote to and read
+from disk and the seconds that took, how long it was paused, and managed against unmanaged
+memory at the worker's peak RSS.
+
+Counters are read from each worker at the start and the end (their difference is the case's);
+pauses and restarts from the events the scheduler keeps; the per-moment figures ride on the
+timeline's RSS samples (:mod:`memreplay.probes.timeline_collector`), so this probe runs nothing
+during the case. It stops after the timeline, whose ``timeline.csv`` it reads. A worker killed
+during the case keeps what its samples and events said; its end counters are gone with it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from memreplay.analysis.memory_manager import paused_spans
+from memreplay.compat import worker_memory_events, worker_memory_manager
+from memreplay.probes.base import ProbeContext, on_scheduler
+from memreplay.records.schema import MemoryEvent, MemoryManager, SpilledBytes, WorkerMemory
+from memreplay.records.timeline_samples import SCHEDULER, TimelineRow, read_timeline
+
+__all__ = ["EVENTS_KEPT", "MemoryManagerProbe", "paused_seconds", "summarise_worker"]
+
+EVENTS_KEPT = 100  # per worker in the record: a pipeline can pause its workers several times a second
+SPILL_LABELS = ("serialize", "compress", "disk-write")  # the spill buffer's metrics while it spills
+UNSPILL_LABELS = ("disk-read", "decompress", "deserialize")
+
+
+def _worker_state(dask_worker: Any) -> dict[str, Any]:
+    return worker_memory_manager(dask_worker)
+
+
+def paused_seconds(events: list[tuple[float, str, str | None]], end: float) -> tuple[float, int]:
+    """Seconds paused and the number of pauses, from a worker's status changes."""
+    spans = paused_spans(events, end)
+    return sum(stop - start for start, stop in spans), len(spans)
+
+
+def _delta(end: dict[str, float], start: dict[str, float], label: str, unit: str) -> float:
+    key = f"{label}/{unit}"
+    return max(0.0, end.get(key, 0.0) - start.get(key, 0.0))
+
+
+def summarise_worker(worker: str, samples: list[TimelineRow], start: dict[str, Any] | None,
+                     end: dict[str, Any] | None, events: list[tuple[float, str, str | None]], since: float,
+                     now: float) -> WorkerMemory:
+    """One worker's figures: ``start`` and ``end`` its memory manager's state (None: it was not
+    there), ``events`` on the scheduler's clock, ``since`` the case's start and ``now`` its end on it."""
+    managed = [row for row in samples if row.managed_bytes is not None]
+    peak = max(samples, key=lambda row: row.rss_bytes, default=None)
+    # the end is a moment of the case too, read exactly: the last sample may precede its last spill
+    at_end = [] if end is None else [end["spilled"]]
+    spilled = [(row.spilled_memory_bytes or 0, row.spilled_disk_bytes or 0) for row in managed] + at_end
+    spilled_peak = None
+    if spilled:
+        spilled_peak = SpilledBytes(memory=max(m for m, _ in spilled), disk=max(d for _, d in spilled))
+    paused_s, pauses = paused_seconds(events, now)
+    counters: dict[str, Any] = {}
+    if end is not None:
+        before = (start or {}).get("metrics", {})
+        after = end["metrics"]
+        counters = {
+            "disk_write_bytes": int(_delta(after, before, "disk-write", "bytes")),
+            "disk_write_count": int(_delta(after, before, "disk-write", "count")),
+            "disk_read_bytes": int(_delta(after, before, "disk-read", "bytes")),
+            "disk_read_count": int(_delta(after, before, "disk-read", "count")),
+            "spill_s": sum(_delta(after, before, label, "seconds") for label in SPILL_LABELS),
+            "unspill_s": sum(_delta(after, before, label, "seconds") for label in UNSPILL_LABELS),
+        }
+    known = end or start
+    kept = [MemoryEvent(time_s=max(0.0, when - since), action=action, status=status)
+            for when, action, status in events[:EVENTS_KEPT]]
+    return WorkerMemory(
+        worker=worker, settings=known["settings"] if known else {}, spilling=bool(known and known["spilling"]),
+        peak_rss_bytes=None if peak is None else peak.rss_bytes,
+        managed_at_peak_bytes=None if peak is None else peak.managed_bytes,
+        unmanaged_at_peak_bytes=None if peak is None else peak.unmanaged_bytes,
+        spilled_peak=spilled_peak,
+        held_peak_bytes=max([(row.managed_bytes or 0) + (row.spilled_memory_bytes or 0) for row in managed]
+                            + ([] if end is None else [end["managed"] + end["spilled"][0]]), default=None),
+        spilled_end=None if end is None else SpilledBytes(memory=end["spilled"][0], disk=end["spilled"][1]),
+        paused_s=paused_s, pauses=pauses, events=kept, events_dropped=max(0, len(events) - EVENTS_KEPT),
+        **counters)
+
+
+class MemoryManagerProbe:
+    """``CaseResult.memory_manager``: Dask's memory manager on every worker of the case."""
+
+    name = "memory_manager"
+
+    def __init__(self, timeline_csv: str = "timeline.csv") -> None:
+        self.timeline_csv = timeline_csv
+        self._client: Any = None
+
+    def start(self, client: Any, context: ProbeContext) -> None:
+        self._client, self._case_dir = client, context.case_dir
+        self._thresholds = context.memory_thresholds
+        self._since = client.run_on_scheduler(time.time)
+        self._start = client.run(_worker_state)
+
+    def stop(self, outcome: str) -> MemoryManager:
+        assert self._client is not None, "stop() before start()"
+        now = self._client.run_on_scheduler(time.time)
+        end = {worker: state for worker, state in self._client.run(_worker_state, on_error="return").items()
+               if isinstance(state, dict)}  # a worker that died during the case answers with its error
+        events = on_scheduler(self._client, worker_memory_events, self._since)
+        path = Path(self._case_dir) / self.timeline_csv
+        samples = [row for row in read_timeline(path) if row.process != SCHEDULER] if path.exists() else []
+        workers = sorted({*self._start, *end, *(row.process for row in samples), *events})
+        summaries = [summarise_worker(worker, [row for row in samples if row.process == worker],
+                                      self._start.get(worker), end.get(worker), events.get(worker, []),
+                                      self._since, now) for worker in workers]
+        return MemoryManager(thresholds=self._thresholds, workers=summaries)

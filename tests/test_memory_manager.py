@@ -254,7 +254,7 @@ def test_the_spilled_bytes_of_a_hand_computed_case_and_distributeds_own_counters
     from memreplay.probes.scheduler_footprint import SchedulerFootprintProbe
     from memreplay.probes.task_memory import TaskMemoryProbe
     from memreplay.probes.timeline import TimelineProbe
-    from tests.helpers.sweep_workloads import HELD_BLOCK_MIB, _HELD, held_blocks
+    from tests.helpers.sweep_workloads import _HELD, HELD_BLOCK_MIB, held_blocks
 
     # 16 results of 32 MiB on one 1 GiB worker whose target is 30 %, with the process-memory spill
     # and the pause off: the spill buffer keeps floor(0.3 × 1024 / 32) = 9 blocks in memory and

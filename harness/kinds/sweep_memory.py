@@ -11,7 +11,7 @@ from memreplay.analysis.memory_manager import paused_spans
 from memreplay.kinds.sweep_figures import case_directory
 from memreplay.records.schema import CaseResult, SweepRecord, WorkerMemory
 from memreplay.records.timeline_samples import SCHEDULER, read_timeline
-from memreplay.report.blocks import Plots, Section, Table, Text
+from memreplay.report.blocks import Block, Plots, Section, Table, Text
 from memreplay.report.plots import NARROW, memory_manager_plot
 from memreplay.report.units import mib_text
 

@@ -35,9 +35,11 @@ FLOOR = ["numpy==1.26.4", "scipy==1.12.0", "psutil==5.9.8", "msgspec==0.18.6", "
          "matplotlib==3.8.4", "bokeh==3.4.1", "jinja2==3.1.3"]
 # The core: every distributed internal memreplay touches (test_compat), the exact probe and the
 # scheduler preload (test_task_memory), run and sweep with out-of-memory cases (test_sweep, test_cli,
-# test_any_cluster_own), record and replay (test_replay), and the wheel (test_packaging).
+# test_any_cluster_own), record and replay (test_replay), the wheel (test_packaging), and what Dask's
+# memory manager did (test_memory_manager).
 COMPAT_TESTS = ["tests/test_compat.py", "tests/test_task_memory.py", "tests/test_sweep.py", "tests/test_cli.py",
-                "tests/test_any_cluster_own.py", "tests/test_replay.py", "tests/test_packaging.py"]
+                "tests/test_any_cluster_own.py", "tests/test_replay.py", "tests/test_packaging.py",
+                "tests/test_memory_manager.py"]
 
 
 @nox.session

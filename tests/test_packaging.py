@@ -113,7 +113,7 @@ def test_the_wheel_holds_one_import_name_and_the_configs(built: tuple[Path, Path
     # the package, and what tests and documents it: an sdist alone runs `nox -s tests` and `nox -s docs`
     assert {"LICENSE", "pyproject.toml", "configs/default.toml", "harness/memusage.py", "noxfile.py", "mkdocs.yml",
             "docs/changelog.md", "docs/how-to/install.md", "tests/conftest.py", "tests/helpers/cli.py",
-            "tests/data/schema6/sweep/run.json", "benchmarks/benchmarks.py"} <= members
+            "tests/data/schema7/sweep/run.json", "benchmarks/benchmarks.py"} <= members
     assert not any(name.startswith("results/runs") or "__pycache__" in name for name in members)
 
 

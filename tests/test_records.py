@@ -61,6 +61,8 @@ def test_an_older_record_holds_only_what_its_schema_had(version: int) -> None:
            and "cluster" in matrix,
         6: "memreplay" in sweep["environment"] and any("started_unix_s" in (case.get("timeline") or {})
                                                         for case in cases),
+        7: "memory" in sweep["environment"] and any("memory_manager" in case for case in cases)
+           and any("memory_thresholds" in case.get("config", {}) for case in cases),
     }
     assert has == {added: version >= added for added in has}
     names = {key for case in cases for key in case.get("config", {})}
@@ -75,6 +77,8 @@ def test_a_sweep_holds_the_outcomes_and_the_replay_its_renderers_show() -> None:
         assert {"ok", "oom"} <= outcomes and len(record.cases) >= 2, outcomes
         fidelities = [case.fidelity for case in record.cases if case.fidelity is not None]
         assert bool(fidelities) == (version >= 5)  # a replayed trace's fidelity came with schema 5
+        spilled = [case for case in record.cases if case.memory_manager and case.memory_manager.spilled]
+        assert bool(spilled) == (version >= 7)  # and the memory manager with schema 7
 
 
 @pytest.mark.parametrize("version", READABLE_SCHEMA_VERSIONS)
@@ -87,10 +91,11 @@ def test_a_sweeps_case_files_are_beside_its_record(version: int) -> None:
         beside = run / "cases" / case.id
         if case.task_memory is not None:
             assert (beside / case.task_memory.csv).read_text().startswith("task_key,")
-        if case.timeline is not None:
-            assert (beside / case.timeline.csv).read_text().startswith("time_s,")
+        if case.timeline is not None:  # the memory manager's columns came with schema 7
+            header = (beside / case.timeline.csv).read_text().splitlines()[0]
+            assert header.startswith("time_s,process,rss_bytes") and ("managed_bytes" in header) == (version >= 7)
 
 
 def test_the_data_stays_small() -> None:
     sizes = sum(path.stat().st_size for path in DATA.rglob("*") if path.is_file())
-    assert sizes < 500_000, sizes  # a few KB a record (390 KB in all when checked in): not a place for runs
+    assert sizes < 500_000, sizes  # a few KB a record, compact JSON: not a place for runs

@@ -70,3 +70,22 @@ def test_older_records_are_read_under_todays_names() -> None:
 
 def json_of(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def test_a_sweep_that_spilled_shows_the_memory_manager_in_the_terminal_and_on_the_page(tmp_path: Path) -> None:
+    """Schema 7 records what Dask's memory manager did; a schema 6 sweep has none of it, and says nothing."""
+    from memreplay.records.schema import SweepRecord
+
+    for version, shown in ((7, True), (6, False)):
+        run = tmp_path / f"schema{version}"
+        shutil.copytree(DATA / f"schema{version}" / "sweep", run)
+        record = load_record(run, SweepRecord)
+        text = record_text(run, record, CONTEXT)
+        page = write_report(run, record, CONTEXT).read_text()
+        assert ("Dask's memory manager\n=====" in text) == shown
+        assert ("Managed, unmanaged and spilled memory" in page) == shown
+        if shown:
+            spilled = next(case for case in record.cases if case.memory_manager and case.memory_manager.spilled)
+            table = text.split("Dask's memory manager\n", 1)[1].split("\n\n\n", 1)[0]
+            assert spilled.id in table and f"{spilled.memory_manager.spilled_peak_bytes / 2**20:,.1f} MiB" in table
+            assert "transparent huge pages" in page and "distributed.worker.memory" in page

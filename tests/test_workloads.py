@@ -11,9 +11,10 @@ from memreplay.workloads.imagechunks import find_spots, find_spots_lean, spot_ta
 from memreplay.workloads.wordcount import count_words_naive, count_words_streaming
 
 
-def test_registry_lists_four_workloads_with_metadata() -> None:
+def test_registry_lists_five_workloads_with_metadata() -> None:
     workloads = registered_workloads()
-    assert set(workloads) == {"wordcount-naive", "wordcount-streaming", "imagechunks", "imagechunks-lean"}
+    assert set(workloads) == {"wordcount-naive", "wordcount-streaming", "imagechunks", "imagechunks-lean",
+                              "imagechunks-normalised"}
     for workload in workloads.values():
         assert workload.version >= 1 and workload.description and workload.task_function
 
@@ -65,3 +66,16 @@ def test_user_workload_by_module_and_function(tmp_path: Path, monkeypatch: pytes
 def test_unimportable_module_is_a_workload_error() -> None:
     with pytest.raises(WorkloadError, match="cannot import 'no_such_module_xyz'"):
         resolve_workload("no_such_module_xyz:build")
+
+
+def test_normalised_bright_voxels_hold_every_chunk_and_are_checked(image_corpus) -> None:
+    from memreplay.workloads.imagechunks import stack_channels
+
+    workload = resolve_workload("imagechunks-normalised")
+    (answer,) = dask.compute(workload.build(image_corpus), scheduler="sync")
+    assert len(answer) == len(image_corpus.files) and sum(answer) > 0
+    workload.check(answer, image_corpus)
+    with pytest.raises(AnswerMismatch):
+        workload.check([count + 5 for count in answer], image_corpus)
+    stack = stack_channels(image_corpus.paths[0])  # what each task holds: 8 times the chunk's bytes on disk
+    assert stack.shape[0] == 2 and stack.nbytes >= 8 * (image_corpus.files[0].size - 128)

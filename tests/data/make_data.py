@@ -1,13 +1,14 @@
 """How tests/data was made (run by hand, not by the tests): each kind's record of today's schema,
-measured at a tiny scale and trimmed to a few KB, then the same record as schemas 5, 4 and 3
+measured at a tiny scale and trimmed to a few KB, then the same record as schemas 6, 5, 4 and 3
 wrote it (tests/data/README.md).
 
     python tests/data/make_data.py RUN_DIRECTORY KIND
 
 copies RUN/run.json and the case files its renderers read (tasks.csv and timeline.csv, cut to
-their first rows) to tests/data/schema6/KIND/, and writes the older versions beside it: schema
-5 without what 6 added and with the names 6 replaced, schema 4 without what 5 added, schema 3
-without what 4 added (schema 3 had no size records)."""
+their first rows) to tests/data/schema7/KIND/, and writes the older versions beside it: schema
+6 without what 7 added (and its timeline.csv with RSS only), schema 5 without what 6 added and
+with the names 6 replaced, schema 4 without what 5 added, schema 3 without what 4 added
+(schema 3 had no size records). Records are written as compact JSON: small to check in."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ROWS = 20  # rows kept per case file and per list: enough for every prefix, small enough to check in
+ROWS = 10  # rows kept per case file and per list: enough for every prefix, small enough to check in
 
 
 def _without(table: object, *names: str) -> None:
@@ -38,10 +39,23 @@ def _cases(record: dict) -> list[dict]:
     return [*record.get("cases", []), *planned]
 
 
+def as_schema_6(record: dict) -> dict:
+    """7 added environment.memory, cases[].memory_manager, kill_margin_percent and borderline,
+    config.memory_thresholds, a fidelity's spilled bytes, and timeline.csv's memory columns."""
+    old = copy.deepcopy(record)
+    old["schema_version"] = 6
+    _without(old["environment"], "memory")
+    for case in _cases(old):
+        _without(case, "memory_manager", "kill_margin_percent", "borderline")
+        _without(case.get("config"), "memory_thresholds")
+        _without(case.get("fidelity"), "spilled_trace_bytes", "spilled_replay_bytes")
+    return old
+
+
 def as_schema_5(record: dict) -> dict:
     """6 renamed "probe-accuracy" to "probe", scheduler_profile and scheduler.profile to
     *_preset, and added environment.memreplay and timeline.started_unix_s."""
-    old = copy.deepcopy(record)
+    old = as_schema_6(record)
     old["schema_version"] = 5
     old["kind"] = {"probe": "probe-accuracy"}.get(old["kind"], old["kind"])
     _without(old["environment"], "memreplay")
@@ -91,8 +105,21 @@ def _cut_csv(source: Path, destination: Path, rows: int) -> None:
             writer.writerow(row)
 
 
+def _rss_only(directory: Path) -> None:
+    """A timeline.csv as schema 6 and earlier wrote it: time, process and RSS."""
+    for timeline in directory.rglob("timeline.csv"):
+        with open(timeline, newline="") as reading:
+            rows = [row[:3] for row in csv.reader(reading)]
+        with open(timeline, "w", newline="") as writing:
+            csv.writer(writing).writerows(rows)
+
+
+def _write(path: Path, record: dict) -> None:
+    path.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+
+
 def copy_run(run: Path, kind: str) -> Path:
-    target = HERE / "schema6" / kind
+    target = HERE / "schema7" / kind
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     record = json.loads((run / "run.json").read_text())
@@ -115,15 +142,19 @@ def copy_run(run: Path, kind: str) -> Path:
         scenario["rss_timeline"] = scenario["rss_timeline"][:ROWS]
     for accuracy in record.get("accuracy", []):
         accuracy["rows"] = accuracy["rows"][:ROWS]
-    (target / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-    for version, older in ((5, as_schema_5), (4, as_schema_4), (3, as_schema_3)):
+    for item in [case.get("memory_manager") for case in record.get("cases", [])]:
+        for worker in (item or {}).get("workers", []):
+            worker["events"] = worker["events"][:ROWS]
+    _write(target / "run.json", record)
+    for version, older in ((6, as_schema_6), (5, as_schema_5), (4, as_schema_4), (3, as_schema_3)):
         made = older(record)
         if made is None:
             continue
         directory = HERE / f"schema{version}" / kind
         shutil.rmtree(directory, ignore_errors=True)
         shutil.copytree(target, directory)
-        (directory / "run.json").write_text(json.dumps(made, indent=2) + "\n")
+        _rss_only(directory)
+        _write(directory / "run.json", made)
     return target
 
 

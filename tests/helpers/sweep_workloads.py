@@ -177,3 +177,4 @@ def held_blocks(blocks: int) -> Workload:
 # 960 MiB: on a 1 GiB worker, past the default target (60 %), so it spills; with spilling off, past
 # pause (80 %) and short of terminate (95 %), so the worker pauses with blocks still to run
 held = held_blocks(30)
+spills = held_blocks(8)  # 256 MiB: on a 400 MiB worker, past its default target (240 MiB), so it spills

@@ -25,3 +25,4 @@ def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -
         answer = seen.page.locator("section").first.inner_text()
     assert seen.errors == [] and seen.blocked == [] and len(drawn) == 4 and min(drawn) > 500
     assert "memreplay, threads=1: " in answer and "times the wall time without a probe" in answer
+    assert "The memory manager's figures on every timeline sample: " in answer  # the timeline's two arms

@@ -204,7 +204,7 @@ A, B = "a" * 16, "b" * 16  # task ids are key hashes: 16 hex digits
 @pytest.mark.parametrize(("lines", "cut", "fragments"), [
     ([HEADER, _task(A), _task(B, [0])], False, ["no end line", "truncated"]),
     ([HEADER, _task(A), _task(B, [0]), END], True, ["line 4", "cut off"]),
-    ([{**HEADER, "version": 9}, _task(A), _task(B, [0]), END], False, ["trace version 9", "reads version 1"]),
+    ([{**HEADER, "version": 9}, _task(A), _task(B, [0]), END], False, ["trace version 9", "reads versions 1 and 2"]),
     ([HEADER, _task(A, [1]), _task(B, [0]), END], False, ["line 2", "does not come before it", "cycle"]),
     ([HEADER, _task(A), _task(B, [0], peak=-5), END], False, ["line 3", ">= 0", "peak_increase_bytes"]),
     ([{"hello": 1}], False, ["line 1", "not a memreplay trace"]),

@@ -4,6 +4,7 @@ accuracy on a ground-truth graph and its overhead on tiny tasks, beside dask-mem
 from __future__ import annotations
 
 import argparse
+import statistics
 from pathlib import Path
 
 from memreplay.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
@@ -55,6 +56,11 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
     if record.overhead is not None:
         answer += [f"{probe}: {ratio:.3f} times the wall time without a probe (median of paired ratios)."
                    for probe, ratio in record.overhead.paired_ratio_median.items() if probe != "none"]
+        seconds = record.overhead.seconds
+        if {"timeline", "timeline-rss"} <= seconds.keys():  # what seeing the memory manager costs (schema 7)
+            ratio = statistics.median(t / r for t, r in zip(seconds["timeline"], seconds["timeline-rss"]))
+            answer.append(f"The memory manager's figures on every timeline sample: {ratio:.3f} times the wall time "
+                          "of the timeline with RSS only (median of paired ratios).")
     if record.rows is not None:
         rows = record.rows
         answer.append(f"Rows: {rows.rows:,} of {rows.tasks:,} tasks have a row ({rows.missing} missing), "

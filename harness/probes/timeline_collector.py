@@ -41,13 +41,17 @@ class TimelineWorkerPlugin(WorkerPlugin):
     name = PLUGIN_NAME
     idempotent = False
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, memory_manager: bool = True) -> None:
         self.interval_s = interval_s
+        self.memory_manager = memory_manager  # False: RSS only (the probe benchmark's baseline of this)
 
     async def setup(self, worker: Any) -> None:
         send, soon, memory = worker_sender(worker), worker_callback(worker), worker_memory_sampler(worker)
 
         def report(t: float, rss: int) -> None:
+            if not self.memory_manager:
+                send({"op": OP_RSS, "t": t, "rss": rss})
+                return
             managed, spilled_memory, spilled_disk, paused = memory()
             send({"op": OP_RSS, "t": t, "rss": rss, "managed": managed, "spilled_memory": spilled_memory,
                   "spilled_disk": spilled_disk, "paused": paused})
@@ -102,11 +106,11 @@ class TimelineCollector(SchedulerPlugin):
             return sorted(own + self._samples)
 
 
-async def install_timeline(dask_scheduler: Any, interval_s: float) -> None:
+async def install_timeline(dask_scheduler: Any, interval_s: float, memory_manager: bool = True) -> None:
     collector = TimelineCollector(interval_s)
     add_stream_handlers(dask_scheduler, {OP_RSS: collector.handle_rss})
     dask_scheduler.add_plugin(collector, name=PLUGIN_NAME)
-    await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TimelineWorkerPlugin(interval_s))
+    await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TimelineWorkerPlugin(interval_s, memory_manager))
 
 
 def finish_timeline(dask_scheduler: Any) -> list[TimelineRow]:

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from memreplay.analysis.task_summary import largest_by_prefix
 from memreplay.records.schema import Timeline
 from memreplay.records.task_rows import MIB, read_task_rows
-from memreplay.records.timeline_samples import read_timeline
+from memreplay.records.timeline_samples import TimelineRow, read_timeline
 
 __all__ = ["PNG_NAME", "draw_case_timeline", "draw_timeline"]
 
@@ -32,14 +32,13 @@ def draw_case_timeline(case_dir: Path, timeline: Timeline) -> Timeline:
     return msgspec.structs.replace(timeline, png=PNG_NAME, plot_error=None)
 
 
-def draw_timeline(samples: Sequence[tuple[float, str, int]], png: Path, tasks_csv: Path | None,
-                  started: float) -> None:
-    """``samples`` are (seconds since ``started``, process, RSS bytes). Drawn on a bare Figure:
-    no pyplot, no global backend switch."""
+def draw_timeline(samples: Sequence[TimelineRow], png: Path, tasks_csv: Path | None, started: float) -> None:
+    """``samples``: the case's timeline, in seconds since ``started``. Drawn on a bare Figure: no
+    pyplot, no global backend switch."""
     figure = Figure(figsize=(10, 5))
     axes = figure.subplots()
-    for name in sorted({n for _, n, _ in samples}):
-        points = [(t, rss / MIB) for t, n, rss in samples if n == name]
+    for name in sorted({row.process for row in samples}):
+        points = [(row.time_s, row.rss_bytes / MIB) for row in samples if row.process == name]
         axes.plot([p[0] for p in points], [p[1] for p in points], label=name, linewidth=1)
     if tasks_csv is not None:
         finished = [row for row in read_task_rows(tasks_csv) if row.peak_bytes and row.stop]

@@ -28,6 +28,7 @@ from memreplay.errors import UserError
 from memreplay.execute.cluster import local_cluster
 from memreplay.plan.cluster_config import ClusterConfig
 from memreplay.probes.task_memory import install_collector
+from memreplay.probes.timeline_collector import install_timeline
 from memreplay.records.schema import (
     AccuracyRun,
     Overhead,
@@ -40,7 +41,7 @@ from memreplay.records.store import RunDirectory, new_record_fields
 from memreplay.records.task_rows import MIB, iter_task_rows, read_memusage_csv
 from memreplay.studies.groundtruth import GroundTruthTask, allocate_and_hold, ground_truth_tasks
 
-__all__ = ["PROBES", "check_rows", "compare_accuracy", "compare_overhead", "dask_memusage_quieted",
+__all__ = ["OVERHEAD_ARMS", "PROBES", "check_rows", "compare_accuracy", "compare_overhead", "dask_memusage_quieted",
            "install_dask_memusage", "run_probe_benchmark"]
 
 
@@ -93,6 +94,24 @@ PROBES: dict[str, Callable[[Any, Path], Any] | None] = {
 }
 
 
+def _timeline(memory_manager: bool) -> Callable[[Any, Path], None]:
+    """The memory timeline on an in-process scheduler: RSS samples only, or with the memory
+    manager's figures on every sample (what a case runs to see spilling and pausing)."""
+    def install(scheduler: Any, path: Path) -> None:
+        from distributed.utils import sync
+
+        sync(scheduler.loop, install_timeline, scheduler, 0.05, memory_manager)
+
+    return install
+
+
+# The overhead benchmark also times the timeline with and without the memory manager's figures:
+# their ratio is what seeing spilling and pausing costs.
+OVERHEAD_ARMS: dict[str, Callable[[Any, Path], Any] | None] = {
+    **PROBES, "timeline-rss": _timeline(memory_manager=False), "timeline": _timeline(memory_manager=True),
+}
+
+
 def _cluster(workers: int, threads: int) -> Any:
     return local_cluster(ClusterConfig(n_workers=workers, threads_per_worker=threads, memory_limit=6 * 2**30))
 
@@ -142,9 +161,9 @@ def _tiny(i: int) -> int:
 
 def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> Overhead:
     """Wall time of ``tasks`` tiny tasks on 2 single-threaded workers, per probe, interleaved."""
-    times: dict[str, list[float]] = {probe: [] for probe in PROBES}
+    times: dict[str, list[float]] = {probe: [] for probe in OVERHEAD_ARMS}
     for repeat in range(repeats):
-        for probe, install in PROBES.items():
+        for probe, install in OVERHEAD_ARMS.items():
             with _cluster(2, 1) as (cluster, client):
                 if install is not None:
                     install(cluster.scheduler, directory / f"overhead-{probe}-{repeat}.csv")
@@ -199,7 +218,8 @@ def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 
         print("ground-truth graph: dask-memusage and memreplay, threads 1 and 2 ...", file=sys.stderr)
         run.record.accuracy = compare_accuracy(directory, count=truth_tasks)
         run.save()
-        print(f"overhead: {tiny_tasks:,} tiny tasks x {repeats} repeats x 3 probes ...", file=sys.stderr)
+        print(f"overhead: {tiny_tasks:,} tiny tasks x {repeats} repeats x {len(OVERHEAD_ARMS)} arms ...",
+              file=sys.stderr)
         run.record.overhead = compare_overhead(directory, tasks=tiny_tasks, repeats=repeats)
         run.save()
     if rows_tasks:

@@ -201,6 +201,11 @@ def test_recommend_prefers_a_shape_that_does_not_spill_and_names_the_slowdown_wh
     middle = recommend(record, cores=4, memory=10 * GIB, margin=0.2, kill_fraction=0.95).workloads["w"]
     assert middle.spills is False and (middle.n_workers, middle.threads_per_worker) == (2, 1)
     assert middle.spill_note.startswith("4x1 would run 4 tasks at once but spill")
+    # a shape and limit the sweep measured borderline is never advised: the next shape is
+    near = msgspec.structs.replace(_case("near", workers=2), borderline=True)  # 2x1 at 2 GiB, peaked near its line
+    shunned = recommend(_sweep(near, _case("fine")), cores=2, memory=5 * GIB, margin=0.2,
+                        kill_fraction=0.95).workloads["w"]
+    assert (shunned.n_workers, shunned.threads_per_worker) == (1, 2)  # one footprint, two threads: 4 GiB
     # a borderline case is never the fastest or cheapest measured choice
     edgy = _sweep(msgspec.structs.replace(_case("edgy", wall=1.0), borderline=True), calm)
     advice = recommend(edgy, cores=4, memory=16 * GIB, margin=0.2, kill_fraction=0.95).workloads["w"]
@@ -323,7 +328,7 @@ def test_a_sweep_over_memory_presets_shows_spilling_and_pausing_everywhere(cli, 
     assert "Dask's memory manager" in done.stdout
     table = done.stdout.split("Dask's memory manager", 1)[1]
     assert f"{spilled.memory_manager.spilled_peak_bytes / MIB:,.1f} MiB" in table
-    assert f"{paused.memory_manager.paused_s:.1f} s, 1/1 workers" in table
+    assert f"{paused.memory_manager.paused_s:.2f} s, 1/1 workers" in table
     # compare: the spilled and paused figures side by side (the run against itself: nothing regressed)
     compared = cli("compare", done.record_path, done.record_path)
     assert compared.returncode == 0, compared.stdout

@@ -38,9 +38,9 @@ from dask.utils import format_bytes
 
 from memreplay.analysis.model import heldout_error_text, predict
 from memreplay.analysis.task_summary import prefix_peak_increase
-from memreplay.plan.cluster_config import MIN_WORKER_MEMORY
+from memreplay.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig
 from memreplay.plan.sizes import compact_bytes
-from memreplay.records.schema import CaseResult, PrefixModel, SweepRecord
+from memreplay.records.schema import BORDERLINE_PERCENT, CaseResult, PrefixModel, SweepRecord
 
 __all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
 
@@ -131,17 +131,28 @@ def _shapes(cores: int, usable: int, footprint: int, peak: int, kill_fraction: f
 
 def _spill_reason(shape: tuple[int, int, int], held: int, footprint: int, peak: int,
                   thresholds: dict[str, object]) -> str | None:
-    """Why a worker of ``shape`` would spill, holding its share of ``held``; None: it would not."""
+    """Why a worker of ``shape`` would spill, holding its share of ``held``; None: it would not,
+    or not enough to matter (less than one limit step of its results)."""
     workers, threads, limit = shape
     share = held / workers
     target, spill = thresholds.get("target"), thresholds.get("spill")
-    if isinstance(target, (int, float)) and target and share > target * limit:
-        return (f"each worker holds about {format_bytes(int(share))} of results, more than its target "
-                f"({target:g} × {compact_bytes(limit)})")
-    if isinstance(spill, (int, float)) and spill and footprint + share + threads * peak > spill * limit:
-        return (f"a worker's footprint, its {format_bytes(int(share))} of results and {threads} × its largest task "
-                f"pass its spill threshold ({spill:g} × {compact_bytes(limit)})")
-    return None
+    # what each threshold sends to disk: managed memory past target; past spill, results until
+    # the process is back under target (never more than the worker holds)
+    fractions = [f for f in (target, spill) if isinstance(f, (int, float)) and not isinstance(f, bool) and f]
+    below = min(fractions, default=None)
+    over_target = share - target * limit if isinstance(target, (int, float)) and target else 0.0
+    over_spill = (min(share, footprint + share + threads * peak - (below or 0) * limit)
+                  if isinstance(spill, (int, float)) and spill and footprint + share + threads * peak > spill * limit
+                  else 0.0)
+    spilled = max(over_target, over_spill, 0.0)
+    if spilled < LIMIT_STEP:
+        return None
+    if over_target >= over_spill:
+        return (f"each worker holds about {format_bytes(int(share))} of results, "
+                f"{format_bytes(int(spilled))} more than its target ({target:g} × {compact_bytes(limit)})")
+    return (f"a worker's footprint, its {format_bytes(int(share))} of results and {threads} × its largest task "
+            f"pass its spill threshold ({spill:g} × {compact_bytes(limit)}): about {format_bytes(int(spilled))} "
+            "of results to disk")
 
 
 def _slowdown(ok: list[CaseResult]) -> str:
@@ -159,10 +170,19 @@ def _slowdown(ok: list[CaseResult]) -> str:
 
 
 def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float, held: int | None = None,
-           thresholds: dict[str, object] | None = None, ok: list[CaseResult] | None = None) -> Advice:
+           thresholds: dict[str, object] | None = None, ok: list[CaseResult] | None = None,
+           avoid: list[ClusterConfig] | None = None) -> Advice:
     """Most tasks at once; with ``held`` (the results the workload holds at once, measured), the
-    shape with the most tasks at once that does not spill, where one fits."""
-    shapes = _shapes(cores, usable, footprint, peak, kill_fraction)
+    shape with the most tasks at once that does not spill, where one fits. Never a shape the
+    sweep measured borderline (``avoid``) at a limit less than BORDERLINE_PERCENT above that case's."""
+    fitting = _shapes(cores, usable, footprint, peak, kill_fraction)
+    shapes = [shape for shape in fitting if not any((c.n_workers, c.threads_per_worker) == shape[:2]
+                                                   and shape[2] < c.memory_limit * (1 + BORDERLINE_PERCENT / 100)
+                                                   for c in avoid or [])]
+    if fitting and not shapes:
+        return Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, needs_per_worker_bytes=footprint + peak,
+                      reason=f"every shape that fits peaked within {BORDERLINE_PERCENT:g} % of its kill line in the "
+                             "sweep at this limit or more: give the workers more memory")
     if not shapes:
         one_task = worker_limit(footprint, 1, peak, kill_fraction)
         return Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, needs_per_worker_bytes=footprint + peak,
@@ -186,12 +206,15 @@ def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: fl
                   spills=spills, spill_note=note, held_bytes=held)
 
 
-def _held(cases: Iterable[CaseResult]) -> int | None:
+def _held(cases: list[CaseResult]) -> int | None:
     """The results a workload held at once: over its cases, the largest sum over workers of
-    each one's managed + spilled bytes (None: no case recorded it)."""
-    totals = [sum(w.held_peak_bytes or 0 for w in c.memory_manager.workers) for c in cases
-              if c.memory_manager is not None and any(w.held_peak_bytes is not None for w in c.memory_manager.workers)]
-    return max(totals, default=None)
+    each one's managed + spilled bytes (None: no case recorded it). Cases that did not spill
+    first: a result being moved to or from disk is counted twice for a moment."""
+    recorded = [c for c in cases if c.memory_manager is not None
+                and any(w.held_peak_bytes is not None for w in c.memory_manager.workers)]
+    calm = [c for c in recorded if c.memory_manager and not c.memory_manager.spilled]
+    return max((sum(w.held_peak_bytes or 0 for w in c.memory_manager.workers)
+                for c in calm or recorded if c.memory_manager), default=None)
 
 
 def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] | None:
@@ -237,7 +260,8 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
         thresholds = record.environment.memory.worker_memory if record.environment.memory else {}
         # the results held were measured at the sweep's input: for another input they are not known
         held = _held(ok) if input_bytes is None else None
-        shape = _shape(cores, usable, footprint, peak, kill_fraction, held, thresholds, ok)
+        avoid = [c.config for c in ok if c.borderline]
+        shape = _shape(cores, usable, footprint, peak, kill_fraction, held, thresholds, ok, avoid)
         safe = [c for c in ok if not c.borderline]  # never advise what nearly ran out of memory
         shape.fastest, shape.cheapest, shape.oom_cases = _pick(safe, "wall_time_s"), _pick(safe, "cost_gib_s"), oom
         shape.borderline_cases = sorted(c.id for c in ok if c.borderline)

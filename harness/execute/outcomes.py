@@ -12,15 +12,11 @@ from distributed import KilledWorker
 from memreplay.compat import memory_kill_events
 from memreplay.plan.distributed_config import kill_fraction
 from memreplay.probes.base import on_scheduler
-from memreplay.records.schema import DeadTask, MemoryManager, OomInfo, Outcome, Timeline
+from memreplay.records.schema import BORDERLINE_PERCENT, DeadTask, MemoryManager, OomInfo, Outcome, Timeline
 from memreplay.records.timeline_samples import SCHEDULER
 
 __all__ = ["BORDERLINE_PERCENT", "Failure", "classify_failure", "kill_margin_percent", "name_the_running_task",
            "one_line", "paused_note"]
-
-# An ok case whose largest worker peaked within this share of its kill line is borderline: the
-# README's imagechunks 1x4 at 4 GiB, 2-3 % below it, ran out of memory in 3 of 6 identical sweeps.
-BORDERLINE_PERCENT = 5.0
 
 Failure = tuple[Outcome, str, OomInfo | None]  # outcome, one-line reason, out-of-memory details
 

@@ -100,7 +100,9 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
     memory_manager = measured.get("memory_manager")
     if outcome == "timeout" and memory_manager is not None and memory_manager.paused_s > 0:
         error = f"{error}: {paused_note(memory_manager, timeout_s)}"  # why it made no progress
-    margin = kill_margin_percent(measured.get("timeline"), memory_manager, config.memory_limit)
+    # threads of this process have no nanny, so no kill line
+    margin = kill_margin_percent(measured.get("timeline"), memory_manager, config.memory_limit) if config.processes \
+        else None
     if not config.processes:
         notes.append("workers are threads of the memreplay process: the memory limit is not enforced (no nanny), "
                      "and each per-task row measures that one process, which every task shares")

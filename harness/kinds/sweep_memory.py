@@ -40,11 +40,11 @@ def paused_text(case: CaseResult) -> str:
     memory = case.memory_manager
     if memory is None:
         return "-"
-    return f"{memory.paused_s:.1f} s" if memory.paused_s else "none"
+    return _seconds(memory.paused_s) if memory.paused_s else "none"
 
 
 def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
+    return "-" if value is None else f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
 
 
 def _spilled_cell(worker: WorkerMemory) -> str:
@@ -75,8 +75,8 @@ def _case_row(case: CaseResult) -> tuple[str, ...]:
     assert memory is not None
     seconds = sum((w.spill_s or 0) + (w.unspill_s or 0) for w in memory.workers)
     paused = [w for w in memory.workers if w.pauses]
-    return (case.id, case.outcome, spilled_text(case), mib_text(memory.disk_write_bytes), f"{seconds:.1f} s",
-            f"{memory.paused_s:.1f} s, {len(paused)}/{len(memory.workers)} workers" if paused else "none")
+    return (case.id, case.outcome, spilled_text(case), mib_text(memory.disk_write_bytes), _seconds(seconds),
+            f"{_seconds(memory.paused_s)}, {len(paused)}/{len(memory.workers)} workers" if paused else "none")
 
 
 def memory_manager_section(record: SweepRecord) -> list[Section]:

@@ -3,7 +3,9 @@
 memreplay needs a few things distributed does not offer as public API: a message route from
 a worker plugin to a scheduler plugin (``stream_handlers``, ``batched_send``), a worker's task
 states (input and output sizes), the scheduler's registry of worker plugins (so workers that
-join later are probed), the nanny's out-of-memory event, and the scheduler's bounded logs.
+join later are probed), the nanny's out-of-memory event, the scheduler's bounded logs, and
+Dask's memory manager on a worker (its thresholds, its spill buffer's spilled bytes and metrics)
+and the scheduler's events about it (pauses, arrivals and removals).
 Each accessor below checks what it reaches for and raises :class:`DistributedChanged`, naming
 the attribute and the installed version, instead of quietly reading a default: a silent 0 here
 would be a wrong measurement. ``tests/test_compat.py`` checks them all on a live cluster.

@@ -65,6 +65,32 @@ def test_every_internal_is_where_memreplay_expects_it() -> None:
         assert len(keys) == 2 and compat.alias_keys(scheduler, keys) == {str(key) for key in keys}
 
 
+def _memory_manager(dask_worker: Any) -> tuple[dict[str, Any], tuple[int, int, int, bool]]:
+    return compat.worker_memory_manager(dask_worker), compat.worker_memory_sampler(dask_worker)()
+
+
+def test_the_memory_managers_internals_are_where_memreplay_expects_them() -> None:
+    import dask
+    import distributed
+    import numpy as np
+
+    # a target of 1 % of 1 GiB: each 16 MiB result held goes to disk
+    with dask.config.set({"distributed.worker.memory.target": 0.01, "distributed.worker.memory.spill": False}), \
+            local_cluster(ClusterConfig(n_workers=1, threads_per_worker=1, memory_limit=2**30)) as (cluster, client):
+        held = client.map(lambda i: np.full(2**21, i, dtype=np.int64), range(3))  # 3 x 16 MiB, kept
+        distributed.wait(held)
+        ((state, (managed, spilled_memory, spilled_disk, paused)),) = client.run(_memory_manager).values()
+        assert state["settings"]["target"] == 0.01 and state["settings"]["spill"] is False
+        assert state["settings"]["terminate"] == 0.95 and state["spilling"] is True
+        assert state["spilled"][0] >= 2 * 16 * 2**20 and state["metrics"]["disk-write/count"] >= 2
+        assert state["metrics"]["disk-write/bytes"] >= state["spilled"][1] > 0
+        assert spilled_memory == state["spilled"][0] and spilled_disk == state["spilled"][1] and paused is False
+        assert managed == state["managed"] < 3 * 16 * 2**20  # in memory only: the spilled ones are not managed
+        events = compat.worker_memory_events(cluster.scheduler, 0.0)
+        (worker,) = cluster.scheduler.workers
+        assert [action for _, action, _ in events[worker]][:1] == ["add-worker"]  # its own topic, not "all"
+
+
 def test_a_moved_internal_fails_loudly_naming_itself() -> None:
     with pytest.raises(compat.DistributedChanged, match="worker-restart-memory"):
         compat.check_memory_kill_event({"worker": "tcp://127.0.0.1:1", "memory": 5})
@@ -74,3 +100,8 @@ def test_a_moved_internal_fails_loudly_naming_itself() -> None:
         compat.worker_reported_memory(SimpleNamespace())
     with pytest.raises(compat.DistributedChanged, match="'memory'"):
         compat.worker_reported_memory(SimpleNamespace(metrics={}))
+    with pytest.raises(compat.DistributedChanged, match=r"Worker\.memory_manager"):
+        compat.worker_memory_manager(SimpleNamespace(data={}))
+    with pytest.raises(compat.DistributedChanged, match="worker-status-change event has no status"):
+        compat.worker_memory_events(SimpleNamespace(get_events=lambda: {"tcp://w:1": [
+            (1.0, {"action": "worker-status-change"})]}), 0.0)

@@ -66,9 +66,9 @@ def cli(capsys: pytest.CaptureFixture[str]):
 # then the rest, in the order collected. (--dist loadgroup would split files finer, but it
 # ignores its groups on pytest 9.2: pytest-dev/pytest-xdist#1386.)
 SECONDS = {"test_advice.py": 85, "test_trend.py": 75, "test_report.py": 70, "test_replay.py": 50,
-           "test_slurm.py": 35, "test_packaging.py": 30, "test_memory_manager.py": 35,
+           "test_slurm.py": 35, "test_packaging.py": 30, "test_memory_manager.py": 30,
            "test_docs.py": 45, "test_scheduler_footprint.py": 45, "test_sweep.py": 40, "test_any_cluster_own.py": 35,
-           "test_probe_study.py": 30, "test_sweep_interrupted.py": 30, "test_task_memory.py": 25,
+           "test_probe_study.py": 35, "test_sweep_interrupted.py": 30, "test_task_memory.py": 25,
            "test_any_cluster.py": 25, "test_size_ladder.py": 20, "test_cli.py": 20}
 
 

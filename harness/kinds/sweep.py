@@ -216,7 +216,8 @@ def _answer(record: SweepRecord, advice: Recommendation, machine_said: str) -> S
         else:
             line = f"{workload}: no safe configuration on {machine_said}: {a.reason}."
         if a.spill_note:
-            line += f" {'It will spill: ' if a.spills else ''}{a.spill_note[0].upper()}{a.spill_note[1:]}."
+            line += (f" It will spill: {a.spill_note}." if a.spills else
+                     f" {a.spill_note[0].upper()}{a.spill_note[1:]}.")
         if a.cheapest:
             line += (f" Cheapest measured: {a.cheapest.shape} at {a.cheapest.memory_limit}"
                      + (", which spilled." if a.cheapest.spilled else "."))

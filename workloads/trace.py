@@ -77,9 +77,10 @@ class TraceTask(msgspec.Struct, tag="task", tag_field="kind", forbid_unknown_fie
 
 class TraceWorkerMemory(msgspec.Struct, forbid_unknown_fields=True):
     """One worker's memory manager over the recording (trace version 2): the bytes it wrote to its
-    spill files, the most it held spilled at the end, and the seconds it was paused."""
+    spill files, what it still held spilled at the end (sizeof), and the seconds it was paused."""
 
     spilled_written_bytes: NonNegative | None  # None: the worker did not live to the end
+    spilled_end_bytes: NonNegative | None = None
     paused_s: Seconds = 0.0
 
 

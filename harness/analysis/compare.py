@@ -161,6 +161,27 @@ def _environment(base: Environment, head: Environment) -> list[EnvironmentDiffer
     return differences
 
 
+def _worker_settings(cases: list[CaseResult]) -> dict[str, object] | None:
+    """The memory settings a case's workers resolved (its first recorded worker's)."""
+    for case in cases:
+        for worker in case.memory_manager.workers if case.memory_manager else []:
+            if worker.settings:
+                return {k: v for k, v in worker.settings.items() if k != "memory_limit"}
+    return None
+
+
+def _workers_differ(base: dict[CaseKey, list[CaseResult]],
+                    head: dict[CaseKey, list[CaseResult]]) -> list[EnvironmentDifference]:
+    """Matched cases whose workers ran under other memory settings (a running cluster's workers,
+    or DASK_ variables set in one run only): one warning, with the first such case's settings."""
+    for key in base.keys() & head.keys():
+        before, after = _worker_settings(base[key]), _worker_settings(head[key])
+        if before is not None and after is not None and before != after:
+            return [EnvironmentDifference(f"the workers' distributed.worker.memory ({' '.join(key)})", before, after,
+                                          True)]
+    return []
+
+
 def _flip_is_noise(before: list[CaseResult], after: list[CaseResult]) -> bool:
     """An outcome change whose ok side was borderline is noise, unless the other side's repeats
     (two or more) all ended the other way."""
@@ -193,9 +214,9 @@ def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: Sweep
     for key in keys:
         before, after = base_cases.get(key, []), head_cases.get(key, [])
         outcomes = (_worst_outcome(before) if before else None, _worst_outcome(after) if after else None)
-        noise = outcomes[0] != outcomes[1] and bool(before and after) and _flip_is_noise(before, after)
+        flip_is_noise = outcomes[0] != outcomes[1] and bool(before and after) and _flip_is_noise(before, after)
         if outcomes[0] != outcomes[1]:
-            changes.append(OutcomeChange(key, *outcomes, noise=noise))
+            changes.append(OutcomeChange(key, *outcomes, noise=flip_is_noise))
         figures, floors = {}, {}
         measured = _measured(before), _measured(after)
         for figure in FIGURES:
@@ -214,12 +235,14 @@ def compare_runs(base: SweepRecord, head: SweepRecord, rule: GateRule, aa: Sweep
         threads = (before or after)[0].config.threads_per_worker
         shown_only = _OVERLAP_DEPENDENT if threads > 1 and not noise_measured else frozenset()
         cases.append(CaseComparison(key, *outcomes, figures=figures, floors=floors, shown_only=shown_only,
-                                    outcome_noise=noise))
+                                    outcome_noise=flip_is_noise))
     # outcome changes first, worst first: an ok case that ran out of memory is the headline
     changes.sort(key=lambda c: (not c.regressed, -_WORSE_OUTCOME.get(c.head or "ok", 0)))
     sources = [f"the spread of {repeats} repeats"] if repeats > 1 else []
     if aa is not None:
         sources.append("an A/A run of BASE")
     noise_source = " and ".join(sources) if sources else "none in the records, which have no repeats and no A/A run"
-    return RunComparison(rule, cases, changes, _environment(base.environment, head.environment), noise_source)
+    return RunComparison(rule, cases, changes,
+                         _environment(base.environment, head.environment) + _workers_differ(base_cases, head_cases),
+                         noise_source)
 

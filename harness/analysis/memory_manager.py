@@ -1,13 +1,12 @@
-"""What Dask's memory manager did, read from records: the spans a worker was paused, and a
-case's spilling in one line of figures."""
+"""What Dask's memory manager did: the spans a worker was paused, from its status changes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from memreplay.records.schema import CaseResult, MemoryEvent
+from memreplay.records.schema import MemoryEvent
 
-__all__ = ["Event", "paused_spans", "spill_figures", "spilled"]
+__all__ = ["Event", "paused_spans"]
 
 Event = tuple[float, str, "str | None"]  # time, action, the new status of a status change
 
@@ -30,17 +29,3 @@ def paused_spans(events: Iterable[Event | MemoryEvent], end: float) -> list[tupl
     if paused_at is not None:
         spans.append((paused_at, max(paused_at, end)))
     return spans
-
-
-def spill_figures(case: CaseResult) -> dict[str, float] | None:
-    """A case's spilled bytes (each worker's peak, as sizeof, summed), bytes written to disk and
-    worker-seconds paused; None where the memory manager was not recorded (before schema 7)."""
-    memory = case.memory_manager
-    if memory is None:
-        return None
-    return {"spilled_bytes": memory.spilled_peak_bytes, "disk_write_bytes": memory.disk_write_bytes,
-            "paused_s": memory.paused_s}
-
-
-def spilled(case: CaseResult) -> bool:
-    return case.memory_manager is not None and case.memory_manager.spilled

@@ -156,17 +156,31 @@ def _spill_reason(shape: tuple[int, int, int], held: int, footprint: int, peak: 
 
 
 def _slowdown(ok: list[CaseResult]) -> str:
-    """The measured cost of spilling: the median wall time of the ok cases that spilled against
-    those that did not."""
-    spilled = [c.wall_time_s for c in ok if c.memory_manager and c.memory_manager.spilled and c.wall_time_s]
-    kept = [c.wall_time_s for c in ok if c.memory_manager and not c.memory_manager.spilled and c.wall_time_s]
+    """The measured cost of spilling: each ok case that spilled against one of its shape that did
+    not (at another limit), the median of their wall times' ratios; where no shape has both, the
+    median wall time of every spilling case against every other."""
+    recorded = [c for c in ok if c.memory_manager is not None and c.wall_time_s]
+    spilled = [c for c in recorded if c.memory_manager and c.memory_manager.spilled]
+    kept = [c for c in recorded if c.memory_manager and not c.memory_manager.spilled]
     if not spilled:
         return "no measured case spilled, so its cost was not measured"
     if not kept:
         return "every measured case spilled, so how much slower that is was not measured"
-    return (f"the sweep's spilling cases took {statistics.median(spilled) / statistics.median(kept):.2f}× the "
-            f"median wall time of those that did not ({statistics.median(spilled):.1f} s against "
-            f"{statistics.median(kept):.1f} s)")
+
+    def like(case: CaseResult) -> tuple[object, ...]:
+        return case.config.shape, case.config.processes, case.config.memory_thresholds, case.config.scheduler_preset
+
+    pairs = [(case, min((other for other in kept if like(other) == like(case)), key=lambda o: o.wall_time_s or 0))
+             for case in spilled if any(like(other) == like(case) for other in kept)]
+    if pairs:
+        ratios = [(case.wall_time_s or 0) / (other.wall_time_s or 1) for case, other in pairs]
+        shown = ", ".join(f"{case.config.label} {case.wall_time_s:.1f} s against {other.config.label} "
+                          f"{other.wall_time_s:.1f} s" for case, other in pairs)
+        return f"spilling took {statistics.median(ratios):.2f}× the wall time of the same shape without ({shown})"
+    times = [c.wall_time_s or 0 for c in spilled], [c.wall_time_s or 0 for c in kept]
+    return (f"the sweep's spilling cases took {statistics.median(times[0]) / statistics.median(times[1]):.2f}× the "
+            f"median wall time of those that did not ({statistics.median(times[0]):.1f} s against "
+            f"{statistics.median(times[1]):.1f} s)")
 
 
 def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: float, held: int | None = None,
@@ -204,6 +218,17 @@ def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: fl
     return Advice(largest_peak_increase_bytes=peak, tasks_at_once=workers * threads, n_workers=workers,
                   threads_per_worker=threads, memory_limit=limit, needs_per_worker_bytes=footprint + threads * peak,
                   spills=spills, spill_note=note, held_bytes=held)
+
+
+def _thresholds(record: SweepRecord, ok: list[CaseResult]) -> dict[str, object]:
+    """The thresholds the advice runs under: those the workers of the workload's cases under the
+    default memory preset resolved, else those of the machine the sweep ran on."""
+    for case in ok:
+        if case.config.memory_thresholds == "default" and case.memory_manager is not None:
+            for worker in case.memory_manager.workers:
+                if worker.settings:
+                    return dict(worker.settings)
+    return dict(record.environment.memory.worker_memory) if record.environment.memory else {}
 
 
 def _held(cases: list[CaseResult]) -> int | None:
@@ -257,7 +282,7 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
             advice[workload] = Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, oom_cases=oom,
                                       reason=f"no advice: {why}; sweep larger memory limits")
             continue
-        thresholds = record.environment.memory.worker_memory if record.environment.memory else {}
+        thresholds = _thresholds(record, ok)
         # the results held were measured at the sweep's input: for another input they are not known
         held = _held(ok) if input_bytes is None else None
         avoid = [c.config for c in ok if c.borderline]

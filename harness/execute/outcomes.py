@@ -84,8 +84,8 @@ def kill_margin_percent(timeline: Timeline | None, memory: MemoryManager | None,
 
 
 def paused_note(memory: MemoryManager, timeout_s: float | None) -> str:
-    """A timed-out case whose workers paused: how long, which is why it made no progress."""
-    longest = max(memory.workers, key=lambda w: w.paused_s)
+    """A case that timed out with a worker still paused: how long, which is why it made no progress."""
+    longest = max((w for w in memory.workers if w.paused_at_end), key=lambda w: w.paused_s)
     limit = f" of its {timeout_s:.0f} s limit" if timeout_s else ""
     pauses = "once" if longest.pauses == 1 else f"{longest.pauses} times"
     return (f"worker {longest.worker} was paused for {longest.paused_s:.1f} s{limit} ({pauses}): past its pause "

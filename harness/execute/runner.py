@@ -98,14 +98,15 @@ def run_case(case: Case, corpus: Corpus, case_dir: Path, probes: list[Probe] | N
             outcome, answer_check, error = "error", "failed", f"answer mismatch: {mismatch}"
     notes += cluster.record.version_warnings
     memory_manager = measured.get("memory_manager")
-    if outcome == "timeout" and memory_manager is not None and memory_manager.paused_s > 0:
+    if outcome == "timeout" and memory_manager is not None and any(w.paused_at_end for w in memory_manager.workers):
         error = f"{error}: {paused_note(memory_manager, timeout_s)}"  # why it made no progress
     # threads of this process have no nanny, so no kill line
     margin = kill_margin_percent(measured.get("timeline"), memory_manager, config.memory_limit) if config.processes \
         else None
     if not config.processes:
         notes.append("workers are threads of the memreplay process: the memory limit is not enforced (no nanny), "
-                     "and each per-task row measures that one process, which every task shares")
+                     "each worker spills and pauses on that whole process's RSS, and each per-task row measures "
+                     "that one process, which every task shares")
     return CaseResult(
         id=case.id, repeat=case.repeat, workload=WorkloadRef(**workload.describe()),
         corpus=CorpusRef(**corpus.describe()), config=config, directory=str(case_dir),

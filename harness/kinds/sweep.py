@@ -366,8 +366,9 @@ def _sections(run: Path, record: SweepRecord, context: ReportContext) -> list[Se
     sections += [*memory_manager_section(record), *_schedulers(record), timelines_section(run, record),
                  Section("Managed, unmanaged and spilled memory", [
                      Text("Each worker of the cases that spilled or paused, as Dask's dashboard draws it: managed "
-                          "(blue), unmanaged (pale blue) and spilled (grey) memory stacked, the memory limit "
-                          "(black) and the target, spill, pause and terminate lines; red spans: paused. "
+                          "(blue), unmanaged (pale blue) and spilled (grey, its bytes on disk) memory stacked, "
+                          "the memory limit (black) and the target, spill, pause and terminate lines; red spans: "
+                          "paused. "
                           + MEANINGS, note=True), *spilling], terminal=False) if spilling else None,
                  _cases(record),
                  environment_section(record.environment, [

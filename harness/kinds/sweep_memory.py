@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from memreplay.analysis.memory_manager import paused_spans
 from memreplay.kinds.sweep_figures import case_directory
 from memreplay.records.schema import CaseResult, SweepRecord, WorkerMemory
 from memreplay.records.timeline_samples import SCHEDULER, read_timeline
@@ -17,7 +16,7 @@ from memreplay.report.units import mib_text
 
 __all__ = ["MEANINGS", "memory_manager_plots", "memory_manager_section", "paused_text", "spilled_text"]
 
-# What each figure means, in Dask's words (the README and docs/reference/run-json.md say the same).
+# What each figure means, in Dask's words (docs/how-to/memory-manager.md says the same, at length).
 MEANINGS = (
     "Managed: the sizeof of the results a worker holds in memory. Unmanaged: its RSS minus that (the "
     "interpreter, libraries, what running tasks allocate, and memory the allocator has not returned). "
@@ -120,9 +119,9 @@ def memory_manager_plots(run: Path, record: SweepRecord) -> list[Block]:
         series: dict[str, list[tuple[float, int, int, int]]] = defaultdict(list)
         for row in read_timeline(path):
             if row.process != SCHEDULER and row.managed_bytes is not None:
+                # spilled as the dashboard draws it: its bytes on disk
                 series[row.process].append((row.time_s, row.managed_bytes, row.unmanaged_bytes or 0,
-                                            row.spilled_memory_bytes or 0))
-        end = max((t for points in series.values() for t, *_ in points), default=0.0)
+                                            row.spilled_disk_bytes or 0))
         figures = []
         for worker in memory.workers:
             points = series.get(worker.worker, [])
@@ -131,7 +130,7 @@ def memory_manager_plots(run: Path, record: SweepRecord) -> list[Block]:
             figures.append(memory_manager_plot(
                 f"worker {worker.worker}", [p[0] for p in points], [p[1] for p in points],
                 [p[2] for p in points], [p[3] for p in points], worker.settings.get("memory_limit"),
-                worker.settings, paused_spans(worker.events, end), width=NARROW))
+                worker.settings, worker.paused_spans, width=NARROW))
         if figures:
             plots += [Text(f"{case.id} ({case.outcome})"), Plots(figures)]
     return plots

@@ -51,10 +51,6 @@ class MemoryThresholds:
         """The preset as dask config keys, to set on the workers."""
         return {PREFIX + key: value for key, value in self.settings.items()}
 
-    def resolved(self) -> dict[str, Any]:
-        """Every setting a worker under this preset runs with: the installed ones, then the preset's."""
-        return {**installed_thresholds(), **self.settings}
-
 
 # The memory manager as installed: what a case runs under unless its matrix names memory presets.
 DEFAULT_THRESHOLDS = MemoryThresholds("default", "the installed distributed's own settings", {})

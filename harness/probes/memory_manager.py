@@ -22,21 +22,16 @@ from memreplay.probes.base import ProbeContext, on_scheduler
 from memreplay.records.schema import MemoryEvent, MemoryManager, SpilledBytes, WorkerMemory
 from memreplay.records.timeline_samples import SCHEDULER, TimelineRow, read_timeline
 
-__all__ = ["EVENTS_KEPT", "MemoryManagerProbe", "paused_seconds", "summarise_worker"]
+__all__ = ["EVENTS_KEPT", "SPANS_KEPT", "MemoryManagerProbe", "summarise_worker"]
 
 EVENTS_KEPT = 100  # per worker in the record: a pipeline can pause its workers several times a second
+SPANS_KEPT = 500  # paused spans per worker, for the plots (the total paused time counts them all)
 SPILL_LABELS = ("serialize", "compress", "disk-write")  # the spill buffer's metrics while it spills
 UNSPILL_LABELS = ("disk-read", "decompress", "deserialize")
 
 
-def _worker_state(dask_worker: Any) -> dict[str, Any]:
+def _worker_state(dask_worker: Any) -> dict[str, Any]:  # client.run passes the worker by this name only
     return worker_memory_manager(dask_worker)
-
-
-def paused_seconds(events: list[tuple[float, str, str | None]], end: float) -> tuple[float, int]:
-    """Seconds paused and the number of pauses, from a worker's status changes."""
-    spans = paused_spans(events, end)
-    return sum(stop - start for start, stop in spans), len(spans)
 
 
 def _delta(end: dict[str, float], start: dict[str, float], label: str, unit: str) -> float:
@@ -57,7 +52,10 @@ def summarise_worker(worker: str, samples: list[TimelineRow], start: dict[str, A
     spilled_peak = None
     if spilled:
         spilled_peak = SpilledBytes(memory=max(m for m, _ in spilled), disk=max(d for _, d in spilled))
-    paused_s, pauses = paused_seconds(events, now)
+    spans = paused_spans(events, now)
+    # paused to the end: its last span closes at the case's end, not at a status change
+    still = bool(spans) and spans[-1][1] >= now and not any(
+        action in ("remove-worker", "worker-restart-memory") and when >= spans[-1][0] for when, action, _ in events)
     counters: dict[str, Any] = {}
     if end is not None:
         before = (start or {}).get("metrics", {})
@@ -82,7 +80,9 @@ def summarise_worker(worker: str, samples: list[TimelineRow], start: dict[str, A
         held_peak_bytes=max([(row.managed_bytes or 0) + (row.spilled_memory_bytes or 0) for row in managed]
                             + ([] if end is None else [end["managed"] + end["spilled"][0]]), default=None),
         spilled_end=None if end is None else SpilledBytes(memory=end["spilled"][0], disk=end["spilled"][1]),
-        paused_s=paused_s, pauses=pauses, events=kept, events_dropped=max(0, len(events) - EVENTS_KEPT),
+        paused_s=sum(stop - start for start, stop in spans), pauses=len(spans),
+        paused_spans=[(max(0.0, start - since), stop - since) for start, stop in spans[:SPANS_KEPT]],
+        paused_at_end=still, events=kept, events_dropped=max(0, len(events) - EVENTS_KEPT),
         **counters)
 
 

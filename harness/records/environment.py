@@ -56,24 +56,33 @@ def _transparent_hugepages() -> str | None:
 
 
 def _cgroup_memory_limit() -> int | None:
-    """This process's cgroup memory limit (cgroup v2's memory.max, else v1's limit_in_bytes)."""
-    candidates = [Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")]
-    try:  # v2: the process's own cgroup, where it is not the root
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            if line.startswith("0::") and line[3:].strip("/"):
-                candidates.insert(0, Path("/sys/fs/cgroup") / line[3:].strip("/") / "memory.max")
+    """The tightest memory limit of this process's cgroup and its ancestors: cgroup v2's
+    memory.max, or cgroup v1's memory.limit_in_bytes; None: no limit."""
+    root = Path("/sys/fs/cgroup")
+    files: list[Path] = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
-        pass
-    for path in candidates:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2: one hierarchy
+            base, name = root, "memory.max"
+        elif "memory" in controllers.split(","):  # v1: the memory controller's own hierarchy
+            base, name = root / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        own = base / path.strip("/")
+        files += [level / name for level in [own, *own.parents] if level == base or base in level.parents]
+    limits = []
+    for file in files:
         try:
-            text = path.read_text().strip()
+            text = file.read_text().strip()
         except OSError:
             continue
-        if text == "max":
-            return None
-        limit = int(text)
-        return None if limit >= 2**62 else limit  # v1 writes "no limit" as a huge number
-    return None
+        if text.isdigit() and int(text) < 2**62:  # "max" (v2) or a huge number (v1): no limit
+            limits.append(int(text))
+    return min(limits, default=None)
 
 
 def collect_memory_environment() -> MemoryEnvironment:

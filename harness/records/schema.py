@@ -237,6 +237,8 @@ class WorkerMemory(_Part, kw_only=True):
     unspill_s: Seconds | None = None  # reading, decompressing and deserializing it back
     paused_s: Seconds = 0.0
     pauses: int = 0
+    paused_spans: list[tuple[float, float]] = []  # (start, stop), seconds since the case started; the first 500
+    paused_at_end: bool = False  # still paused when the case ended (or when the worker left)
     events: list[MemoryEvent] = []
     events_dropped: int = 0  # beyond the first EVENTS_KEPT
 

@@ -184,7 +184,7 @@ def memory_manager_plot(title: str, times: Sequence[float], managed: Sequence[in
                         spilled: Sequence[int], memory_limit: int | None, thresholds: Mapping[str, object],
                         paused: Sequence[tuple[float, float]], width: int = NARROW) -> figure:
     """One worker's memory as Dask's dashboard draws it, over time: managed, unmanaged and
-    spilled, stacked; the memory limit and the target, spill, pause and terminate lines (as
+    spilled (its bytes on disk), stacked; the memory limit and the target, spill, pause and terminate lines (as
     fractions of it); the spans the worker was paused, shaded red."""
     plot = figure(title=title, width=width, height=260, tools=_TOOLS, toolbar_location="right")
     t = np.asarray(times, dtype=np.float64)
@@ -197,7 +197,7 @@ def memory_manager_plot(title: str, times: Sequence[float], managed: Sequence[in
                                                 for name, values in stacked.items()}})
     plot.varea_stack(["managed", "unmanaged", "spilled"], x="t", source=source,
                      color=[MANAGED[0], UNMANAGED[0], SPILLED[0]], alpha=[MANAGED[1], UNMANAGED[1], SPILLED[1]],
-                     legend_label=["managed", "unmanaged", "spilled (on disk)"])
+                     legend_label=["managed", "unmanaged", "spilled (bytes on disk)"])
     for start, stop in paused:
         plot.add_layout(BoxAnnotation(left=start, right=stop, fill_color="red", fill_alpha=0.12, line_alpha=0))
     span = [float(t[0]), float(t[-1])] if len(t) else [0.0, 1.0]

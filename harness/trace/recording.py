@@ -98,8 +98,9 @@ class Recording:
         unfinished = any(row.state in ("erred", "unfinished", "timed-out") for row in rows)
         outcome = "oom" if kills else "error" if unfinished else "ok"
         end = TraceEnd(tasks=len(tasks), outcome=outcome, span_s=span, oom_workers=len(kills),
-                       memory=[TraceWorkerMemory(spilled_written_bytes=w.disk_write_bytes, paused_s=w.paused_s)
-                               for w in memory.workers])
+                       memory=[TraceWorkerMemory(spilled_written_bytes=w.disk_write_bytes, paused_s=w.paused_s,
+                                                 spilled_end_bytes=None if w.spilled_end is None else
+                                                 w.spilled_end.memory) for w in memory.workers])
         header = TraceHeader(format="memreplay-trace", version=TRACE_VERSION, created=datetime.now(UTC).isoformat(),
                              dask=dask.__version__, distributed=distributed.__version__, cluster=self.cluster)
         write_trace(path, header, tasks, end)

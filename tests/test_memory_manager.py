@@ -12,7 +12,6 @@ import msgspec
 import pytest
 
 from memreplay.analysis.compare import compare_runs
-from memreplay.analysis.memory_manager import paused_spans
 from memreplay.analysis.recommend import recommend
 from memreplay.analysis.regression import GateRule
 from memreplay.errors import UserError
@@ -21,7 +20,7 @@ from memreplay.plan.cluster_config import ClusterConfig
 from memreplay.plan.cluster_source import ClusterSource, check_configs
 from memreplay.plan.matrix import load_matrix
 from memreplay.plan.memory_thresholds import installed_thresholds, load_thresholds, memory_thresholds
-from memreplay.probes.memory_manager import MemoryManagerProbe, summarise_worker
+from memreplay.probes.memory_manager import MemoryManagerProbe, paused_spans, summarise_worker
 from memreplay.records.schema import MemoryManager, SpilledBytes, Timeline, WorkerMemory
 from memreplay.records.timeline_samples import TimelineRow, read_timeline, write_timeline
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error, write_matrix

@@ -129,21 +129,23 @@ def _shapes(cores: int, usable: int, footprint: int, peak: int, kill_fraction: f
                                    usable // workers // LIMIT_STEP * LIMIT_STEP)) for workers, threads in shapes]
 
 
+def _fraction(value: object) -> float | None:
+    """A threshold as a fraction, None where it is off (false)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value else None
+
+
 def _spill_reason(shape: tuple[int, int, int], held: int, footprint: int, peak: int,
                   thresholds: dict[str, object]) -> str | None:
     """Why a worker of ``shape`` would spill, holding its share of ``held``; None: it would not,
     or not enough to matter (less than one limit step of its results)."""
     workers, threads, limit = shape
     share = held / workers
-    target, spill = thresholds.get("target"), thresholds.get("spill")
+    target, spill = _fraction(thresholds.get("target")), _fraction(thresholds.get("spill"))
+    process = footprint + share + threads * peak
     # what each threshold sends to disk: managed memory past target; past spill, results until
-    # the process is back under target (never more than the worker holds)
-    fractions = [f for f in (target, spill) if isinstance(f, (int, float)) and not isinstance(f, bool) and f]
-    below = min(fractions, default=None)
-    over_target = share - target * limit if isinstance(target, (int, float)) and target else 0.0
-    over_spill = (min(share, footprint + share + threads * peak - (below or 0) * limit)
-                  if isinstance(spill, (int, float)) and spill and footprint + share + threads * peak > spill * limit
-                  else 0.0)
+    # the process is back under target (spill where target is off), never more than it holds
+    over_target = share - target * limit if target else 0.0
+    over_spill = min(share, process - (target or spill) * limit) if spill and process > spill * limit else 0.0
     spilled = max(over_target, over_spill, 0.0)
     if spilled < LIMIT_STEP:
         return None
@@ -170,8 +172,10 @@ def _slowdown(ok: list[CaseResult]) -> str:
     def like(case: CaseResult) -> tuple[object, ...]:
         return case.config.shape, case.config.processes, case.config.memory_thresholds, case.config.scheduler_preset
 
-    pairs = [(case, min((other for other in kept if like(other) == like(case)), key=lambda o: o.wall_time_s or 0))
-             for case in spilled if any(like(other) == like(case) for other in kept)]
+    fastest: dict[tuple[object, ...], CaseResult] = {}
+    for other in sorted(kept, key=lambda c: -(c.wall_time_s or 0)):  # the fastest of each kind last, kept
+        fastest[like(other)] = other
+    pairs = [(case, fastest[like(case)]) for case in spilled if like(case) in fastest]
     if pairs:
         ratios = [(case.wall_time_s or 0) / (other.wall_time_s or 1) for case, other in pairs]
         shown = ", ".join(f"{case.config.label} {case.wall_time_s:.1f} s against {other.config.label} "

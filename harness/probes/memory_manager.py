@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memreplay.analysis.memory_manager import paused_spans
 from memreplay.compat import worker_memory_events, worker_memory_manager
 from memreplay.probes.base import ProbeContext, on_scheduler
 from memreplay.records.schema import MemoryEvent, MemoryManager, SpilledBytes, WorkerMemory
 from memreplay.records.timeline_samples import SCHEDULER, TimelineRow, read_timeline
 
-__all__ = ["EVENTS_KEPT", "SPANS_KEPT", "MemoryManagerProbe", "summarise_worker"]
+__all__ = ["EVENTS_KEPT", "SPANS_KEPT", "MemoryManagerProbe", "paused_spans", "summarise_worker"]
 
 EVENTS_KEPT = 100  # per worker in the record: a pipeline can pause its workers several times a second
 SPANS_KEPT = 500  # paused spans per worker, for the plots (the total paused time counts them all)
@@ -32,6 +31,30 @@ UNSPILL_LABELS = ("disk-read", "decompress", "deserialize")
 
 def _worker_state(dask_worker: Any) -> dict[str, Any]:  # client.run passes the worker by this name only
     return worker_memory_manager(dask_worker)
+
+
+Event = tuple[float, str, "str | None"]  # time (the scheduler's clock), action, the new status of a status change
+
+
+def _pauses(events: list[Event], end: float) -> tuple[list[tuple[float, float]], bool]:
+    """The (start, stop) of each span a worker was paused, from its status changes (oldest
+    first), and whether it still was at ``end``: a pause still on lasts until then, one cut by
+    the worker leaving or being killed until that moment."""
+    spans: list[tuple[float, float]] = []
+    paused_at: float | None = None
+    for when, action, status in events:
+        if action == "worker-status-change" and status == "paused":
+            paused_at = when if paused_at is None else paused_at
+        elif paused_at is not None and action in ("worker-status-change", "remove-worker", "worker-restart-memory"):
+            spans.append((paused_at, when))
+            paused_at = None
+    if paused_at is not None:
+        spans.append((paused_at, max(paused_at, end)))
+    return spans, paused_at is not None
+
+
+def paused_spans(events: list[Event], end: float) -> list[tuple[float, float]]:
+    return _pauses(events, end)[0]
 
 
 def _delta(end: dict[str, float], start: dict[str, float], label: str, unit: str) -> float:
@@ -44,18 +67,16 @@ def summarise_worker(worker: str, samples: list[TimelineRow], start: dict[str, A
                      now: float) -> WorkerMemory:
     """One worker's figures: ``start`` and ``end`` its memory manager's state (None: it was not
     there), ``events`` on the scheduler's clock, ``since`` the case's start and ``now`` its end on it."""
-    managed = [row for row in samples if row.managed_bytes is not None]
     peak = max(samples, key=lambda row: row.rss_bytes, default=None)
-    # the end is a moment of the case too, read exactly: the last sample may precede its last spill
-    at_end = [] if end is None else [end["spilled"]]
-    spilled = [(row.spilled_memory_bytes or 0, row.spilled_disk_bytes or 0) for row in managed] + at_end
-    spilled_peak = None
-    if spilled:
-        spilled_peak = SpilledBytes(memory=max(m for m, _ in spilled), disk=max(d for _, d in spilled))
-    spans = paused_spans(events, now)
-    # paused to the end: its last span closes at the case's end, not at a status change
-    still = bool(spans) and spans[-1][1] >= now and not any(
-        action in ("remove-worker", "worker-restart-memory") and when >= spans[-1][0] for when, action, _ in events)
+    # (managed, spilled as sizeof, spilled on disk) at every sample, and at the end, a moment of
+    # the case too, read exactly: the last sample may precede its last spill
+    moments = [(row.managed_bytes, row.spilled_memory_bytes or 0, row.spilled_disk_bytes or 0) for row in samples
+               if row.managed_bytes is not None]
+    if end is not None:
+        moments.append((end["managed"], *end["spilled"]))
+    spilled_peak = (SpilledBytes(memory=max(m[1] for m in moments), disk=max(m[2] for m in moments))
+                    if moments else None)
+    spans, still = _pauses(events, now)
     counters: dict[str, Any] = {}
     if end is not None:
         before = (start or {}).get("metrics", {})
@@ -77,8 +98,7 @@ def summarise_worker(worker: str, samples: list[TimelineRow], start: dict[str, A
         managed_at_peak_bytes=None if peak is None else peak.managed_bytes,
         unmanaged_at_peak_bytes=None if peak is None else peak.unmanaged_bytes,
         spilled_peak=spilled_peak,
-        held_peak_bytes=max([(row.managed_bytes or 0) + (row.spilled_memory_bytes or 0) for row in managed]
-                            + ([] if end is None else [end["managed"] + end["spilled"][0]]), default=None),
+        held_peak_bytes=max((managed + spilled for managed, spilled, _ in moments), default=None),
         spilled_end=None if end is None else SpilledBytes(memory=end["spilled"][0], disk=end["spilled"][1]),
         paused_s=sum(stop - start for start, stop in spans), pauses=len(spans),
         paused_spans=[(max(0.0, start - since), stop - since) for start, stop in spans[:SPANS_KEPT]],

@@ -48,13 +48,15 @@ class TimelineWorkerPlugin(WorkerPlugin):
     async def setup(self, worker: Any) -> None:
         send, soon, memory = worker_sender(worker), worker_callback(worker), worker_memory_sampler(worker)
 
-        def report(t: float, rss: int) -> None:
-            if not self.memory_manager:
-                send({"op": OP_RSS, "t": t, "rss": rss})
-                return
+        def rss_only(t: float, rss: int) -> None:
+            send({"op": OP_RSS, "t": t, "rss": rss})
+
+        def with_memory_manager(t: float, rss: int) -> None:
             managed, spilled_memory, spilled_disk, paused = memory()
             send({"op": OP_RSS, "t": t, "rss": rss, "managed": managed, "spilled_memory": spilled_memory,
                   "spilled_disk": spilled_disk, "paused": paused})
+
+        report = with_memory_manager if self.memory_manager else rss_only
 
         self._child = subprocess.Popen(
             [sys.executable, "-m", "memreplay.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],

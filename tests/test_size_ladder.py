@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from memreplay.analysis.model import GOAL_FLOOR_BYTES, meets_goal
+from memreplay.analysis.probe_accuracy import tolerance_bytes
 from memreplay.corpora import Corpus, ensure_corpus
 from memreplay.records.schema import HeldOut, SizeRecord
 from memreplay.records.store import load_record
@@ -64,8 +65,12 @@ def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_
     assert ladder.outcome == "ok" and ladder.method == "clear_refs", ladder.reason
     assert [len(r.peak_increase_bytes) for r in ladder.rungs] == [2] * len(LADDER_FRACTIONS)
     assert ladder.model is not None and ladder.model.slope == pytest.approx(PEAK_PER_INPUT_BYTE, rel=0.01)
-    # each repeat alone is within a few hundred KiB of the law (what the interpreter itself touches)
-    assert abs(ladder.model.heldout.error_percent) < 2 and all(abs(e) < 4 for e in ladder.repeat_errors_percent)
+    # the held-out input is predicted within the probe's own accuracy, max(1 MiB, 1 %): on a 0.5 MB
+    # input (20 MB held) the few hundred KiB the interpreter itself touches are 2 % on a loaded
+    # machine, as a fresh-clone CI run with another beside it measured (-2.0 %)
+    held = ladder.model.heldout
+    assert abs(held.measured_bytes - held.predicted_bytes) <= tolerance_bytes(held.measured_bytes), held
+    assert all(abs(e) < 4 for e in ladder.repeat_errors_percent)
     assert ladder.grows and ladder.meets_goal
     assert not (tmp_path / "scratch").exists()  # the cut inputs are not kept
 

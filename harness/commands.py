@@ -16,6 +16,7 @@ from memreplay.corpora import CORPUS_KINDS, ensure_corpus
 from memreplay.errors import UserError
 from memreplay.kinds import ReportContext, kind_commands, write_report
 from memreplay.kinds.base import CORPORA_HELP, Command, Said, corpus_cache
+from memreplay.kinds.plan import COMMAND as PLAN
 from memreplay.kinds.recommendation import COMMAND as RECOMMEND
 from memreplay.kinds.recommendation import machine_option
 from memreplay.records.store import prepare_results_directory
@@ -197,6 +198,7 @@ def _call_regression(args: argparse.Namespace) -> Said:
 COMMANDS: list[Command] = [
     *kind_commands(),
     RECOMMEND,
+    PLAN,
     Command("record", "A pipeline of your own",
             "record a pipeline of your own as a trace: memreplay record -- python my_pipeline.py",
             _configure_record, _call_record),

@@ -63,6 +63,8 @@ def test_an_older_record_holds_only_what_its_schema_had(version: int) -> None:
                                                         for case in cases),
         7: "memory" in sweep["environment"] and any("memory_manager" in case for case in cases)
            and any("memory_thresholds" in case.get("config", {}) for case in cases),
+        8: any("duration_model" in ladder and "duration_repeat_errors_percent" in ladder
+               for ladder in sweep["summary"].get("ladders", [])),
     }
     assert has == {added: version >= added for added in has}
     names = {key for case in cases for key in case.get("config", {})}
@@ -79,6 +81,22 @@ def test_a_sweep_holds_the_outcomes_and_the_replay_its_renderers_show() -> None:
         assert bool(fidelities) == (version >= 5)  # a replayed trace's fidelity came with schema 5
         spilled = [case for case in record.cases if case.memory_manager and case.memory_manager.spilled]
         assert bool(spilled) == (version >= 7)  # and the memory manager with schema 7
+
+
+@pytest.mark.parametrize("version", [v for v in READABLE_SCHEMA_VERSIONS if v >= 4])
+def test_a_ladders_duration_model_is_read_or_fitted_from_its_rungs(version: int) -> None:
+    """Schema 8 records a ladder's duration model; a ladder of 4 to 7 has its rungs' durations,
+    and the model is fitted from them when read: the same fit either way."""
+    from memreplay.analysis.model import fit_ladder_durations, ladder_duration_model
+
+    for ladder in [*load_record(DATA / f"schema{version}" / "sweep", SweepRecord).summary.ladders,
+                   *load_record(DATA / f"schema{version}" / "size", SizeRecord).ladders]:
+        assert (ladder.duration_model is not None) == (version >= 8)
+        model = ladder_duration_model(ladder)
+        assert model is not None and model.distinct_inputs == len(ladder.rungs)
+        assert model == fit_ladder_durations(ladder)[0]
+        if version >= 8:
+            assert ladder.duration_repeat_errors_percent == fit_ladder_durations(ladder)[1]
 
 
 @pytest.mark.parametrize("version", READABLE_SCHEMA_VERSIONS)

@@ -10,12 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memreplay.analysis.model import GOAL_FLOOR_BYTES, meets_goal
+from memreplay.analysis.model import (
+    GOAL_FLOOR_BYTES,
+    duration_error_text,
+    fit_durations,
+    fit_points,
+    ladder_duration_model,
+    meets_goal,
+    predict_duration,
+)
 from memreplay.analysis.probe_accuracy import tolerance_bytes
 from memreplay.corpora import Corpus, ensure_corpus
-from memreplay.records.schema import HeldOut, SizeRecord
+from memreplay.kinds.size import DURATION_CAPTION, ladders_section
+from memreplay.records.schema import DurationModel, HeldOut, HeldOutDuration, LadderRung, SizeLadder, SizeRecord
 from memreplay.records.store import load_record
-from memreplay.studies.size_ladder import LADDER_FRACTIONS, cut_input, run_ladder
+from memreplay.report.text import sections_text
+from memreplay.studies.size_ladder import LADDER_FRACTIONS, _fitted, cut_input, run_ladder
 from memreplay.workloads import resolve_workload
 from tests.helpers.cli import TEST_SCALE, assert_one_line_error, memreplay, needs_clear_refs
 from tests.helpers.sweep_workloads import PEAK_PER_INPUT_BYTE
@@ -56,6 +66,103 @@ def test_the_goal_is_a_percentage_for_growing_prefixes_and_2_mib_for_flat_ones()
                                   measured_bytes=100 * MIB, error_percent=13.0), growing=False)
 
 
+SECONDS_PER_MIB, INTERCEPT_S = 0.5, 0.25  # a synthetic duration law: 0.25 s + 0.5 s per MiB of input
+
+
+def _law_seconds(input_bytes: int) -> float:
+    return INTERCEPT_S + SECONDS_PER_MIB * input_bytes / MIB
+
+
+def _hand_ladder(noise: tuple[float, ...] = (0.0, 0.0)) -> SizeLadder:
+    """A ladder as a record of schema 7 holds it: rungs with peaks and durations (each repeat's
+    duration off the law by its share of ``noise``), and no duration model."""
+    rungs = [LadderRung(fraction=fraction, input_bytes=int(fraction * MIB),
+                        peak_increase_bytes=[40 * int(fraction * MIB) + MIB] * len(noise),
+                        duration_s=[_law_seconds(int(fraction * MIB)) * (1 + share) for share in noise])
+             for fraction in LADDER_FRACTIONS]
+    return SizeLadder(workload="w", prefix="f", source="large.txt", cut="leading lines", method="clear_refs",
+                      repeats=len(noise), outcome="ok", rungs=rungs)
+
+
+def test_a_duration_line_is_recovered_and_its_held_out_input_predicted() -> None:
+    inputs = [int(fraction * MIB) for fraction in LADDER_FRACTIONS]
+    model = fit_durations([(size, _law_seconds(size)) for size in inputs for _ in range(2)])
+    assert model is not None and (model.points, model.distinct_inputs) == (10, 5)
+    assert model.seconds_per_byte * MIB == pytest.approx(SECONDS_PER_MIB)
+    assert model.intercept_s == pytest.approx(INTERCEPT_S)
+    assert model.residual_std_s == pytest.approx(0, abs=1e-9)
+    assert model.max_duration_s == pytest.approx(_law_seconds(MIB))
+    held = model.heldout
+    assert held.input_bytes == MIB and held.measured_s == pytest.approx(_law_seconds(MIB))
+    assert held.predicted_s == pytest.approx(held.measured_s) and held.error_percent == pytest.approx(0, abs=0.05)
+    assert predict_duration(model, 4 * MIB) == pytest.approx(_law_seconds(4 * MIB))
+    falling = fit_durations([(size, 1.0 - size / MIB) for size in inputs])  # a line that falls below zero
+    assert falling is not None and predict_duration(falling, 2 * MIB) == 0.0
+
+
+def test_durations_on_fewer_than_three_inputs_fit_no_line() -> None:
+    assert fit_durations([]) is None
+    assert fit_durations([(1000, 0.1), (1000, 0.2), (2000, 0.3), (2000, 0.4)]) is None
+
+
+def test_the_duration_fit_shares_the_memory_fit() -> None:
+    """One line fit with the largest input held out: the memory model's figures are the
+    duration model's on the same points."""
+    points = [(1000, 2_000_000), (2000, 3_900_000), (4000, 8_100_000), (8000, 15_800_000), (8000, 16_300_000)]
+    memory, duration = fit_points("f", points), fit_durations(points)
+    assert memory is not None and duration is not None
+    assert memory.slope == duration.seconds_per_byte and memory.intercept_bytes == int(duration.intercept_s)
+    assert memory.heldout.predicted_bytes == int(duration.heldout.predicted_s)
+    assert memory.heldout.error_percent == duration.heldout.error_percent
+
+
+def test_a_ladder_records_its_duration_model_and_each_repeats_error() -> None:
+    ladder = _fitted(_hand_ladder(noise=(0.0, 0.04, -0.02)))
+    points = [(rung.input_bytes, seconds) for rung in ladder.rungs for seconds in rung.duration_s]
+    assert ladder.duration_model == fit_durations(points)
+    assert ladder.duration_model.seconds_per_byte * MIB == pytest.approx(SECONDS_PER_MIB, rel=0.05)
+    assert len(ladder.duration_repeat_errors_percent) == 3
+    # each repeat is off the law by one share at every rung: its held-out prediction is exact
+    assert all(abs(error) < 0.1 for error in ladder.duration_repeat_errors_percent)
+    assert ladder.model is not None and ladder.model.slope == pytest.approx(40, rel=0.01)  # memory as before
+
+
+def test_a_ladder_of_an_older_record_has_its_duration_fitted_from_its_rungs() -> None:
+    old = _hand_ladder()
+    assert old.duration_model is None and not old.duration_repeat_errors_percent
+    fitted = ladder_duration_model(old)
+    assert fitted is not None and fitted == _fitted(_hand_ladder()).duration_model
+    assert fitted.seconds_per_byte * MIB == pytest.approx(SECONDS_PER_MIB)
+    stored = DurationModel(points=1, distinct_inputs=1, seconds_per_byte=1.0, intercept_s=0.0, residual_std_s=0.0,
+                           max_duration_s=1.0, heldout=HeldOutDuration(input_bytes=1, predicted_s=1.0,
+                                                                       measured_s=1.0, error_percent=0.0))
+    old.duration_model = stored
+    assert ladder_duration_model(old) is stored  # a schema 8 ladder's own model, not refitted
+    assert ladder_duration_model(SizeLadder(workload="w", prefix="f", source="s", cut="", method="", repeats=1,
+                                            outcome="failed", rungs=_hand_ladder().rungs[:2])) is None
+
+
+def test_the_size_section_shows_the_duration_fit() -> None:
+    recorded = _fitted(_hand_ladder(noise=(0.0, 0.04, -0.02)))
+    older = _fitted(_hand_ladder(noise=(0.0, 0.04, -0.02)))
+    older.duration_model, older.duration_repeat_errors_percent = None, []  # as a schema 7 record has it
+    older.workload = "older"
+    text = sections_text([ladders_section([recorded, older])])
+    assert DURATION_CAPTION in text
+    header = next(line for line in text.splitlines() if "s/MiB" in line)
+    assert "intercept s" in header and "predicted s" in header and "measured s" in header
+    rows = [line.split() for line in text.splitlines()[text.splitlines().index(header) + 2:]]
+    assert [row[0] for row in rows[:2]] == ["w", "older"]
+    for row in rows[:2]:  # the same fit, recorded or fitted on reading
+        assert row[1:3] == [f"{recorded.duration_model.seconds_per_byte * MIB:.3g}",
+                            f"{recorded.duration_model.intercept_s:.3g}"]
+        held = recorded.duration_model.heldout
+        assert row[3:7] == ["1.0", "MiB", f"{held.predicted_s:.3g}", f"{held.measured_s:.3g}"] and row[8] == "%"
+    assert duration_error_text(recorded) == duration_error_text(older)
+    assert "(" in duration_error_text(recorded) and "…" in duration_error_text(recorded)  # the repeats' range
+    assert duration_error_text(recorded) in text
+
+
 @needs_clear_refs
 @pytest.mark.slow
 def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_path: Path) -> None:
@@ -72,6 +179,8 @@ def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_
     assert abs(held.measured_bytes - held.predicted_bytes) <= tolerance_bytes(held.measured_bytes), held
     assert all(abs(e) < 4 for e in ladder.repeat_errors_percent)
     assert ladder.grows and ladder.meets_goal
+    assert ladder.duration_model is not None and ladder.duration_model.distinct_inputs == len(LADDER_FRACTIONS)
+    assert len(ladder.duration_repeat_errors_percent) == 2
     assert not (tmp_path / "scratch").exists()  # the cut inputs are not kept
 
 

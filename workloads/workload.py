@@ -11,7 +11,7 @@ from typing import Any
 
 from memreplay.corpora import Corpus
 
-__all__ = ["AnswerMismatch", "DeadlinePassed", "Workload", "WorkloadError", "per_file_workload"]
+__all__ = ["AnswerMismatch", "DeadlinePassed", "Workload", "WorkloadError", "name_slug", "per_file_workload"]
 
 
 class WorkloadError(ValueError):
@@ -28,6 +28,11 @@ class DeadlinePassed(TimeoutError):
 
 def _file_sizes(corpus: Corpus) -> list[int]:
     return [f.size for f in corpus.files]
+
+
+def name_slug(name: str) -> str:
+    """A workload's name, safe in a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", ".", name)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Workload:
     def slug(self) -> str:
         """The name, safe in a file name (``pkg.mod:fn`` → ``pkg.mod.fn``,
         ``replay:traces/etl.json`` → ``replay.traces.etl.json``)."""
-        return re.sub(r"[^A-Za-z0-9_.-]", ".", self.name)
+        return name_slug(self.name)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "corpus": self.corpus_kind}

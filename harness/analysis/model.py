@@ -1,18 +1,21 @@
 """How peak memory grows with input size: a linear fit per task prefix, checked on a held-out
-input (fit on the smaller inputs, predict the largest), and the goal that check is held to."""
+input (fit on the smaller inputs, predict the largest), and the goal that check is held to. A
+size ladder's task duration is fitted on its input size the same way (one line fit for both)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from memreplay.records.schema import HeldOut, PrefixModel, SizeLadder
+from memreplay.records.schema import DurationModel, HeldOut, HeldOutDuration, PrefixModel, SizeLadder
 from memreplay.records.task_rows import MIB, TaskRow
 
-__all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "fit_peak_model", "fit_points", "grows",
-           "heldout_error_text", "meets_goal", "predict"]
+__all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "duration_error_text", "fit_durations",
+           "fit_ladder_durations", "fit_peak_model", "fit_points", "grows", "heldout_error_text",
+           "ladder_duration_model", "meets_goal", "predict", "predict_duration"]
 
 MIN_DISTINCT_INPUTS = 3  # two to fit a line, one more to hold out
 # The held-out goal: within 10 % for a prefix whose memory grows with its input; within
@@ -29,13 +32,29 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def fit_points(group: str, points: Sequence[tuple[int, int]]) -> PrefixModel | None:
-    """``peak_increase ≈ intercept + slope × input_bytes`` over (input bytes, peak increase)
-    points, and the largest input held out: predicted from a fit on the smaller ones, against
-    the mean measured there. None with fewer than three distinct inputs."""
+class _HeldOutLine(NamedTuple):
+    """A line over every point, and the largest input held out: predicted from a line over the
+    smaller inputs, against the mean measured there."""
+
+    points: int
+    distinct_inputs: int
+    slope: float
+    intercept: float
+    residual_std: float
+    max_y: float
+    heldout_input: int
+    predicted: float
+    measured: float
+    error_percent: float | None  # of the prediction against the measured mean, to 0.1 %
+
+
+def _held_out_line(points: Sequence[tuple[int, float]]) -> _HeldOutLine | None:
+    """``y ≈ intercept + slope × x`` over (x, y) points, the largest x held out; None with fewer
+    than MIN_DISTINCT_INPUTS distinct x. Both the memory and the duration models are this fit."""
     x = np.array([p[0] for p in points], dtype=np.float64)
     y = np.array([p[1] for p in points], dtype=np.float64)
-    if len(np.unique(x)) < MIN_DISTINCT_INPUTS:
+    distinct = len(np.unique(x))
+    if distinct < MIN_DISTINCT_INPUTS:
         return None
     slope, intercept = _fit(x, y)
     residual = y - (intercept + slope * x)
@@ -44,21 +63,86 @@ def fit_points(group: str, points: Sequence[tuple[int, int]]) -> PrefixModel | N
     held_slope, held_intercept = _fit(x[train], y[train])
     predicted = held_intercept + held_slope * largest
     measured = float(y[x == largest].mean())
+    return _HeldOutLine(
+        points=len(points), distinct_inputs=int(distinct), slope=slope, intercept=intercept,
+        residual_std=float(residual.std()), max_y=float(y.max()), heldout_input=int(largest),
+        predicted=float(predicted), measured=measured,
+        error_percent=round(float(100 * (predicted - measured) / measured), 1) if measured else None)
+
+
+def fit_points(group: str, points: Sequence[tuple[int, int]]) -> PrefixModel | None:
+    """``peak_increase ≈ intercept + slope × input_bytes`` over (input bytes, peak increase)
+    points, and the largest input held out: predicted from a fit on the smaller ones, against
+    the mean measured there. None with fewer than three distinct inputs."""
+    line = _held_out_line(points)
+    if line is None:
+        return None
     return PrefixModel(
         group=group,
-        points=len(points),
-        distinct_inputs=int(len(np.unique(x))),
-        slope=slope,  # bytes of peak increase per byte of input
-        intercept_bytes=int(intercept),
-        residual_std_bytes=int(residual.std()),
-        max_peak_increase_bytes=int(y.max()),
+        points=line.points,
+        distinct_inputs=line.distinct_inputs,
+        slope=line.slope,  # bytes of peak increase per byte of input
+        intercept_bytes=int(line.intercept),
+        residual_std_bytes=int(line.residual_std),
+        max_peak_increase_bytes=int(line.max_y),
         heldout=HeldOut(
-            input_bytes=int(largest),
-            predicted_bytes=int(predicted),
-            measured_bytes=int(measured),
-            error_percent=round(float(100 * (predicted - measured) / measured), 1) if measured else None,
+            input_bytes=line.heldout_input,
+            predicted_bytes=int(line.predicted),
+            measured_bytes=int(line.measured),
+            error_percent=line.error_percent,
         ),
     )
+
+
+def fit_durations(points: Sequence[tuple[int, float]]) -> DurationModel | None:
+    """``duration ≈ intercept + slope × input_bytes`` over (input bytes, seconds) points, the
+    largest input held out as :func:`fit_points` holds it out. None with fewer than three
+    distinct inputs."""
+    line = _held_out_line(points)
+    if line is None:
+        return None
+    return DurationModel(
+        points=line.points,
+        distinct_inputs=line.distinct_inputs,
+        seconds_per_byte=line.slope,
+        intercept_s=line.intercept,
+        residual_std_s=line.residual_std,
+        max_duration_s=line.max_y,
+        heldout=HeldOutDuration(
+            input_bytes=line.heldout_input,
+            predicted_s=line.predicted,
+            measured_s=line.measured,
+            error_percent=line.error_percent,
+        ),
+    )
+
+
+def predict_duration(model: DurationModel, input_bytes: int) -> float:
+    """The seconds the fit over every point expects one task to take at ``input_bytes`` (never
+    below zero): alone in a fresh process, as the ladder measured it."""
+    return max(0.0, model.intercept_s + model.seconds_per_byte * input_bytes)
+
+
+def fit_ladder_durations(ladder: SizeLadder) -> tuple[DurationModel | None, list[float | None]]:
+    """A size ladder's duration fit over every measured rung (a point per repeat), and each
+    complete repeat's own held-out error: what ``SizeLadder.duration_model`` and
+    ``duration_repeat_errors_percent`` hold."""
+    measured = [rung for rung in ladder.rungs if rung.duration_s]
+    model = fit_durations([(rung.input_bytes, seconds) for rung in measured for seconds in rung.duration_s])
+    if model is None:
+        return None, []
+    complete = min(len(rung.duration_s) for rung in measured)
+    errors = [repeat_model.heldout.error_percent for repeat in range(complete)
+              if (repeat_model := fit_durations([(r.input_bytes, r.duration_s[repeat]) for r in measured]))]
+    return model, errors
+
+
+def ladder_duration_model(ladder: SizeLadder) -> DurationModel | None:
+    """The ladder's duration model: the one recorded (schema 8), else fitted from its rungs'
+    durations (a record written before schema 8), by the fit a ladder records."""
+    if ladder.duration_model is not None:
+        return ladder.duration_model
+    return fit_ladder_durations(ladder)[0]
 
 
 def fit_peak_model(rows: Iterable[TaskRow]) -> dict[str, PrefixModel]:
@@ -109,5 +193,18 @@ def heldout_error_text(ladder: SizeLadder) -> str:
         miss = model.heldout.predicted_bytes - model.heldout.measured_bytes
         return f"{miss / MIB:+.1f} MiB (flat: goal ±2 MiB)"
     spread = [e for e in ladder.repeat_errors_percent if e is not None]
+    text = f"{model.heldout.error_percent:+.1f} %"
+    return text + (f" ({min(spread):+.1f} … {max(spread):+.1f})" if len(spread) > 1 else "")
+
+
+def duration_error_text(ladder: SizeLadder) -> str:
+    """``+1.2 % (-0.8 … +3.8)``: the duration's held-out error (in brackets, each repeat's own),
+    as :func:`heldout_error_text` gives the memory's; ``-`` without a duration model."""
+    model = ladder_duration_model(ladder)
+    if model is None or model.heldout.error_percent is None:
+        return "-"
+    errors = ladder.duration_repeat_errors_percent if ladder.duration_model is not None else (
+        fit_ladder_durations(ladder)[1])
+    spread = [e for e in errors if e is not None]
     text = f"{model.heldout.error_percent:+.1f} %"
     return text + (f" ({min(spread):+.1f} … {max(spread):+.1f})" if len(spread) > 1 else "")

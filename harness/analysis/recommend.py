@@ -42,7 +42,9 @@ from memreplay.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig
 from memreplay.plan.sizes import compact_bytes
 from memreplay.records.schema import BORDERLINE_PERCENT, CaseResult, PrefixModel, SweepRecord
 
-__all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "recommend"]
+__all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "held_results",
+           "largest_peak_increase", "memory_thresholds_of", "recommend", "spill_reason", "spilled_per_worker",
+           "worker_limit"]
 
 LIMIT_STEP = 64 * 2**20  # limits are advised in whole steps, rounded up
 DEFAULT_MARGIN = 0.2  # the share of a machine's RAM kept in reserve, unless the user says otherwise
@@ -101,7 +103,7 @@ def worker_limit(footprint: int, threads: int, peak: int, kill_fraction: float) 
     return max(MIN_WORKER_MEMORY, _round_up((footprint + threads * peak) / kill_fraction))
 
 
-def _largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
+def largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
     """The largest peak increase of one task across ``cases``, prefix by prefix: measured alone
     in its worker wherever a task of that prefix ran alone in any case, else (conservatively)
     with its neighbours."""
@@ -134,10 +136,10 @@ def _fraction(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value else None
 
 
-def _spill_reason(shape: tuple[int, int, int], held: int, footprint: int, peak: int,
-                  thresholds: dict[str, object]) -> str | None:
-    """Why a worker of ``shape`` would spill, holding its share of ``held``; None: it would not,
-    or not enough to matter (less than one limit step of its results)."""
+def _spilled(shape: tuple[int, int, int], held: float, footprint: int, peak: int,
+             thresholds: dict[str, object]) -> tuple[float, float, float]:
+    """What a worker of ``shape`` sends to disk holding its share of ``held``: (past target, past
+    spill, the larger of the two) in bytes."""
     workers, threads, limit = shape
     share = held / workers
     target, spill = _fraction(thresholds.get("target")), _fraction(thresholds.get("spill"))
@@ -146,7 +148,24 @@ def _spill_reason(shape: tuple[int, int, int], held: int, footprint: int, peak: 
     # the process is back under target (spill where target is off), never more than it holds
     over_target = share - target * limit if target else 0.0
     over_spill = min(share, process - (target or spill) * limit) if spill and process > spill * limit else 0.0
-    spilled = max(over_target, over_spill, 0.0)
+    return over_target, over_spill, max(over_target, over_spill, 0.0)
+
+
+def spilled_per_worker(shape: tuple[int, int, int], held: float, footprint: int, peak: int,
+                       thresholds: dict[str, object]) -> int:
+    """The bytes of results each worker of ``shape`` (workers, threads, limit) spills to disk
+    holding its share of ``held``: 0 where it stays under its thresholds."""
+    return int(_spilled(shape, held, footprint, peak, thresholds)[2])
+
+
+def spill_reason(shape: tuple[int, int, int], held: float, footprint: int, peak: int,
+                 thresholds: dict[str, object]) -> str | None:
+    """Why a worker of ``shape`` would spill, holding its share of ``held``; None: it would not,
+    or not enough to matter (less than one limit step of its results)."""
+    workers, threads, limit = shape
+    share = held / workers
+    target, spill = _fraction(thresholds.get("target")), _fraction(thresholds.get("spill"))
+    over_target, over_spill, spilled = _spilled(shape, held, footprint, peak, thresholds)
     if spilled < LIMIT_STEP:
         return None
     if over_target >= over_spill:
@@ -208,7 +227,7 @@ def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: fl
                              f"and {compact_bytes(usable)} is usable")
     chosen, spills, note = shapes[0], None, None
     if held is not None:
-        reasons = [_spill_reason(shape, held, footprint, peak, thresholds or {}) for shape in shapes]
+        reasons = [spill_reason(shape, held, footprint, peak, thresholds or {}) for shape in shapes]
         calm = [shape for shape, reason in zip(shapes, reasons) if reason is None]
         if calm:
             chosen, spills = calm[0], False
@@ -224,7 +243,7 @@ def _shape(cores: int, usable: int, footprint: int, peak: int, kill_fraction: fl
                   spills=spills, spill_note=note, held_bytes=held)
 
 
-def _thresholds(record: SweepRecord, ok: list[CaseResult]) -> dict[str, object]:
+def memory_thresholds_of(record: SweepRecord, ok: list[CaseResult]) -> dict[str, object]:
     """The thresholds the advice runs under: those the workers of the workload's cases under the
     default memory preset resolved, else those of the machine the sweep ran on."""
     for case in ok:
@@ -235,7 +254,7 @@ def _thresholds(record: SweepRecord, ok: list[CaseResult]) -> dict[str, object]:
     return dict(record.environment.memory.worker_memory) if record.environment.memory else {}
 
 
-def _held(cases: list[CaseResult]) -> int | None:
+def held_results(cases: list[CaseResult]) -> int | None:
     """The results a workload held at once: over its cases, the largest sum over workers of
     each one's managed + spilled bytes (None: no case recorded it). Cases that did not spill
     first: a result being moved to or from disk is counted twice for a moment."""
@@ -267,7 +286,7 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
     for workload in dict.fromkeys(case.workload.name for case in record.cases):
         ok = [c for c in finished if c.workload.name == workload]
         oom = sorted(c.id for c in record.cases if c.workload.name == workload and c.outcome == "oom")
-        peak = _largest_peak_increase(ok)
+        peak = largest_peak_increase(ok)
         predicted_by = None
         if input_bytes is not None and peak is not None:
             sized = _size_model(record, workload)
@@ -286,9 +305,9 @@ def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_
             advice[workload] = Advice(largest_peak_increase_bytes=peak, tasks_at_once=0, oom_cases=oom,
                                       reason=f"no advice: {why}; sweep larger memory limits")
             continue
-        thresholds = _thresholds(record, ok)
+        thresholds = memory_thresholds_of(record, ok)
         # the results held were measured at the sweep's input: for another input they are not known
-        held = _held(ok) if input_bytes is None else None
+        held = held_results(ok) if input_bytes is None else None
         avoid = [c.config for c in ok if c.borderline]
         shape = _shape(cores, usable, footprint, peak, kill_fraction, held, thresholds, ok, avoid)
         safe = [c for c in ok if not c.borderline]  # never advise what nearly ran out of memory

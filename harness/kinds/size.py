@@ -1,6 +1,6 @@
 """The kind ``size`` (``memreplay size``, and a sweep's ``size_ladder``): each task function
 alone, in a fresh process per measurement, on inputs of growing size; the fit of its peak
-increase on its input size, the largest input held out and predicted."""
+increase on its input size, the largest input held out and predicted, and its duration's fit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from memreplay.analysis.model import heldout_error_text
+from memreplay.analysis.model import duration_error_text, heldout_error_text, ladder_duration_model
 from memreplay.kinds.base import (
     Command,
     Kind,
@@ -21,6 +21,7 @@ from memreplay.kinds.base import (
 )
 from memreplay.records.schema import SizeLadder, SizeRecord
 from memreplay.records.store import prepare_results_directory
+from memreplay.records.task_rows import MIB
 from memreplay.report.blocks import Plots, Section, Table, Text
 from memreplay.report.plots import TaskPoint, model_plot
 from memreplay.report.units import mib_text, signed_bytes
@@ -33,7 +34,10 @@ LADDER_NOTE = (
     "the largest input is predicted from the smaller ones (red cross) and measured (green circle). Goal: within "
     "10 % for a prefix whose memory grows with its input, within ±2 MiB for one whose peak increase does not grow "
     "(its error is then given in MiB). In brackets: the range of each repeat's own held-out error. "
-    "memreplay recommend --input-size sizes larger inputs with this line.")
+    "memreplay recommend --input-size sizes larger inputs with this line. The duration of each measurement is "
+    "fitted the same way, its largest input held out: the time per task at a larger input, for one task alone in a "
+    "fresh process; in a cluster, tasks of other shapes may run slower or faster.")
+DURATION_CAPTION = "Duration: time per task versus input size"
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +65,23 @@ def _goal(ladder: SizeLadder) -> str:
     return goal + (f"; {ladder.outcome}: {ladder.reason}" if ladder.reason else "")
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _duration_row(ladder: SizeLadder) -> tuple[str, ...]:
+    model = ladder_duration_model(ladder)  # a record before schema 8: fitted from its rungs
+    if model is None:
+        return (ladder.workload, "-", "-", "-", "-", "-", "-")
+    held = model.heldout
+    return (ladder.workload, _seconds(model.seconds_per_byte * MIB), _seconds(model.intercept_s),
+            mib_text(held.input_bytes), _seconds(held.predicted_s), _seconds(held.measured_s),
+            duration_error_text(ladder))
+
+
 def ladders_section(ladders: Sequence[SizeLadder]) -> Section:
-    """Every ladder's fit against its goal: one table and a plot per ladder."""
+    """Every ladder's fit against its goal: one table and a plot per ladder, and a table of the
+    duration's fit."""
     figures, rows, styles = [], [], []
     for ladder in ladders:
         model = ladder.model
@@ -86,7 +105,10 @@ def ladders_section(ladders: Sequence[SizeLadder]) -> Section:
                                   points_label="one measurement, alone in a fresh process"))
     blocks = [Text(LADDER_NOTE, note=True),
               Table(("workload", "bytes/byte", "intercept", "held-out input", "predicted", "measured",
-                     "error (repeats)", "goal"), rows, numeric=(1, 2, 3, 4, 5), row_styles=styles)]
+                     "error (repeats)", "goal"), rows, numeric=(1, 2, 3, 4, 5), row_styles=styles),
+              Table(("workload", "s/MiB", "intercept s", "held-out input", "predicted s", "measured s",
+                     "error (repeats)"), [_duration_row(ladder) for ladder in ladders], caption=DURATION_CAPTION,
+                    numeric=(1, 2, 3, 4, 5))]
     if figures:
         blocks.append(Plots(figures))
     return Section("Size ladder: peak increase versus input size", blocks)

@@ -30,6 +30,7 @@ from memreplay.kinds.base import (
     plural,
     record_said,
 )
+from memreplay.kinds.plan import load_plan, plan_sections
 from memreplay.kinds.profile import profile_blocks
 from memreplay.kinds.recommendation import recommendation_section
 from memreplay.kinds.size import ladders_section
@@ -359,7 +360,7 @@ def _sections(run: Path, record: SweepRecord, context: ReportContext) -> list[Se
     sections: list[Section | None] = [
         _answer(record, advice, machine_said), _fidelity(record), heat_maps_section(record),
         distributions_section(rows), ladders_section(record.summary.ladders) if record.summary.ladders else None,
-        model_section(record, rows) if multi else None, recommendation]
+        model_section(record, rows) if multi else None, recommendation, *_plan(run)]
     if record.summary.profiles:
         sections.append(Section("Fil profiles of the hungriest tasks", profile_blocks(run, record.summary.profiles)))
     spilling = memory_manager_plots(run, record)
@@ -376,6 +377,20 @@ def _sections(run: Path, record: SweepRecord, context: ReportContext) -> list[Se
                      ("repeats", matrix.repeats), ("time limit", matrix.timeout_s),
                      ("cases planned", len(matrix.cases))])]
     return [s for s in sections if s is not None]
+
+
+def _plan(run: Path) -> list[Section]:
+    """The rollout plan ``memreplay plan`` saved beside the run, if any (not on the terminal: the
+    command prints it)."""
+    plan = load_plan(run)
+    if plan is None:
+        return []
+    if isinstance(plan, str):
+        return [Section("Rollout plan", [Text(plan)], terminal=False)]
+    sections = plan_sections(plan, plots=True)
+    for section in sections:
+        section.terminal = False
+    return sections
 
 
 def _title(record: SweepRecord) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from memreplay.errors import UserError
 
-__all__ = ["DEFAULT_MATRIX_NAME", "matrix_path", "packaged_config", "packaged_configs", "preset_file",
-           "shipped_matrices"]
+__all__ = ["DEFAULT_MATRIX_NAME", "example_catalog", "matrix_path", "packaged_config", "packaged_configs",
+           "preset_file", "shipped_matrices"]
 
 DEFAULT_MATRIX_NAME = "default.toml"
 
@@ -26,6 +26,11 @@ def packaged_configs() -> Path:
 def packaged_config(relative: str) -> Path:
     """One of memreplay's own config files, e.g. ``default.toml`` or ``scheduler/trimmed.toml``."""
     return packaged_configs() / relative
+
+
+def example_catalog() -> Path:
+    """The machine catalog memreplay ships for ``memreplay plan``: example prices, to copy and replace."""
+    return packaged_config("machines/example.toml")
 
 
 def shipped_matrices() -> list[str]:

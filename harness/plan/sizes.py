@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 
-from dask.utils import format_bytes, parse_bytes
+from dask.utils import format_bytes, parse_bytes, parse_timedelta
 
 from memreplay.errors import UserError
 
-__all__ = ["MAX_REPEATS", "check_repeats", "check_scale", "check_seconds", "compact_bytes", "parse_size"]
+__all__ = ["MAX_REPEATS", "check_repeats", "check_scale", "check_seconds", "compact_bytes", "parse_duration",
+           "parse_size"]
 
 MAX_REPEATS = 1000  # a typo of a few zeros would otherwise plan for days
 
@@ -29,6 +30,18 @@ def parse_size(value: object, what: str) -> int:
     if size <= 0:
         raise UserError(f"{what}: must be greater than 0, got {value!r}")
     return size
+
+
+def parse_duration(value: str, what: str) -> float:
+    """``"2h"``, ``"90m"``, ``"3600"`` (seconds) → seconds, finite and positive; else a one-line
+    error naming ``what``."""
+    try:
+        seconds = parse_timedelta(value.strip() if isinstance(value, str) else value, default="s")
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        raise UserError(f"{what}: {value!r} is not a duration (try 2h, 90m or 3600)") from None
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise UserError(f"{what}: must be a positive duration, got {value!r}")
+    return float(seconds)
 
 
 def compact_bytes(value: int) -> str:

@@ -44,6 +44,11 @@ Schema history:
       pages, the malloc environment, the cgroup's limit, swap, distributed.worker.memory.*).
       timeline.csv gains the memory manager's columns. Records of schema 3 to 6 are read as
       they are (they have none of these).
+  8 — size ladders' duration model: size_ladder.duration_model (a task's duration fitted on its
+      input size, the largest input held out, as the peak increase is) and
+      size_ladder.duration_repeat_errors_percent (each repeat's own held-out error). Records of
+      schema 3 to 7 are read as they are (their ladders' rungs hold the durations; the model is
+      fitted from them when read, memreplay.analysis.model.ladder_duration_model).
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ from memreplay.plan.cluster_config import ClusterConfig
 from memreplay.plan.cluster_source import ClusterSource
 
 __all__ = [
-    "BORDERLINE_PERCENT", "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "Environment",
-    "FootprintComparison", "HeldOut",
+    "BORDERLINE_PERCENT", "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "DurationModel",
+    "Environment", "FootprintComparison", "HeldOut", "HeldOutDuration",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "MemoryEnvironment", "MemoryEvent", "MemoryManager",
     "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeRecord", "ProbeAccuracySettings", "ProfileRecord",
@@ -67,8 +72,8 @@ __all__ = [
     "SpilledBytes", "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkerMemory", "WorkerRecord", "WorkloadRef",
 ]
 
-SCHEMA_VERSION = 7
-READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6, 7)  # 4, 5 and 7 only added fields; 6 renamed (see the history)
+SCHEMA_VERSION = 8
+READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6, 7, 8)  # 4, 5, 7 and 8 only added fields; 6 renamed (see the history)
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
 # An ok case whose largest worker peaked within this share of its kill line is borderline: the
@@ -354,6 +359,25 @@ class PrefixModel(_Part, kw_only=True):
     heldout: HeldOut
 
 
+class HeldOutDuration(_Part, kw_only=True):
+    input_bytes: Bytes
+    predicted_s: float
+    measured_s: Seconds
+    error_percent: float | None
+
+
+class DurationModel(_Part, kw_only=True):
+    """Duration ≈ intercept + slope × input bytes, one task alone in a fresh process."""
+
+    points: int
+    distinct_inputs: int
+    seconds_per_byte: float
+    intercept_s: float
+    residual_std_s: float
+    max_duration_s: Seconds
+    heldout: HeldOutDuration
+
+
 class TopLine(_Part, kw_only=True):
     file: str
     line: int
@@ -445,6 +469,10 @@ class SizeLadder(_Part, kw_only=True):
     grows: bool | None = None  # its peak increase grows with its input (else the goal is ±2 MiB)
     meets_goal: bool | None = None
     host: str | None = None  # the machine it ran on: where memreplay runs, never a cluster's worker
+    # schema 8: the duration fitted the same way (the largest input held out), and each repeat's
+    # own held-out error; before 8, memreplay.analysis.model.ladder_duration_model fits it on reading
+    duration_model: DurationModel | None = None
+    duration_repeat_errors_percent: list[float | None] = []
 
 
 class SweepSummary(_Part, kw_only=True):

@@ -20,7 +20,7 @@ from memreplay.records.task_rows import MIB
 
 __all__ = [
     "HeatCell", "TaskPoint", "change_plot", "heat_map", "model_plot", "peak_distribution", "probe_accuracy_plot",
-    "memory_manager_plot", "structures_plot", "timeline_plot",
+    "memory_manager_plot", "plan_plot", "structures_plot", "timeline_plot",
 ]
 
 WIDE, NARROW = 1180, 580
@@ -268,3 +268,31 @@ def change_plot(title: str, cases: Sequence[str], ratios: Sequence[float | None]
     plot.add_layout(Span(location=100 * threshold, dimension="height", line_color="#b2182b", line_dash="dashed"))
     plot.add_layout(Span(location=0, dimension="height", line_color="#444444"))
     return _style(plot, "change, HEAD against BASE (%)", "")
+
+
+def plan_plot(title: str, machines: Sequence[str], hours: Sequence[float], costs: Sequence[float],
+              front: Sequence[bool], currency: str, chosen: str | None) -> figure:
+    """Each machine type's total time against its cost; the Pareto front (no other type both
+    faster and cheaper) joined and dark, the chosen one ringed."""
+    plot = figure(title=title, width=NARROW, height=370, tools=_TOOLS, toolbar_location="right")
+    source = ColumnDataSource({"machine": list(machines), "hours": list(hours), "cost": list(costs),
+                               "colour": ["#08519c" if on else "#9ecae1" for on in front],
+                               "where": ["on the Pareto front" if on else "dominated" for on in front]})
+    dots = plot.scatter("hours", "cost", source=source, color="colour", size=11, alpha=0.9,
+                        legend_label="machine type (dark: on the Pareto front)")
+    on_front = sorted((h, c) for h, c, on in zip(hours, costs, front) if on)
+    if len(on_front) > 1:
+        plot.line([h for h, _ in on_front], [c for _, c in on_front], color="#08519c", line_width=2,
+                  legend_label="Pareto front: faster costs more")
+    for name, h, c in zip(machines, hours, costs):
+        plot.add_layout(Label(x=h, y=c, text=name, x_offset=7, y_offset=-4, text_font_size="10px"))
+    if chosen in machines:
+        at = list(machines).index(chosen)
+        plot.scatter([hours[at]], [costs[at]], marker="circle", size=20, fill_alpha=0, line_width=2,
+                     color="#1b7837", legend_label="the plan: cheapest that fits")
+    plot.add_tools(HoverTool(tooltips=[("machine", "@machine"), ("total time", "@hours{0,0.00} h"),
+                                       ("cost", f"@cost{{0,0.00}} {currency}"), ("", "@where")], renderers=[dots]))
+    plot.legend.location = "top_right"
+    plot.legend.label_text_font_size = "10px"
+    plot.legend.background_fill_alpha = 0.6
+    return _style(plot, "total time (hours)", f"cost ({currency})")

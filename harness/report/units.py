@@ -7,7 +7,7 @@ from dask.utils import format_bytes
 
 from memreplay.records.task_rows import MIB
 
-__all__ = ["mib_text", "signed_bytes"]
+__all__ = ["duration_text", "mib_text", "signed_bytes"]
 
 
 def signed_bytes(value: float) -> str:
@@ -17,3 +17,14 @@ def signed_bytes(value: float) -> str:
 
 def mib_text(value: float | None) -> str:
     return "-" if value is None else f"{value / MIB:,.1f} MiB"
+
+
+def duration_text(seconds: float | None) -> str:
+    """``42.0 s``, ``12.5 min``, ``3.2 h``: the unit a person plans in."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:,.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.1f} h"

@@ -3,7 +3,8 @@ nothing else moves it. The function runs alone, in a fresh process for every mea
 allocator leftovers of an earlier task, no neighbour), on inputs of geometric sizes cut
 deterministically from the corpus' largest file, with the exact meter the workers use. A line
 is fitted on every rung but the largest, which it must predict: that error, per repeat, is how
-far the model can be trusted when it sizes for inputs larger than any measured.
+far the model can be trusted when it sizes for inputs larger than any measured. Each
+measurement's duration is fitted on its input size the same way: the time one task takes alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from memreplay.analysis.model import fit_points, grows, meets_goal
+from memreplay.analysis.model import fit_ladder_durations, fit_points, grows, meets_goal
 from memreplay.corpora import Corpus, ensure_corpus
 from memreplay.errors import UserError
 from memreplay.plan.sizes import check_repeats, check_scale, check_seconds
@@ -111,7 +112,9 @@ def run_ladder(workload: Workload, corpus: Corpus, scratch: Path, *, repeats: in
 
 
 def _fitted(ladder: SizeLadder) -> SizeLadder:
-    """The fit over every measured rung, each repeat's held-out error, and the goal's verdict."""
+    """The fit over every measured rung, each repeat's held-out error, and the goal's verdict;
+    the duration's fit and each repeat's held-out error of it."""
+    ladder.duration_model, ladder.duration_repeat_errors_percent = fit_ladder_durations(ladder)
     measured = [rung for rung in ladder.rungs if rung.peak_increase_bytes]
     points = [(rung.input_bytes, peak) for rung in measured for peak in rung.peak_increase_bytes]
     ladder.model = fit_points(ladder.prefix, points)

@@ -1,12 +1,13 @@
 """How tests/data was made (run by hand, not by the tests): each kind's record of today's schema,
-measured at a tiny scale and trimmed to a few KB, then the same record as schemas 6, 5, 4 and 3
-wrote it (tests/data/README.md).
+measured at a tiny scale and trimmed to a few KB, then the same record as schemas 7, 6, 5, 4 and
+3 wrote it (tests/data/README.md).
 
     python tests/data/make_data.py RUN_DIRECTORY KIND
 
 copies RUN/run.json and the case files its renderers read (tasks.csv and timeline.csv, cut to
-their first rows) to tests/data/schema7/KIND/, and writes the older versions beside it: schema
-6 without what 7 added (and its timeline.csv with RSS only), schema 5 without what 6 added and
+their first rows) to tests/data/schema8/KIND/, and writes the older versions beside it: schema
+7 without what 8 added, schema 6 without what 7 added (and its timeline.csv with RSS only),
+schema 5 without what 6 added and
 with the names 6 replaced, schema 4 without what 5 added, schema 3 without what 4 added
 (schema 3 had no size records). Records are written as compact JSON: small to check in."""
 
@@ -39,10 +40,23 @@ def _cases(record: dict) -> list[dict]:
     return [*record.get("cases", []), *planned]
 
 
+def _ladders(record: dict) -> list[dict]:
+    return [*record.get("ladders", []), *record.get("summary", {}).get("ladders", [])]
+
+
+def as_schema_7(record: dict) -> dict:
+    """8 added a size ladder's duration_model and duration_repeat_errors_percent."""
+    old = copy.deepcopy(record)
+    old["schema_version"] = 7
+    for ladder in _ladders(old):
+        _without(ladder, "duration_model", "duration_repeat_errors_percent")
+    return old
+
+
 def as_schema_6(record: dict) -> dict:
     """7 added environment.memory, cases[].memory_manager, kill_margin_percent and borderline,
     config.memory_thresholds, a fidelity's spilled bytes, and timeline.csv's memory columns."""
-    old = copy.deepcopy(record)
+    old = as_schema_7(record)
     old["schema_version"] = 6
     _without(old["environment"], "memory")
     for case in _cases(old):
@@ -119,7 +133,7 @@ def _write(path: Path, record: dict) -> None:
 
 
 def copy_run(run: Path, kind: str) -> Path:
-    target = HERE / "schema7" / kind
+    target = HERE / "schema8" / kind
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     record = json.loads((run / "run.json").read_text())
@@ -146,14 +160,15 @@ def copy_run(run: Path, kind: str) -> Path:
         for worker in (item or {}).get("workers", []):
             worker["events"] = worker["events"][:ROWS]
     _write(target / "run.json", record)
-    for version, older in ((6, as_schema_6), (5, as_schema_5), (4, as_schema_4), (3, as_schema_3)):
+    for version, older in ((7, as_schema_7), (6, as_schema_6), (5, as_schema_5), (4, as_schema_4), (3, as_schema_3)):
         made = older(record)
         if made is None:
             continue
         directory = HERE / f"schema{version}" / kind
         shutil.rmtree(directory, ignore_errors=True)
         shutil.copytree(target, directory)
-        _rss_only(directory)
+        if version < 7:
+            _rss_only(directory)
         _write(directory / "run.json", made)
     return target
 

@@ -1,0 +1,480 @@
+"""``memreplay plan``: from a sweep's record and a catalog of machine types, for an input larger
+than the swept one: per machine type, the shape ``recommend`` gives it, how many tasks run at
+once, the share of cores memory leaves idle, the time per task, the number of machines that
+meets a deadline, the total time and the cost; ranked by cost.
+
+What is measured and what is modelled (each plan says it again, workload by workload):
+- a task's peak increase: measured in the sweep where the input's tasks are no larger than the
+  swept ones, else the size ladder's line at the task's input (its held-out error beside it);
+- a task's duration: the size ladder's duration line (one task alone in a fresh process), with
+  the range its own measurements spread over; without a ladder (a replayed trace), each task's
+  duration as the sweep measured it (a replay's tasks take the recorded durations);
+- the total time: the tasks in input order, each on the next free slot of the machines (list
+  scheduling). Shuffles, transfers, the scheduler and machine start-up are not modelled: an
+  embarrassingly parallel estimate, stated in every plan;
+- the results held at once: measured in the sweep, scaled with the input; each worker's share of
+  them past its thresholds is what it spills, checked against the catalog's disk per worker.
+
+How the input maps to tasks: by default the swept tasks grow in proportion to the input, as
+memreplay's corpora do at a larger scale; with a task size, the input is cut into tasks of that
+size. A workload without a size ladder keeps its tasks' measured sizes, and their number grows.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+
+import msgspec
+from dask.utils import format_bytes
+
+from memreplay.analysis.model import duration_error_text, heldout_error_text, ladder_duration_model, predict_duration
+from memreplay.analysis.recommend import (
+    DEFAULT_MARGIN,
+    LIMIT_STEP,
+    held_results,
+    largest_peak_increase,
+    memory_thresholds_of,
+    recommend,
+    spilled_per_worker,
+    worker_limit,
+)
+from memreplay.errors import UserError
+from memreplay.plan.machine_catalog import MachineCatalog, MachineType
+from memreplay.plan.sizes import compact_bytes
+from memreplay.records.schema import CaseResult, DurationModel, SizeLadder, SweepRecord
+from memreplay.records.task_rows import TaskRow
+
+__all__ = ["SIMULATED_TASKS", "MachinePlan", "NaiveChoice", "PlanInput", "RolloutPlan", "WorkloadPlan", "makespan",
+           "plan_rollout"]
+
+SIMULATED_TASKS = 50_000  # beyond this many tasks the makespan is the list-scheduling bound, not simulated
+
+
+class PlanInput(msgspec.Struct, frozen=True, kw_only=True):
+    """What the plan is for: ``input_bytes``, or ``factor`` × the swept input; optionally tasks
+    of ``task_bytes`` each, and a ``deadline_s``."""
+
+    input_bytes: int | None = None
+    factor: float | None = None
+    task_bytes: int | None = None
+    deadline_s: float | None = None
+
+
+class MachinePlan(msgspec.Struct, kw_only=True):
+    machine: str
+    family: str | None
+    cores: int
+    memory_bytes: int
+    price_per_hour: float
+    fits: bool
+    reason: str | None = None  # why it does not fit
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+    memory_limit_bytes: int | None = None
+    tasks_at_once: int = 0
+    idle_core_share: float | None = None  # the share of cores no task runs on: memory ran out first
+    idle_reason: str | None = None
+    largest_peak_increase_bytes: int | None = None
+    worker_peak_rss_bytes: int | None = None  # predicted: footprint + threads × the largest task
+    time_per_task_s: float | None = None  # the mean over the input's tasks
+    time_per_task_range_s: tuple[float, float] | None = None
+    calibration: str | None = None  # how the ladder's line was scaled to the sweep's own tasks
+    machines: int | None = None
+    total_time_s: float | None = None
+    total_time_range_s: tuple[float, float] | None = None
+    cost: float | None = None
+    cost_range: tuple[float, float] | None = None
+    spills: bool | None = None
+    spilled_per_worker_bytes: int | None = None
+    rank: int | None = None  # by cost, 1 the cheapest; None: does not fit
+    pareto: bool = False  # no other machine type is both faster and cheaper
+
+
+class NaiveChoice(msgspec.Struct, kw_only=True):
+    """The machine type one task per core would pick (the cheapest were every core busy), and what
+    happens on it."""
+
+    machine: str
+    outcome: str  # what one task per core does there
+    cost: float | None  # followed safely (the plan's shape on that machine)
+    idle_core_share: float | None
+    saving: float | None  # its cost − the plan's, in the catalog's currency
+    saving_percent: float | None
+    same_as_plan: bool
+
+
+class WorkloadPlan(msgspec.Struct, kw_only=True):
+    workload: str
+    prefix: str | None  # the modelled task function's prefix (None: every task, as measured)
+    tasks: int
+    largest_task_input_bytes: int | None
+    task_input_bytes_total: int | None
+    scale_factor: float  # the input over the swept input
+    measured: list[str] = []
+    modelled: list[str] = []
+    reason: str | None = None  # no plan at all
+    machines: list[MachinePlan] = []
+    chosen: str | None = None
+    naive: NaiveChoice | None = None
+
+
+class RolloutPlan(msgspec.Struct, kw_only=True):
+    catalog: str
+    currency: str
+    prices_taken: str | None
+    catalog_note: str | None
+    input_bytes: int | None
+    factor: float | None
+    task_bytes: int | None
+    deadline_s: float | None
+    margin: float
+    kill_fraction: float
+    workloads: dict[str, WorkloadPlan]
+
+
+class _Tasks(msgspec.Struct, kw_only=True):
+    """The input's tasks: each one's input bytes and expected duration, and its duration's range."""
+
+    inputs: list[int]
+    durations: list[float]
+    low: list[float]
+    high: list[float]
+    prefix: str | None
+    ladder: SizeLadder | None
+    factor: float
+    measured: list[str]
+    modelled: list[str]
+    # per threads per worker: the sweep's own tasks' durations over the ladder's line, in cases
+    # that ran no more tasks at once than the machine had cores (no oversubscription)
+    in_cluster: dict[int, list[float]] = {}
+
+    def timed(self, threads: int) -> tuple[list[float], list[float], list[float], str | None]:
+        """Each task's expected duration, low and high on workers of ``threads`` threads: the
+        line scaled by the median of the sweep's in-cluster ratios at that many threads (else at
+        any), the range widened to every ratio measured."""
+        ratios = self.in_cluster.get(threads) or [r for measured in self.in_cluster.values() for r in measured]
+        if not ratios:
+            return self.durations, self.low, self.high, None
+        middle = statistics.median(ratios)
+        low, high = min(ratios), max(ratios)
+        where = f"{threads} thread(s) per worker" if threads in self.in_cluster else "any shape"
+        note = (f"× {middle:.2f}, the median of the sweep's own tasks against the line ({len(ratios)} tasks at "
+                f"{where}, {low:.2f}–{high:.2f})")
+        return ([d * middle for d in self.durations], [min(lo, d * low) for lo, d in zip(self.low, self.durations)],
+                [max(hi, d * high) for hi, d in zip(self.high, self.durations)], note)
+
+
+def makespan(durations: Sequence[float], slots: int) -> float:
+    """The time ``durations`` take in order on ``slots`` slots, each task on the next free one.
+    When all are alike, whole waves; past SIMULATED_TASKS tasks, the larger of the work spread
+    evenly and the longest task (the bound list scheduling approaches with many tasks)."""
+    if not durations:
+        return 0.0
+    if len(set(durations)) == 1:
+        return math.ceil(len(durations) / slots) * durations[0]
+    if len(durations) > SIMULATED_TASKS:
+        return max(math.fsum(durations) / slots, max(durations))
+    free = [0.0] * min(slots, len(durations))
+    for duration in durations:
+        heapq.heappush(free, heapq.heappop(free) + duration)
+    return max(free)
+
+
+def _machines_for(durations: Sequence[float], slots: int, deadline: float | None) -> int | None:
+    """The fewest machines whose ``slots`` each meet the deadline (1 without one); None: no number does."""
+    if deadline is None:
+        return 1
+    most = max(1, math.ceil(len(durations) / slots))  # more machines than that leave whole machines idle
+    if makespan(durations, slots * most) > deadline:
+        return None
+    low, high = 1, most
+    while low < high:
+        middle = (low + high) // 2
+        if makespan(durations, slots * middle) <= deadline:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _ladder(record: SweepRecord, workload: str) -> SizeLadder | None:
+    return next((ladder for ladder in record.summary.ladders
+                 if ladder.workload == workload and ladder.model is not None and ladder.outcome == "ok"), None)
+
+
+def _first_ok(cases: list[CaseResult]) -> CaseResult | None:
+    return next((case for case in cases if case.outcome == "ok"), None)
+
+
+def _ratio_range(ladder: SizeLadder) -> tuple[float, float]:
+    """How far the ladder's own measurements of duration lie from its line, as ratios (at least
+    the line itself): the range a predicted duration is given with. Only the largest rungs count
+    (half the largest input and up): the plan's tasks are as large or larger, and a tiny input's
+    ratio to a line's small intercept says nothing of them."""
+    model = ladder_duration_model(ladder)
+    assert model is not None
+    largest = max(rung.input_bytes for rung in ladder.rungs)
+    ratios = [duration / expected for rung in ladder.rungs if 2 * rung.input_bytes >= largest
+              for duration in rung.duration_s if (expected := predict_duration(model, rung.input_bytes)) > 0]
+    held = model.heldout
+    if held.predicted_s > 0:
+        ratios.append(held.measured_s / held.predicted_s)
+    return min([1.0, *ratios]), max([1.0, *ratios])
+
+
+def _swept_input(case: CaseResult) -> int:
+    return case.corpus.total_bytes
+
+
+def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], wanted: PlanInput) -> _Tasks:
+    """The input's tasks, from the workload's measured ones and its size ladder."""
+    cases = [c for c in record.cases if c.workload.name == workload]
+    first = _first_ok(cases)
+    if first is None:
+        raise _NoPlan("no case finished ok, so no task was measured: sweep larger memory limits")
+    replay = workload.startswith("replay:")
+    if wanted.input_bytes is not None and replay:
+        raise _NoPlan("a replayed trace's input size is not known to memreplay: give --input as a multiple of the "
+                      "recorded run, e.g. 10x")
+    swept = _swept_input(first)
+    factor = wanted.factor if wanted.factor is not None else (wanted.input_bytes or swept) / swept
+    ladder = _ladder(record, workload)
+    in_order = sorted((row for row, case in rows if case == first.id), key=lambda row: row.start or 0.0)
+    every_task_s = math.fsum(row.duration_s or 0.0 for row in in_order)
+    measured, modelled = [], []
+    if ladder is not None and (duration_model := ladder_duration_model(ladder)) is not None:
+        modelled_rows = [row for row in in_order if row.task_prefix == ladder.prefix and row.input_bytes]
+        if not modelled_rows:
+            raise _NoPlan(f"no task of {ladder.prefix} with a measured input in case {first.id}")
+        if wanted.task_bytes is not None:
+            count = math.ceil(factor * swept / wanted.task_bytes)
+            inputs = [wanted.task_bytes] * count
+            modelled.append(f"the input cut into {count:,} tasks of {format_bytes(wanted.task_bytes)} each")
+        else:
+            inputs = [max(1, round((row.input_bytes or 0) * factor)) for row in modelled_rows]
+            modelled.append(f"the swept tasks of {ladder.prefix} grown {factor:.3g}× each, as the corpus at a larger "
+                            "scale (--task-size cuts the input into tasks of one size instead)")
+        low_ratio, high_ratio = _ratio_range(ladder)
+        durations = [predict_duration(duration_model, size) for size in inputs]
+        low, high = [d * low_ratio for d in durations], [d * high_ratio for d in durations]
+        modelled.append(f"time per task: the size ladder's duration line ({ladder.prefix} alone in a fresh process, "
+                        f"held-out error {duration_error_text(ladder)}); the range spans its measurements "
+                        f"({low_ratio:.2f}–{high_ratio:.2f}× the line)")
+        in_cluster = _in_cluster_ratios(record, workload, rows, ladder.prefix, duration_model)
+        others = every_task_s - math.fsum(row.duration_s or 0.0 for row in modelled_rows)
+        if every_task_s > 0 and others > 0:
+            names = sorted({row.task_prefix for row in in_order if row.task_prefix != ladder.prefix})
+            modelled.append(f"tasks other than {ladder.prefix} ({', '.join(names)}) not modelled: "
+                            f"{100 * others / every_task_s:.1f} % of the task time of case {first.id}")
+        prefix = ladder.prefix
+    else:
+        in_cluster = {}
+        if wanted.task_bytes is not None:
+            raise _NoPlan("no size ladder to size tasks of --task-size with: sweep with size_ladder = true "
+                          "(a replayed trace keeps its recorded tasks)")
+        by_key: dict[str, list[float]] = defaultdict(list)
+        for row, _case in rows:
+            if row.duration_s is not None:
+                by_key[row.task_key].append(row.duration_s)
+        keys = [row.task_key for row in in_order if row.task_key in by_key]
+        copies = max(1, math.ceil(factor))
+        base = [statistics.median(by_key[key]) for key in keys]
+        durations = base * copies
+        low = [min(by_key[key]) for key in keys] * copies
+        high = [max(by_key[key]) for key in keys] * copies
+        inputs = [row.input_bytes or 0 for row in in_order if row.task_key in by_key] * copies
+        what = "the recorded durations, as the replay reproduced them" if replay else "as measured in the sweep"
+        measured.append(f"time per task: each task's median over the sweep's ok cases ({what}); the range is their "
+                        "lowest to highest")
+        modelled.append(f"the graph's {len(keys):,} tasks run {copies:,} times over: more tasks of the measured sizes, "
+                        "not larger ones (no size ladder)")
+        prefix = None
+    modelled.append("total time: the tasks in input order, each on the next free slot; shuffles, transfers, the "
+                    "scheduler and machine start-up not modelled: an embarrassingly parallel estimate")
+    return _Tasks(inputs=inputs, durations=durations, low=low, high=high, prefix=prefix, ladder=ladder,
+                  factor=factor, measured=measured, modelled=modelled, in_cluster=in_cluster)
+
+
+def _in_cluster_ratios(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], prefix: str,
+                       model: DurationModel) -> dict[int, list[float]]:
+    """Per threads per worker, each swept task of ``prefix`` against the ladder's line at its
+    input, from the ok cases that ran at most as many tasks at once as the sweep's machine had
+    cores: an oversubscribed case's tasks share cores, which a planned machine's never do."""
+    cores = record.environment.cpu_count or 1
+    threads_of = {case.id: case.config.threads_per_worker for case in record.cases
+                  if case.workload.name == workload and case.config.n_workers * case.config.threads_per_worker <= cores}
+    ratios: dict[int, list[float]] = defaultdict(list)
+    for row, case in rows:
+        if (case in threads_of and row.task_prefix == prefix and row.input_bytes and row.duration_s
+                and (expected := predict_duration(model, row.input_bytes)) > 0):
+            ratios[threads_of[case]].append(row.duration_s / expected)
+    return dict(ratios)
+
+
+class _NoPlan(Exception):
+    """No plan for this workload, and why."""
+
+
+def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, tasks: _Tasks, wanted: PlanInput,
+                  margin: float, kill_fraction: float, held: float | None, thresholds: dict[str, object]) -> MachinePlan:
+    largest = max(tasks.inputs, default=0)
+    # measured peaks wherever the input's tasks are no larger than the swept ones; else the ladder's line
+    measured_largest = max((row_input for row_input in _swept_inputs(record, workload, tasks.prefix)), default=0)
+    predicted = tasks.ladder is not None and largest > measured_largest
+    advice = recommend(record, machine.cores, machine.memory_bytes, margin, kill_fraction,
+                       largest if predicted else None).workloads[workload]
+    plan = MachinePlan(machine=machine.name, family=machine.family, cores=machine.cores,
+                       memory_bytes=machine.memory_bytes, price_per_hour=machine.price_per_hour, fits=False,
+                       largest_peak_increase_bytes=advice.largest_peak_increase_bytes)
+    if not advice.tasks_at_once or advice.n_workers is None or advice.threads_per_worker is None:
+        plan.reason = (advice.reason or "no shape fits").removeprefix("does not fit: ")
+        return plan
+    workers, threads, limit = advice.n_workers, advice.threads_per_worker, advice.memory_limit or 0
+    plan.n_workers, plan.threads_per_worker, plan.memory_limit_bytes = workers, threads, limit
+    plan.tasks_at_once = workers * threads
+    plan.idle_core_share = 1 - plan.tasks_at_once / machine.cores
+    if plan.tasks_at_once < machine.cores:
+        one = worker_limit(_footprint(record), 1, advice.largest_peak_increase_bytes or 0, kill_fraction)
+        plan.idle_reason = (f"memory runs out first: one task per core needs {machine.cores} × "
+                            f"{compact_bytes(one)}, {format_bytes(int(machine.memory_bytes * (1 - margin)))} usable")
+    plan.worker_peak_rss_bytes = advice.needs_per_worker_bytes
+    durations, lows, highs, plan.calibration = tasks.timed(threads)
+    count = len(durations)
+    plan.time_per_task_s = math.fsum(durations) / count if count else 0.0
+    plan.time_per_task_range_s = (math.fsum(lows) / count, math.fsum(highs) / count) if count else (0.0, 0.0)
+    machines = _machines_for(durations, plan.tasks_at_once, wanted.deadline_s)
+    if machines is None:
+        longest = max(durations)
+        plan.reason = (f"no number of machines meets the deadline: its longest task alone takes {longest:,.1f} s"
+                       if wanted.deadline_s is not None and longest > wanted.deadline_s else
+                       "no number of machines meets the deadline")
+        return plan
+    slots = machines * plan.tasks_at_once
+    plan.machines = machines
+    plan.total_time_s = makespan(durations, slots)
+    plan.total_time_range_s = (makespan(lows, slots), makespan(highs, slots))
+    hourly = machines * machine.price_per_hour / 3600  # billed by the second
+    plan.cost = plan.total_time_s * hourly
+    plan.cost_range = (plan.total_time_range_s[0] * hourly, plan.total_time_range_s[1] * hourly)
+    if held is not None:
+        spilled = spilled_per_worker((machines * workers, threads, limit), held, _footprint(record),
+                                     advice.largest_peak_increase_bytes or 0, thresholds)
+        plan.spills, plan.spilled_per_worker_bytes = spilled >= LIMIT_STEP, spilled  # less: as recommend, noise
+        disk = machine.disk_per_worker_bytes
+        if disk is not None and spilled > disk:
+            plan.reason = (f"each worker spills about {format_bytes(spilled)} of results, more than its "
+                           f"{format_bytes(disk)} of disk")
+            return plan
+    plan.fits = True
+    return plan
+
+
+def _footprint(record: SweepRecord) -> int:
+    return max((c.task_memory.worker_footprint_bytes for c in record.cases
+                if c.outcome == "ok" and c.task_memory and c.task_memory.worker_footprint_bytes), default=0)
+
+
+def _swept_inputs(record: SweepRecord, workload: str, prefix: str | None) -> list[int]:
+    """The inputs of the swept tasks the peaks were measured on: the largest per prefix."""
+    inputs = []
+    for case in record.cases:
+        if case.workload.name == workload and case.task_memory:
+            for name, summary in case.task_memory.by_prefix.items():
+                if (prefix is None or name == prefix) and summary.largest_task and summary.largest_task.input_bytes:
+                    inputs.append(summary.largest_task.input_bytes)
+    return inputs
+
+
+def _naive(plans: list[MachinePlan], chosen: MachinePlan | None, record: SweepRecord,
+           kill_fraction: float, margin: float) -> NaiveChoice | None:
+    """One task per core, as a team sizes machines that does not know its tasks' memory: the
+    machine type cheapest per core on which the workload runs at all. What runs there is what
+    memory allows, so the rest of its cores sit idle; that is what the plan is compared with."""
+    fitting = sorted((p for p in plans if p.fits), key=lambda p: (p.price_per_hour / p.cores, p.price_per_hour))
+    if not fitting:
+        return None
+    naive = fitting[0]
+    peak = naive.largest_peak_increase_bytes
+    if peak is None:
+        outcome = "its tasks' memory is not known"
+    else:
+        per_worker = int(naive.memory_bytes * (1 - margin)) // naive.cores
+        needs = worker_limit(_footprint(record), 1, peak, kill_fraction)
+        outcome = (f"one task per core gives each of its {naive.cores} workers {format_bytes(per_worker)}, and one "
+                   f"task needs a {compact_bytes(needs)} limit: out of memory, so it runs {naive.tasks_at_once} at "
+                   "once" if needs > per_worker else "one task per core fits its memory")
+    saving = saving_percent = None
+    if chosen is not None and naive.cost is not None and chosen.cost is not None:
+        saving = naive.cost - chosen.cost
+        saving_percent = 100 * saving / naive.cost if naive.cost else None
+    return NaiveChoice(machine=naive.machine, outcome=outcome, cost=naive.cost,
+                       idle_core_share=naive.idle_core_share, saving=saving, saving_percent=saving_percent,
+                       same_as_plan=chosen is not None and naive.machine == chosen.machine)
+
+
+def _ranked(plans: list[MachinePlan]) -> list[MachinePlan]:
+    fitting = sorted((p for p in plans if p.fits), key=lambda p: (p.cost or 0.0, p.total_time_s or 0.0))
+    for rank, plan in enumerate(fitting, 1):
+        plan.rank = rank
+        plan.pareto = not any((other.cost or 0) <= (plan.cost or 0) and (other.total_time_s or 0)
+                              <= (plan.total_time_s or 0) and ((other.cost or 0), other.total_time_s or 0)
+                              != ((plan.cost or 0), plan.total_time_s or 0) for other in fitting)
+    return fitting + [p for p in plans if not p.fits]
+
+
+def plan_rollout(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]], catalog: MachineCatalog,
+                 wanted: PlanInput, kill_fraction: float, margin: float = DEFAULT_MARGIN,
+                 workloads: Sequence[str] | None = None) -> RolloutPlan:
+    """The plan of every workload of the run (or of ``workloads``) on every machine of ``catalog``."""
+    known = list(dict.fromkeys(case.workload.name for case in record.cases))
+    for name in workloads or ():
+        if name not in known:
+            raise UserError(f"--workload {name}: not in this run (its workloads: {', '.join(known) or 'none'})")
+    plans: dict[str, WorkloadPlan] = {}
+    for workload in workloads or known:
+        plans[workload] = _workload_plan(record, workload, rows.get(workload, []), catalog, wanted, kill_fraction,
+                                         margin)
+    return RolloutPlan(catalog=str(catalog.path), currency=catalog.currency, prices_taken=catalog.prices_taken,
+                       catalog_note=catalog.note, input_bytes=wanted.input_bytes, factor=wanted.factor,
+                       task_bytes=wanted.task_bytes, deadline_s=wanted.deadline_s, margin=margin,
+                       kill_fraction=kill_fraction, workloads=plans)
+
+
+def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], catalog: MachineCatalog,
+                   wanted: PlanInput, kill_fraction: float, margin: float) -> WorkloadPlan:
+    try:
+        tasks = _planned_tasks(record, workload, rows, wanted)
+    except _NoPlan as why:
+        return WorkloadPlan(workload=workload, prefix=None, tasks=0, largest_task_input_bytes=None,
+                            task_input_bytes_total=None, scale_factor=wanted.factor or 1.0, reason=str(why))
+    ok = [c for c in record.cases if c.workload.name == workload and c.outcome == "ok"]
+    held_measured = held_results(ok)
+    held = None if held_measured is None else held_measured * tasks.factor
+    thresholds = memory_thresholds_of(record, ok)
+    measured, modelled = list(tasks.measured), list(tasks.modelled)
+    largest = max(tasks.inputs, default=0)
+    swept_largest = max(_swept_inputs(record, workload, tasks.prefix), default=0)
+    if tasks.ladder is not None and largest > swept_largest:
+        modelled.insert(0, f"peak increase per task: the size ladder's line at {format_bytes(largest)} "
+                           f"(held-out error {heldout_error_text(tasks.ladder)})")
+    else:
+        peak = largest_peak_increase(ok)
+        measured.insert(0, "peak increase per task: the largest the sweep measured"
+                           + (f" ({format_bytes(peak)})" if peak is not None else ""))
+    if held is not None:
+        modelled.append(f"results held at once: {format_bytes(int(held_measured or 0))} measured, scaled "
+                        f"{tasks.factor:.3g}× with the input and spread over every worker; spilling time not modelled")
+    modelled.append(f"cost: billed by the second at the catalog's prices ({catalog.currency}"
+                    + (f", taken {catalog.prices_taken}" if catalog.prices_taken else "") + ")")
+    machine_plans = _ranked([_machine_plan(machine, record, workload, tasks, wanted, margin, kill_fraction, held,
+                                           thresholds) for machine in catalog.machines])
+    chosen = next((p for p in machine_plans if p.fits), None)
+    return WorkloadPlan(workload=workload, prefix=tasks.prefix, tasks=len(tasks.inputs),
+                        largest_task_input_bytes=largest or None, task_input_bytes_total=sum(tasks.inputs) or None,
+                        scale_factor=tasks.factor, measured=measured, modelled=modelled, machines=machine_plans,
+                        chosen=chosen.machine if chosen else None,
+                        naive=_naive(machine_plans, chosen, record, kill_fraction, margin))

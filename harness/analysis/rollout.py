@@ -320,7 +320,8 @@ class _NoPlan(Exception):
 
 
 def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, tasks: _Tasks, wanted: PlanInput,
-                  margin: float, kill_fraction: float, held: float | None, thresholds: dict[str, object]) -> MachinePlan:
+                  margin: float, kill_fraction: float, held: float | None,
+                  thresholds: dict[str, object]) -> MachinePlan:
     largest = max(tasks.inputs, default=0)
     # measured peaks wherever the input's tasks are no larger than the swept ones; else the ladder's line
     measured_largest = max((row_input for row_input in _swept_inputs(record, workload, tasks.prefix)), default=0)

@@ -26,7 +26,8 @@ PLAN_FILE = "plan.json"
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="a sweep's run directory or run.json (with size_ladder = true to size larger tasks)")
+    parser.add_argument("run", help="a sweep's run directory or run.json (swept with size_ladder = true to size "
+                                    "larger tasks)")
     parser.add_argument("--machines", required=True, metavar="CATALOG",
                         help="a TOML catalog of machine types (name, cores, memory, price_per_hour); 'example' is "
                              "the shipped one, with example prices to replace")

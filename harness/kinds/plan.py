@@ -258,7 +258,7 @@ def plan_sections(plan: RolloutPlan, plots: bool = False) -> list[Section]:
         fitting = [m for m in workload.machines if m.fits and m.total_time_s is not None and m.cost is not None]
         if plots and fitting:
             figures.append(plan_plot(f"{workload.workload}: cost against total time", [m.machine for m in fitting],
-                                     [(m.total_time_s or 0) / 3600 for m in fitting], [m.cost or 0 for m in fitting],
+                                     [m.total_time_s or 0 for m in fitting], [m.cost or 0 for m in fitting],
                                      [m.pareto for m in fitting], plan.currency, workload.chosen))
     if figures:
         blocks.append(Plots(figures))

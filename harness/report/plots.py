@@ -270,29 +270,34 @@ def change_plot(title: str, cases: Sequence[str], ratios: Sequence[float | None]
     return _style(plot, "change, HEAD against BASE (%)", "")
 
 
-def plan_plot(title: str, machines: Sequence[str], hours: Sequence[float], costs: Sequence[float],
+def plan_plot(title: str, machines: Sequence[str], seconds: Sequence[float], costs: Sequence[float],
               front: Sequence[bool], currency: str, chosen: str | None) -> figure:
     """Each machine type's total time against its cost; the Pareto front (no other type both
-    faster and cheaper) joined and dark, the chosen one ringed."""
-    plot = figure(title=title, width=NARROW, height=370, tools=_TOOLS, toolbar_location="right")
-    source = ColumnDataSource({"machine": list(machines), "hours": list(hours), "cost": list(costs),
+    faster and cheaper) joined and dark, the chosen one ringed. Time in the unit its largest
+    value reads best in."""
+    longest = max(seconds, default=0.0)
+    unit, per = ("hours", 3600.0) if longest >= 7200 else ("minutes", 60.0) if longest >= 120 else ("seconds", 1.0)
+    times = [value / per for value in seconds]
+    plot = figure(title=title, width=NARROW, height=420, tools=_TOOLS, toolbar_location="right")
+    source = ColumnDataSource({"machine": list(machines), "time": times, "cost": list(costs),
                                "colour": ["#08519c" if on else "#9ecae1" for on in front],
                                "where": ["on the Pareto front" if on else "dominated" for on in front]})
-    dots = plot.scatter("hours", "cost", source=source, color="colour", size=11, alpha=0.9,
+    dots = plot.scatter("time", "cost", source=source, color="colour", size=11, alpha=0.9,
                         legend_label="machine type (dark: on the Pareto front)")
-    on_front = sorted((h, c) for h, c, on in zip(hours, costs, front) if on)
+    on_front = sorted((t, c) for t, c, on in zip(times, costs, front) if on)
     if len(on_front) > 1:
-        plot.line([h for h, _ in on_front], [c for _, c in on_front], color="#08519c", line_width=2,
+        plot.line([t for t, _ in on_front], [c for _, c in on_front], color="#08519c", line_width=2,
                   legend_label="Pareto front: faster costs more")
-    for name, h, c in zip(machines, hours, costs):
-        plot.add_layout(Label(x=h, y=c, text=name, x_offset=7, y_offset=-4, text_font_size="10px"))
+    for name, t, c in zip(machines, times, costs):
+        plot.add_layout(Label(x=t, y=c, text=name, x_offset=7, y_offset=-4, text_font_size="10px"))
     if chosen in machines:
         at = list(machines).index(chosen)
-        plot.scatter([hours[at]], [costs[at]], marker="circle", size=20, fill_alpha=0, line_width=2,
+        plot.scatter([times[at]], [costs[at]], marker="circle", size=20, fill_alpha=0, line_width=2,
                      color="#1b7837", legend_label="the plan: cheapest that fits")
-    plot.add_tools(HoverTool(tooltips=[("machine", "@machine"), ("total time", "@hours{0,0.00} h"),
-                                       ("cost", f"@cost{{0,0.00}} {currency}"), ("", "@where")], renderers=[dots]))
-    plot.legend.location = "top_right"
+    plot.add_tools(HoverTool(tooltips=[("machine", "@machine"), ("total time", f"@time{{0,0.00}} {unit}"),
+                                       ("cost", f"@cost{{0,0.[000000]}} {currency}"), ("", "@where")],
+                             renderers=[dots]))
     plot.legend.label_text_font_size = "10px"
-    plot.legend.background_fill_alpha = 0.6
-    return _style(plot, "total time (hours)", f"cost ({currency})")
+    plot.legend.spacing = 0
+    plot.add_layout(plot.legend[0], "below")  # never over a machine's dot
+    return _style(plot, f"total time ({unit})", f"cost ({currency})")

@@ -23,6 +23,8 @@ def duration_text(seconds: float | None) -> str:
     """``42.0 s``, ``12.5 min``, ``3.2 h``: the unit a person plans in."""
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{seconds:.3f} s"
     if seconds < 120:
         return f"{seconds:,.1f} s"
     if seconds < 7200:

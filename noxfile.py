@@ -1,6 +1,7 @@
 """Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`, `nox -s compat` (the
 core of the suite on three dask/distributed releases); the benchmarks of a
-kind, `bench-KIND` running `memreplay KIND` (`bench-probe`, `bench-scheduler`); CI's memory
+kind, `bench-KIND` running `memreplay KIND` (`bench-probe`, `bench-scheduler`), `bench-plan` (a
+rollout plan followed); CI's memory
 tracking: `trend` (`memreplay trend`, the asv site), `regression` (the gate), `regression-proof`,
 and `bench-micro`; `docs` (the documentation site)."""
 
@@ -122,6 +123,15 @@ def bench_probe(session: nox.Session) -> None:
     beside dask-memusage (a record of kind probe)."""
     session.install(".[comparison]")
     session.run("memreplay", "probe", *session.posargs)
+
+
+@nox.session(name="bench-plan")
+def bench_plan(session: nox.Session) -> None:
+    """Does a rollout plan hold when followed? Sweep, plan for twice the input on two catalog
+    machine types that fit here, run each planned shape on it, compare time and worker peak RSS
+    (results/plan-check/)."""
+    session.install(".")
+    session.run("python", "-m", "memreplay.studies.plan_check", *session.posargs)
 
 
 # distributed 2023.6.0 predates the 2023.9.3 rename of the scheduler's log-length keys.

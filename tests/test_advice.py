@@ -111,3 +111,48 @@ def test_input_size_without_a_size_model_is_said_per_workload(cli, tmp_path: Pat
     bad = cli("recommend", str(Path(run.record_path).parent), "--cores", "2", "--memory", "4GiB",
               "--input-size", "-3")
     assert bad.returncode == 2 and "--input-size" in bad.stderr
+
+
+def test_a_plan_holds_when_followed(cli, quick_sweep: Path, corpus_cache: Path, tmp_path: Path) -> None:
+    """A "machine" of 2 cores with memory for one worker running one task of a corpus 2.5 times
+    the swept one, but not two, planned from the quick sweep; then that corpus run on a local
+    cluster of the planned shape: no worker is killed, the measured time per task is within the
+    plan's range, and one core sits idle, as the plan says."""
+    from memreplay.analysis.recommend import worker_limit
+    from memreplay.corpora import ensure_corpus
+    from memreplay.plan.distributed_config import kill_fraction
+    from memreplay.records.task_rows import read_task_rows
+
+    workload, factor = "imagechunks-lean", 2.5
+    larger = ensure_corpus("images", factor * QUICK_SCALE, corpus_cache)
+    sized = cli("recommend", str(quick_sweep), "--cores", "1", "--memory", "64GiB", "--input-size",
+                str(max(f.size for f in larger.files)), "--json")
+    assert sized.returncode == 0, sized.stderr
+    advice = json.loads(sized.stdout)
+    peak = advice["workloads"][workload]["largest_peak_increase_bytes"]
+    one = worker_limit(advice["worker_footprint_bytes"], 1, peak, kill_fraction())
+    catalog = tmp_path / "machine.toml"
+    catalog.write_text(f'[[machine]]\nname = "half"\ncores = 2\nmemory = {int(1.5 * one / 0.8)}\n'
+                       "price_per_hour = 1.0\n")
+    planned = cli("plan", str(quick_sweep), "--machines", str(catalog), "--input", f"{factor}x", "--workload",
+                  workload, "--json")
+    assert planned.returncode == 0, planned.stderr
+    (machine,) = json.loads(planned.stdout)["workloads"][workload]["machines"]
+    assert machine["fits"] and (machine["n_workers"], machine["threads_per_worker"]) == (1, 1), machine
+    assert machine["idle_core_share"] == 0.5 and machine["idle_reason"].startswith("memory runs out first")
+    run = cli("run", workload, "--workers", "1", "--threads", "1", "--memory-limit",
+              compact_bytes(machine["memory_limit_bytes"]), "--scale", str(factor * QUICK_SCALE),
+              "--results", str(tmp_path), "--corpora", str(corpus_cache))
+    (case,) = load_record(run.record_path, SweepRecord).cases
+    assert case.outcome == "ok" and case.oom is None and not case.task_memory.worker_died, case.error
+    (ladder,) = [ladder for ladder in load_record(quick_sweep, SweepRecord).summary.ladders
+                 if ladder.workload == workload]
+    rows = [row for row in read_task_rows(Path(case.directory) / case.task_memory.csv)
+            if row.task_prefix == ladder.prefix and not row.alias]
+    assert len(rows) == len(larger.files)
+    measured = sum(row.duration_s for row in rows) / len(rows)
+    low, high = machine["time_per_task_range_s"]
+    assert low <= measured <= high, (low, measured, high, machine["calibration"])
+    # as many tasks at once as planned: one, so one of the two cores idle
+    at_once = max(sum(1 for other in rows if other.start < row.stop and row.start < other.stop) for row in rows)
+    assert 1 - at_once / machine["cores"] == machine["idle_core_share"]

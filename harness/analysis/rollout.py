@@ -265,6 +265,9 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
                         f"held-out error {duration_error_text(ladder)}); the range spans its measurements "
                         f"({low_ratio:.2f}–{high_ratio:.2f}× the line)")
         in_cluster = _in_cluster_ratios(record, workload, rows, ladder.prefix, duration_model)
+        if not in_cluster:
+            modelled.append("the line is not checked against the sweep's own tasks: every case ran more tasks at "
+                            "once than the machine it ran on had cores")
         others = every_task_s - math.fsum(row.duration_s or 0.0 for row in modelled_rows)
         if every_task_s > 0 and others > 0:
             names = sorted({row.task_prefix for row in in_order if row.task_prefix != ladder.prefix})

@@ -238,8 +238,10 @@ def _workload_blocks(plan: RolloutPlan, workload: WorkloadPlan) -> list:
             said = (f"One task per core would pick {naive.machine}, the cheapest per core that runs it: "
                     f"{naive.outcome}.{saving}")
         blocks.append(Text(said))
+    calibrated = [f"modelled: time per task on {m.machine}: the line {m.calibration}"
+                  for m in workload.machines if m.calibration and m.machine == workload.chosen]
     blocks.append(Items([f"measured: {line}" for line in workload.measured]
-                        + [f"modelled: {line}" for line in workload.modelled]))
+                        + [f"modelled: {line}" for line in workload.modelled] + calibrated))
     return blocks
 
 

@@ -148,22 +148,26 @@ class _Tasks(msgspec.Struct, kw_only=True):
     factor: float
     measured: list[str]
     modelled: list[str]
-    # per threads per worker: the sweep's own tasks' durations over the ladder's line, in cases
-    # that ran no more tasks at once than the machine had cores (no oversubscription)
-    in_cluster: dict[int, list[float]] = {}
+    # per threads per worker: the sweep's own tasks (input bytes, duration, the ladder's line at
+    # that input), in cases that ran no more tasks at once than the machine had cores
+    in_cluster: dict[int, list[tuple[int, float, float]]] = {}
 
     def timed(self, threads: int) -> tuple[list[float], list[float], list[float], str | None]:
         """Each task's expected duration, low and high on workers of ``threads`` threads: the
-        line scaled by the median of the sweep's in-cluster ratios at that many threads (else at
-        any), the range widened to every ratio measured."""
-        ratios = self.in_cluster.get(threads) or [r for measured in self.in_cluster.values() for r in measured]
-        if not ratios:
+        line scaled by the sweep's own tasks at that many threads (else at any), their summed
+        durations over the line's (a large task weighs as much as its time), the range widened
+        to the ratios of the largest of them (half the largest input and up: a tiny input's ratio
+        to a line's small intercept says nothing of a large task)."""
+        tasks = self.in_cluster.get(threads) or [task for measured in self.in_cluster.values() for task in measured]
+        if not tasks:
             return self.durations, self.low, self.high, None
-        middle = statistics.median(ratios)
+        middle = math.fsum(d for _, d, _ in tasks) / math.fsum(e for _, _, e in tasks)
+        largest = max(size for size, _, _ in tasks)
+        ratios = [d / e for size, d, e in tasks if 2 * size >= largest] + [middle]
         low, high = min(ratios), max(ratios)
         where = f"{threads} thread(s) per worker" if threads in self.in_cluster else "any shape"
-        note = (f"× {middle:.2f}, the median of the sweep's own tasks against the line ({len(ratios)} tasks at "
-                f"{where}, {low:.2f}–{high:.2f})")
+        note = (f"× {middle:.2f}: the sweep's own {len(tasks)} tasks at {where} took that much of the line's time "
+                f"(the largest {low:.2f}–{high:.2f}×)")
         return ([d * middle for d in self.durations], [min(lo, d * low) for lo, d in zip(self.low, self.durations)],
                 [max(hi, d * high) for hi, d in zip(self.high, self.durations)], note)
 
@@ -303,19 +307,19 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
 
 
 def _in_cluster_ratios(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], prefix: str,
-                       model: DurationModel) -> dict[int, list[float]]:
+                       model: DurationModel) -> dict[int, list[tuple[int, float, float]]]:
     """Per threads per worker, each swept task of ``prefix`` against the ladder's line at its
     input, from the ok cases that ran at most as many tasks at once as the sweep's machine had
     cores: an oversubscribed case's tasks share cores, which a planned machine's never do."""
     cores = record.environment.cpu_count or 1
     threads_of = {case.id: case.config.threads_per_worker for case in record.cases
                   if case.workload.name == workload and case.config.n_workers * case.config.threads_per_worker <= cores}
-    ratios: dict[int, list[float]] = defaultdict(list)
+    tasks: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
     for row, case in rows:
         if (case in threads_of and row.task_prefix == prefix and row.input_bytes and row.duration_s
                 and (expected := predict_duration(model, row.input_bytes)) > 0):
-            ratios[threads_of[case]].append(row.duration_s / expected)
-    return dict(ratios)
+            tasks[threads_of[case]].append((row.input_bytes, row.duration_s, expected))
+    return dict(tasks)
 
 
 class _NoPlan(Exception):

@@ -102,7 +102,8 @@ def check_plans(results: Path, scale: float, factor: float, corpora: Path | None
             row["time_error"] = row["predicted_time_s"] / row["measured_time_s"] - 1
             row["rss_error"] = row["predicted_worker_rss_bytes"] / row["measured_worker_rss_bytes"] - 1
             row["meets_goals"] = abs(row["time_error"]) <= TIME_GOAL and abs(row["rss_error"]) <= RSS_GOAL
-    example = json.loads(_memreplay("plan", str(swept), "--machines", "example", "--input", "40x", "--workload",
+    example = json.loads(_memreplay("plan", str(swept), "--machines", "example", "--input", "100GiB", "--task-size",
+                                    "256MiB", "--workload",
                                     "imagechunks", "--json").stdout)["workloads"]["imagechunks"]
     chosen = next((m for m in example["machines"] if m["machine"] == example["chosen"]), None)
     summary = {"created": stamp, "swept": str(swept), "scale": scale, "factor": factor, "rows": rows,
@@ -133,7 +134,8 @@ def _table(summary: dict[str, Any]) -> str:
     naive = image["naive"] or {}
     return (format_table(("workload", "machine", "planned", "time: plan", "measured", "error", "worker RSS: plan",
                           "measured", "error", "goals"), rows, width=None)
-            + f"\n\nimagechunks at 40× on the example catalog: the plan picks {image['chosen']} "
+            + "\n\nimagechunks, 100 GiB in chunks of 256 MiB, on the example catalog: "
+            f"the plan picks {image['chosen']} "
             f"({(image['chosen_idle_core_share'] or 0):.0%} of cores idle); one task per core picks "
             f"{naive.get('machine')} ({(naive.get('idle_core_share') or 0):.0%} idle): "
             + (f"the plan saves {naive['saving_percent']:.0f} %" if naive.get("saving_percent") is not None

@@ -5,6 +5,7 @@ as outcomes; bad options refused in one line."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +182,21 @@ def test_a_known_law_is_recovered_from_fresh_processes(text_corpus: Corpus, tmp_
     assert ladder.grows and ladder.meets_goal
     assert ladder.duration_model is not None and ladder.duration_model.distinct_inputs == len(LADDER_FRACTIONS)
     assert len(ladder.duration_repeat_errors_percent) == 2
+    # the largest input on every core at once, each copy in its own process, as much as alone
+    contended = ladder.contended
+    assert contended is not None and 2 <= contended.processes <= (os.cpu_count() or 1)
+    assert contended.input_bytes == ladder.rungs[-1].input_bytes and len(contended.duration_s) == contended.processes
+    for peak in contended.peak_increase_bytes:
+        assert abs(peak - held.measured_bytes) <= tolerance_bytes(held.measured_bytes) + 2 * 2**20, peak
     assert not (tmp_path / "scratch").exists()  # the cut inputs are not kept
+
+
+def test_neighbours_cost_a_task_in_proportion_to_the_cores_they_keep_busy() -> None:
+    from memreplay.analysis.rollout import neighbours
+
+    assert neighbours(1.6, 0) == 1 and neighbours(1.6, 1) == 1.6
+    assert neighbours(1.6, 0.5) == pytest.approx(1.3)
+    assert neighbours(1.6, 2) == pytest.approx(3.2)  # twice the tasks of the cores: time-sliced on top
 
 
 @needs_clear_refs

@@ -4,6 +4,7 @@ size ladder's task duration is fitted on its input size the same way (one line f
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from memreplay.records.schema import DurationModel, HeldOut, HeldOutDuration, Pr
 from memreplay.records.task_rows import MIB, TaskRow
 
 __all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "duration_error_text", "fit_durations",
-           "fit_ladder_durations", "fit_peak_model", "fit_points", "grows", "heldout_error_text",
+           "fit_ladder_durations", "fit_peak_model", "fit_points", "grows", "heldout_error_text", "neighbours_cost",
            "ladder_duration_model", "meets_goal", "predict", "predict_duration"]
 
 MIN_DISTINCT_INPUTS = 3  # two to fit a line, one more to hold out
@@ -208,3 +209,16 @@ def duration_error_text(ladder: SizeLadder) -> str:
     spread = [e for e in errors if e is not None]
     text = f"{model.heldout.error_percent:+.1f} %"
     return text + (f" ({min(spread):+.1f} … {max(spread):+.1f})" if len(spread) > 1 else "")
+
+
+def neighbours_cost(ladder: SizeLadder) -> tuple[float, tuple[float, float]] | None:
+    """The ladder's largest input on every core at once against alone (at least 1: neighbours
+    never make a task faster, whatever the noise), and its copies' spread around their median
+    (low, high); None where it was not measured."""
+    contended = ladder.contended
+    alone = ladder.rungs[-1].duration_s if ladder.rungs else []
+    if contended is None or not contended.duration_s or not alone or statistics.median(alone) <= 0:
+        return None
+    middle = statistics.median(contended.duration_s)
+    return (max(1.0, middle / statistics.median(alone)),
+            (min(contended.duration_s) / middle, max(contended.duration_s) / middle))

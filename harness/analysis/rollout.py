@@ -31,7 +31,13 @@ from collections.abc import Sequence
 import msgspec
 from dask.utils import format_bytes
 
-from memreplay.analysis.model import duration_error_text, heldout_error_text, ladder_duration_model, predict_duration
+from memreplay.analysis.model import (
+    duration_error_text,
+    heldout_error_text,
+    ladder_duration_model,
+    neighbours_cost,
+    predict_duration,
+)
 from memreplay.analysis.recommend import (
     DEFAULT_MARGIN,
     LIMIT_STEP,
@@ -49,7 +55,7 @@ from memreplay.records.schema import CaseResult, DurationModel, SizeLadder, Swee
 from memreplay.records.task_rows import TaskRow
 
 __all__ = ["SIMULATED_TASKS", "MachinePlan", "NaiveChoice", "PlanInput", "RolloutPlan", "WorkloadPlan", "makespan",
-           "plan_rollout"]
+           "neighbours", "plan_rollout"]
 
 SIMULATED_TASKS = 50_000  # beyond this many tasks the makespan is the list-scheduling bound, not simulated
 
@@ -148,28 +154,43 @@ class _Tasks(msgspec.Struct, kw_only=True):
     factor: float
     measured: list[str]
     modelled: list[str]
+    # what neighbours cost a task: the ladder's largest input on every core at once over alone
+    # (1.0: not measured), and how far its copies spread (low, high, as ratios to their median)
+    busy: float = 1.0
+    busy_spread: tuple[float, float] = (1.0, 1.0)
     # per threads per worker: the sweep's own tasks (input bytes, duration, the ladder's line at
-    # that input), in cases that ran no more tasks at once than the machine had cores
+    # that input × what its case's neighbours cost it)
     in_cluster: dict[int, list[tuple[int, float, float]]] = {}
 
-    def timed(self, threads: int) -> tuple[list[float], list[float], list[float], str | None]:
-        """Each task's expected duration, low and high on workers of ``threads`` threads: the
-        line scaled by the sweep's own tasks at that many threads (else at any), their summed
-        durations over the line's (a large task weighs as much as its time), the range widened
-        to the ratios of the largest of them (half the largest input and up: a tiny input's ratio
-        to a line's small intercept says nothing of a large task)."""
+    def timed(self, threads: int, occupancy: float) -> tuple[list[float], list[float], list[float], str | None]:
+        """Each task's expected duration, low and high on workers of ``threads`` threads with
+        ``occupancy`` × the machine's cores busy: the line × what neighbours cost × the sweep's
+        own tasks against that (at that many threads, else at any: their summed durations over
+        the model's, so a large task weighs as much as its time). The range is widened to the
+        spread of the largest of those tasks (half the largest input and up: a tiny input's ratio
+        to a small intercept says nothing of a large task) and of the busy copies."""
+        crowd = neighbours(self.busy, occupancy)
         tasks = self.in_cluster.get(threads) or [task for measured in self.in_cluster.values() for task in measured]
-        if not tasks:
-            return self.durations, self.low, self.high, None
-        middle = math.fsum(d for _, d, _ in tasks) / math.fsum(e for _, _, e in tasks)
-        largest = max(size for size, _, _ in tasks)
-        ratios = [d / e for size, d, e in tasks if 2 * size >= largest] + [middle]
-        low, high = min(ratios), max(ratios)
-        where = f"{threads} thread(s) per worker" if threads in self.in_cluster else "any shape"
-        note = (f"× {middle:.2f}: the sweep's own {len(tasks)} tasks at {where} took that much of the line's time "
-                f"(the largest {low:.2f}–{high:.2f}×)")
-        return ([d * middle for d in self.durations], [min(lo, d * low) for lo, d in zip(self.low, self.durations)],
-                [max(hi, d * high) for hi, d in zip(self.high, self.durations)], note)
+        warm, low, high = 1.0, self.busy_spread[0], self.busy_spread[1]
+        note = f"× {crowd:.2f} for its neighbours ({occupancy:.0%} of the cores busy)" if self.busy != 1 else None
+        if tasks:
+            warm = math.fsum(d for _, d, _ in tasks) / math.fsum(e for _, _, e in tasks)
+            largest = max(size for size, _, _ in tasks)
+            ratios = [d / e / warm for size, d, e in tasks if 2 * size >= largest]
+            low, high = min([low, *ratios]), max([high, *ratios])
+            where = f"{threads} thread(s) per worker" if threads in self.in_cluster else "any shape"
+            note = ((note + "; " if note else "") + f"× {warm:.2f}: the sweep's own {len(tasks)} tasks at {where} "
+                    f"took that much of this model's time")
+        scale = crowd * warm
+        return ([d * scale for d in self.durations], [lo * scale * min(1.0, low) for lo in self.low],
+                [hi * scale * max(1.0, high) for hi in self.high], note)
+
+
+def neighbours(busy: float, occupancy: float) -> float:
+    """What a task's neighbours cost it with ``occupancy`` × the cores busy, as a factor on its
+    time alone: 1 alone, ``busy`` (measured) with every core busy, in proportion between; past
+    every core, time-sliced on top."""
+    return 1 + (busy - 1) * occupancy if occupancy <= 1 else busy * occupancy
 
 
 def makespan(durations: Sequence[float], slots: int) -> float:
@@ -268,10 +289,17 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
         modelled.append(f"time per task: the size ladder's duration line ({ladder.prefix} alone in a fresh process, "
                         f"held-out error {duration_error_text(ladder)}); the range spans its measurements "
                         f"({low_ratio:.2f}–{high_ratio:.2f}× the line)")
-        in_cluster = _in_cluster_ratios(record, workload, rows, ladder.prefix, duration_model)
+        busy, busy_spread = neighbours_cost(ladder) or (1.0, (1.0, 1.0))
+        if busy == 1.0:
+            modelled.append("what a task's neighbours cost it is not measured (a ladder of an earlier memreplay, or "
+                            "of a 1-core machine): a task takes as long beside others as alone")
+        else:
+            copies = ladder.contended.processes if ladder.contended else 0
+            modelled.append(f"beside its neighbours: the largest input on {copies} cores at once took {busy:.2f}× as "
+                            "long as alone; with a share of the cores busy, a task takes that share of the difference")
+        in_cluster = _in_cluster_ratios(record, workload, rows, ladder.prefix, duration_model, busy)
         if not in_cluster:
-            modelled.append("the line is not checked against the sweep's own tasks: every case ran more tasks at "
-                            "once than the machine it ran on had cores")
+            modelled.append("the model is not checked against the sweep's own tasks: no ok case measured them")
         others = every_task_s - math.fsum(row.duration_s or 0.0 for row in modelled_rows)
         if every_task_s > 0 and others > 0:
             names = sorted({row.task_prefix for row in in_order if row.task_prefix != ladder.prefix})
@@ -279,7 +307,7 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
                             f"{100 * others / every_task_s:.1f} % of the task time of case {first.id}")
         prefix = ladder.prefix
     else:
-        in_cluster = {}
+        in_cluster, busy, busy_spread = {}, 1.0, (1.0, 1.0)
         if wanted.task_bytes is not None:
             raise _NoPlan("no size ladder to size tasks of --task-size with: sweep with size_ladder = true "
                           "(a replayed trace keeps its recorded tasks)")
@@ -303,22 +331,23 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     modelled.append("total time: the tasks in input order, each on the next free slot; shuffles, transfers, the "
                     "scheduler and machine start-up not modelled: an embarrassingly parallel estimate")
     return _Tasks(inputs=inputs, durations=durations, low=low, high=high, prefix=prefix, ladder=ladder,
-                  factor=factor, measured=measured, modelled=modelled, in_cluster=in_cluster)
+                  factor=factor, measured=measured, modelled=modelled, in_cluster=in_cluster, busy=busy,
+                  busy_spread=busy_spread)
 
 
 def _in_cluster_ratios(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], prefix: str,
-                       model: DurationModel) -> dict[int, list[tuple[int, float, float]]]:
+                       model: DurationModel, busy: float) -> dict[int, list[tuple[int, float, float]]]:
     """Per threads per worker, each swept task of ``prefix`` against the ladder's line at its
-    input, from the ok cases that ran at most as many tasks at once as the sweep's machine had
-    cores: an oversubscribed case's tasks share cores, which a planned machine's never do."""
+    input × what its case's neighbours cost (its tasks at once over the sweep machine's cores)."""
     cores = record.environment.cpu_count or 1
-    threads_of = {case.id: case.config.threads_per_worker for case in record.cases
-                  if case.workload.name == workload and case.config.n_workers * case.config.threads_per_worker <= cores}
+    cases = {case.id: case.config for case in record.cases if case.workload.name == workload}
     tasks: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
     for row, case in rows:
-        if (case in threads_of and row.task_prefix == prefix and row.input_bytes and row.duration_s
-                and (expected := predict_duration(model, row.input_bytes)) > 0):
-            tasks[threads_of[case]].append((row.input_bytes, row.duration_s, expected))
+        config = cases.get(case)
+        if (config is not None and row.task_prefix == prefix and row.input_bytes and row.duration_s
+                and (line := predict_duration(model, row.input_bytes)) > 0):
+            crowd = neighbours(busy, config.n_workers * config.threads_per_worker / cores)
+            tasks[config.threads_per_worker].append((row.input_bytes, row.duration_s, line * crowd))
     return dict(tasks)
 
 
@@ -350,7 +379,7 @@ def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, task
         plan.idle_reason = (f"memory runs out first: one task per core needs {machine.cores} × "
                             f"{compact_bytes(one)}, {format_bytes(int(machine.memory_bytes * (1 - margin)))} usable")
     plan.worker_peak_rss_bytes = advice.needs_per_worker_bytes
-    durations, lows, highs, plan.calibration = tasks.timed(threads)
+    durations, lows, highs, plan.calibration = tasks.timed(threads, plan.tasks_at_once / machine.cores)
     count = len(durations)
     plan.time_per_task_s = math.fsum(durations) / count if count else 0.0
     plan.time_per_task_range_s = (math.fsum(lows) / count, math.fsum(highs) / count) if count else (0.0, 0.0)

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from memreplay.analysis.model import duration_error_text, heldout_error_text, ladder_duration_model
+from memreplay.analysis.model import duration_error_text, heldout_error_text, ladder_duration_model, neighbours_cost
 from memreplay.kinds.base import (
     Command,
     Kind,
@@ -36,7 +36,9 @@ LADDER_NOTE = (
     "(its error is then given in MiB). In brackets: the range of each repeat's own held-out error. "
     "memreplay recommend --input-size sizes larger inputs with this line. The duration of each measurement is "
     "fitted the same way, its largest input held out: the time per task at a larger input, for one task alone in a "
-    "fresh process; in a cluster, tasks of other shapes may run slower or faster.")
+    "fresh process; in a cluster, tasks of other shapes may run slower or faster. Every core busy: the largest input "
+    "run on every core at once (how many in brackets), each copy in a fresh process, against alone: what a task's "
+    "neighbours cost it (memreplay plan models a machine's busy cores with it).")
 DURATION_CAPTION = "Duration: time per task versus input size"
 
 
@@ -71,12 +73,14 @@ def _seconds(value: float) -> str:
 
 def _duration_row(ladder: SizeLadder) -> tuple[str, ...]:
     model = ladder_duration_model(ladder)  # a record before schema 8: fitted from its rungs
+    cost = neighbours_cost(ladder)
+    crowded = "-" if cost is None or ladder.contended is None else f"{cost[0]:.2f}× ({ladder.contended.processes})"
     if model is None:
-        return (ladder.workload, "-", "-", "-", "-", "-", "-")
+        return (ladder.workload, "-", "-", "-", "-", "-", "-", crowded)
     held = model.heldout
     return (ladder.workload, _seconds(model.seconds_per_byte * MIB), _seconds(model.intercept_s),
             mib_text(held.input_bytes), _seconds(held.predicted_s), _seconds(held.measured_s),
-            duration_error_text(ladder))
+            duration_error_text(ladder), crowded)
 
 
 def ladders_section(ladders: Sequence[SizeLadder]) -> Section:
@@ -107,8 +111,8 @@ def ladders_section(ladders: Sequence[SizeLadder]) -> Section:
               Table(("workload", "bytes/byte", "intercept", "held-out input", "predicted", "measured",
                      "error (repeats)", "goal"), rows, numeric=(1, 2, 3, 4, 5), row_styles=styles),
               Table(("workload", "s/MiB", "intercept s", "held-out input", "predicted s", "measured s",
-                     "error (repeats)"), [_duration_row(ladder) for ladder in ladders], caption=DURATION_CAPTION,
-                    numeric=(1, 2, 3, 4, 5))]
+                     "error (repeats)", "every core busy"), [_duration_row(ladder) for ladder in ladders],
+                    caption=DURATION_CAPTION, numeric=(1, 2, 3, 4, 5))]
     if figures:
         blocks.append(Plots(figures))
     return Section("Size ladder: peak increase versus input size", blocks)

@@ -46,7 +46,8 @@ Schema history:
       they are (they have none of these).
   8 — size ladders' duration model: size_ladder.duration_model (a task's duration fitted on its
       input size, the largest input held out, as the peak increase is) and
-      size_ladder.duration_repeat_errors_percent (each repeat's own held-out error). Records of
+      size_ladder.duration_repeat_errors_percent (each repeat's own held-out error);
+      size_ladder.contended (the largest input on every core at once, what neighbours cost). Records of
       schema 3 to 7 are read as they are (their ladders' rungs hold the durations; the model is
       fitted from them when read, memreplay.analysis.model.ladder_duration_model).
 """
@@ -61,7 +62,8 @@ from memreplay.plan.cluster_config import ClusterConfig
 from memreplay.plan.cluster_source import ClusterSource
 
 __all__ = [
-    "BORDERLINE_PERCENT", "AccuracyRun", "CaseResult", "ClusterRecord", "CorpusRef", "DeadTask", "DurationModel",
+    "BORDERLINE_PERCENT", "AccuracyRun", "CaseResult", "ClusterRecord", "ContendedRung", "CorpusRef", "DeadTask",
+    "DurationModel",
     "Environment", "FootprintComparison", "HeldOut", "HeldOutDuration",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "MemoryEnvironment", "MemoryEvent", "MemoryManager",
     "OomInfo", "Outcome", "Overhead", "PlannedCase",
@@ -451,6 +453,16 @@ class LadderRung(_Part, kw_only=True):
     duration_s: list[Seconds]
 
 
+class ContendedRung(_Part, kw_only=True):
+    """The ladder's largest input run on every core at once, each copy in a fresh process started
+    together: what neighbours cost a task (memory bandwidth, caches, the shared cores)."""
+
+    processes: int
+    input_bytes: Bytes
+    duration_s: list[Seconds]  # one per process
+    peak_increase_bytes: list[Bytes]
+
+
 class SizeLadder(_Part, kw_only=True):
     """A workload's task function alone, in a fresh process per measurement, on inputs of
     geometric sizes; the fit of peak increase on input size, checked on the largest input."""
@@ -473,6 +485,7 @@ class SizeLadder(_Part, kw_only=True):
     # own held-out error; before 8, memreplay.analysis.model.ladder_duration_model fits it on reading
     duration_model: DurationModel | None = None
     duration_repeat_errors_percent: list[float | None] = []
+    contended: ContendedRung | None = None  # the largest input on every core at once (schema 8)
 
 
 class SweepSummary(_Part, kw_only=True):

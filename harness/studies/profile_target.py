@@ -18,6 +18,7 @@ import gc
 import inspect
 import json
 import linecache
+import os
 import subprocess
 import sys
 import time
@@ -33,14 +34,18 @@ MIB = 2**20
 FIL_OOM_EXIT = 53
 
 
-def run_target(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str] | str:
+START_AT = "MEMREPLAY_START_AT"  # a peak measurement waits for this wall-clock time: neighbours start together
+
+
+def run_target(command: list[str], cwd: Path, timeout: float,
+               environment: dict[str, str] | None = None) -> subprocess.CompletedProcess[str] | str:
     """Run a subprocess of this module; a string is why it failed (its last error line)."""
     # here, not at the top: the children import this module, and need not import distributed
     from memreplay.plan.distributed_config import child_environment
 
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              env=child_environment())
+                              env={**child_environment(), **(environment or {})})
     except subprocess.TimeoutExpired:
         return f"timed out after {timeout:g} s"
     if done.returncode != 0:
@@ -91,6 +96,7 @@ def _peak(task: Any, path: Path, out_json: str) -> None:
 
     meter = open_meter()
     gc.collect()  # what the imports left for the collector is not the task's
+    time.sleep(max(0.0, float(os.environ.get(START_AT, 0)) - time.time()))  # its neighbours have imported too
     before = meter.rss()
     meter.reset()
     started = time.perf_counter()

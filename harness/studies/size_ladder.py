@@ -9,10 +9,13 @@ measurement's duration is fitted on its input size the same way: the time one ta
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import shutil
 import socket
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,15 +27,17 @@ from memreplay.corpora import Corpus, ensure_corpus
 from memreplay.errors import UserError
 from memreplay.plan.sizes import check_repeats, check_scale, check_seconds
 from memreplay.records.atomic import atomic_write_bytes
-from memreplay.records.schema import LadderRung, SizeLadder, SizeRecord, SizeSettings
+from memreplay.records.schema import ContendedRung, LadderRung, SizeLadder, SizeRecord, SizeSettings
 from memreplay.records.store import RunDirectory, new_record_fields
-from memreplay.studies.profile_target import run_target
+from memreplay.studies.profile_target import START_AT, run_target
 from memreplay.workloads import Workload, resolve_workload
 
 __all__ = ["LADDER_FRACTIONS", "LADDER_REPEATS", "cut_input", "run_ladder", "size_workloads"]
 
 LADDER_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 LADDER_REPEATS = 3
+CONTENDED_START_S = 3.0  # long enough for every copy to import before they start together
+NEIGHBOUR_OVERHEAD = 128 * 2**20  # a fresh Python with numpy and memreplay imported, beside its task
 
 
 class _Measured(msgspec.Struct):
@@ -63,14 +68,40 @@ def _task_prefix(workload: Workload) -> str:
     return getattr(workload.task_function, "__name__", workload.slug)
 
 
-def _measure(workload: Workload, path: Path, scratch: Path, timeout_s: float) -> _Measured | str:
-    out = scratch / "peak.json"
+def _measure(workload: Workload, path: Path, scratch: Path, timeout_s: float, name: str = "peak.json",
+             start_at: float | None = None) -> _Measured | str:
+    out = scratch / name
     out.unlink(missing_ok=True)
     command = [sys.executable, "-m", "memreplay.studies.profile_target", "peak", workload.name, str(path), str(out)]
-    done = run_target(command, scratch, timeout_s)
+    done = run_target(command, scratch, timeout_s, None if start_at is None else {START_AT: repr(start_at)})
     if isinstance(done, str):
         return done
     return msgspec.json.decode(out.read_bytes(), type=_Measured)
+
+
+def _neighbours(peak_increase: int) -> int:
+    """How many copies of the largest input run at once: one per core, as many as half the
+    memory available holds (a 64-core machine must not run out of memory measuring this)."""
+    import psutil
+
+    room = psutil.virtual_memory().available // 2 // max(1, peak_increase + NEIGHBOUR_OVERHEAD)
+    return max(1, min(os.cpu_count() or 1, room))
+
+
+def _contended(workload: Workload, path: Path, scratch: Path, timeout_s: float, processes: int) -> ContendedRung | str:
+    """``processes`` copies of the task on ``path`` at once, each in a fresh process; they start
+    together once all have imported (a wall-clock moment a few seconds ahead)."""
+    start_at = time.time() + CONTENDED_START_S
+    with concurrent.futures.ThreadPoolExecutor(processes) as pool:
+        done = list(pool.map(lambda i: _measure(workload, path, scratch, timeout_s + CONTENDED_START_S,
+                                                f"peak-{i}.json", start_at), range(processes)))
+    failed = next((d for d in done if isinstance(d, str)), None)
+    if failed is not None:
+        return failed
+    measured = [d for d in done if not isinstance(d, str)]
+    return ContendedRung(processes=processes, input_bytes=path.stat().st_size,
+                         duration_s=[m.duration_s for m in measured],
+                         peak_increase_bytes=[m.peak_increase_bytes for m in measured])
 
 
 def run_ladder(workload: Workload, corpus: Corpus, scratch: Path, *, repeats: int = LADDER_REPEATS,
@@ -104,6 +135,14 @@ def run_ladder(workload: Workload, corpus: Corpus, scratch: Path, *, repeats: in
                 ladder.method = measured.method
                 rung.peak_increase_bytes.append(measured.peak_increase_bytes)
                 rung.duration_s.append(measured.duration_s)
+        processes = _neighbours(max(ladder.rungs[-1].peak_increase_bytes))
+        if processes > 1:  # what a task's neighbours cost it: the largest input on every core at once
+            contended = _contended(workload, inputs[-1][1], scratch, timeout_s, processes)
+            if isinstance(contended, str):  # the ladder stands without it; the plan then models no neighbours
+                print(f"size ladder of {workload.name}: the largest input on {processes} cores at once: {contended}",
+                      file=sys.stderr)
+            else:
+                ladder.contended = contended
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if scratch.parent.name == "scratch" and not any(scratch.parent.iterdir()):

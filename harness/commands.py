@@ -36,7 +36,7 @@ def _configure_list(parser: argparse.ArgumentParser) -> None:
 
 
 def _call_list(args: argparse.Namespace) -> Said:
-    from memreplay.plan.packaged import packaged_config, packaged_configs, shipped_matrices
+    from memreplay.plan.packaged import example_catalog, packaged_config, packaged_configs, shipped_matrices
     from memreplay.report.table import format_table
     from memreplay.workloads import registered_workloads
 
@@ -49,7 +49,9 @@ def _call_list(args: argparse.Namespace) -> Said:
                for folder in ("scheduler", "memory")}
     return Said(f"{workloads}\n\n{matrices}\n\nscheduler presets: {presets['scheduler']} "
                 f"(in {packaged_configs() / 'scheduler'})\n"
-                f"memory presets: {presets['memory']} (in {packaged_configs() / 'memory'})")
+                f"memory presets: {presets['memory']} (in {packaged_configs() / 'memory'})\n"
+                f"machine catalogs: example, for memreplay plan --machines example ({example_catalog()}: example "
+                "prices, to replace with yours)")
 
 
 def _configure_corpora(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ def test_list_names_every_workload(cli) -> None:
                if line.split() and line.split()[0] in ("default", "asv", "scheduler-presets")}
     assert set(shipped) == {"default", "asv", "scheduler-presets"} and all(map(os.path.isfile, shipped.values()))
     assert "scheduler presets: default, trimmed" in result.stdout
+    assert "machine catalogs: example, for memreplay plan --machines example" in result.stdout
 
 
 def test_corpora_command_generates_into_given_directory(cli, tmp_path: Path) -> None:

@@ -172,6 +172,11 @@ def test_the_installed_wheel_lists_and_runs_from_an_empty_directory(installed: P
     assert run.returncode == 0, run.stdout + run.stderr
     (record,) = (empty / "results" / "runs").glob("*/run.json")
     assert json.loads(record.read_text())["cases"][0]["outcome"] == "ok"
+    # the example catalog is in the wheel: a plan from it, kept beside the run
+    plan = _in_empty_directory(installed, empty, "memreplay", "plan", str(record.parent), "--machines", "example",
+                               "--input", "2x")
+    assert plan.returncode == 0 and "Rollout plan" in plan.stdout, plan.stdout + plan.stderr
+    assert (record.parent / "plan.json").is_file()
     assert sorted(path.name for path in empty.iterdir()) == ["results"]  # nothing else written here
 
 

@@ -168,7 +168,8 @@ class _Tasks(msgspec.Struct, kw_only=True):
         own tasks against that (at that many threads, else at any: their summed durations over
         the model's, so a large task weighs as much as its time). The range is widened to the
         spread of the largest of those tasks (half the largest input and up: a tiny input's ratio
-        to a small intercept says nothing of a large task) and of the busy copies."""
+        to a small intercept says nothing of a large task) and of the busy copies, from alone to
+        every core busy."""
         crowd = neighbours(self.busy, occupancy)
         tasks = self.in_cluster.get(threads) or [task for measured in self.in_cluster.values() for task in measured]
         warm, low, high = 1.0, self.busy_spread[0], self.busy_spread[1]
@@ -181,9 +182,11 @@ class _Tasks(msgspec.Struct, kw_only=True):
             where = f"{threads} thread(s) per worker" if threads in self.in_cluster else "any shape"
             note = ((note + "; " if note else "") + f"× {warm:.2f}: the sweep's own {len(tasks)} tasks at {where} "
                     f"took that much of this model's time")
-        scale = crowd * warm
-        return ([d * scale for d in self.durations], [lo * scale * min(1.0, low) for lo in self.low],
-                [hi * scale * max(1.0, high) for hi in self.high], note)
+        # the range reaches from the task alone to every core busy, whatever the occupancy: the
+        # scheduler, the client and a machine's other processes use cores too
+        scale, fewest, most = crowd * warm, warm * min(1.0, low), warm * self.busy * max(1.0, high)
+        return ([d * scale for d in self.durations], [lo * fewest for lo in self.low],
+                [hi * most for hi in self.high], note)
 
 
 def neighbours(busy: float, occupancy: float) -> float:

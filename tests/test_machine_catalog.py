@@ -126,6 +126,15 @@ def test_cores_are_a_positive_whole_number(tmp_path: Path, value: str, got: str)
     assert f"machine 'm' cores: must be a positive whole number, {got}" in message, message
 
 
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("cores", "100000000", "cores: 100,000,000 is more than any one machine has (at most 10,000)"),
+    ("memory", '"1e30GiB"', "memory: "),
+])
+def test_a_machine_larger_than_any_is_a_typo(tmp_path: Path, key: str, value: str, problem: str) -> None:
+    message = _refusal(tmp_path / "bad.toml", GOOD + _machine(**{key: value}))
+    assert problem in message and "more than any one machine has" in message, message
+
+
 @pytest.mark.parametrize(("value", "got"), [
     ("nan", "got nan"), ("inf", "got inf"), ("-inf", "got -inf"), ("-0.01", "got -0.01"), ('"0.1"', "got '0.1'"),
     ("true", "got True"), ("[0.1]", "got [0.1]"),

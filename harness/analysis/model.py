@@ -220,5 +220,7 @@ def neighbours_cost(ladder: SizeLadder) -> tuple[float, tuple[float, float]] | N
     if contended is None or not contended.duration_s or not alone or statistics.median(alone) <= 0:
         return None
     middle = statistics.median(contended.duration_s)
+    if middle <= 0:  # a task too short for the clock: nothing to say of its neighbours
+        return None
     return (max(1.0, middle / statistics.median(alone)),
             (min(contended.duration_s) / middle, max(contended.duration_s) / middle))

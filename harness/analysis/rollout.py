@@ -89,6 +89,7 @@ class MachinePlan(msgspec.Struct, kw_only=True):
     time_per_task_s: float | None = None  # the mean over the input's tasks
     time_per_task_range_s: tuple[float, float] | None = None
     calibration: str | None = None  # how the ladder's line was scaled to the sweep's own tasks
+    note: str | None = None  # what else decided its numbers (more machines for their disks)
     machines: int | None = None
     total_time_s: float | None = None
     total_time_range_s: tuple[float, float] | None = None
@@ -143,12 +144,16 @@ class RolloutPlan(msgspec.Struct, kw_only=True):
 
 
 class _Tasks(msgspec.Struct, kw_only=True):
-    """The input's tasks: each one's input bytes and expected duration, and its duration's range."""
+    """The input's tasks, in groups of alike ones (a million tasks of one size are one group):
+    each group's input bytes, how many tasks, and one task's time alone in a worker, expected,
+    low and high."""
 
     inputs: list[int]
-    durations: list[float]
+    counts: list[int]
+    alone: list[float]
     low: list[float]
     high: list[float]
+    interleaved: bool  # the groups repeat in turn (copies of a graph), else one after the other
     prefix: str | None
     ladder: SizeLadder | None
     factor: float
@@ -162,14 +167,38 @@ class _Tasks(msgspec.Struct, kw_only=True):
     # that input × what its case's neighbours cost it)
     in_cluster: dict[int, list[tuple[int, float, float]]] = {}
 
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def mean(self, durations: Sequence[float]) -> float:
+        return math.fsum(d * c for d, c in zip(durations, self.counts)) / self.total if self.total else 0.0
+
+    def makespan(self, durations: Sequence[float], slots: int) -> float:
+        """The groups' tasks in order on ``slots`` slots (see :func:`makespan`), in closed form
+        where they are alike or too many to simulate."""
+        live = [(d, c) for d, c in zip(durations, self.counts) if c]
+        if not live:
+            return 0.0
+        if len({d for d, _ in live}) == 1:
+            return math.ceil(self.total / slots) * live[0][0]
+        if self.total > SIMULATED_TASKS:
+            return max(math.fsum(d * c for d, c in live) / slots, max(d for d, _ in live))
+        if self.interleaved:
+            order = [d for turn in range(max(c for _, c in live)) for d, c in live if c > turn]
+        else:
+            order = [d for d, c in live for _ in range(c)]
+        return makespan(order, slots)
+
     def timed(self, threads: int, occupancy: float) -> tuple[list[float], list[float], list[float], str | None]:
-        """Each task's expected duration, low and high on workers of ``threads`` threads with
-        ``occupancy`` × the machine's cores busy: the line × what neighbours cost × the sweep's
-        own tasks against that (at that many threads, else at any: their summed durations over
-        the model's, so a large task weighs as much as its time). The range is widened to the
-        spread of the largest of those tasks (half the largest input and up: a tiny input's ratio
-        to a small intercept says nothing of a large task) and of the busy copies, from alone to
-        every core busy."""
+        """Each group's expected duration, low and high on workers of ``threads`` threads with
+        ``occupancy`` × the machine's cores busy: its time alone × what neighbours cost × the
+        sweep's own tasks against that (at that many threads, else at any: their summed
+        durations over the model's, so a large task weighs as much as its time). The range
+        reaches from alone to every core busy (the scheduler, the client and a machine's other
+        processes use cores too), widened by the widest spread measured: the ladder's largest
+        inputs, the busy copies, the sweep's largest tasks (half the largest input and up: a
+        tiny input's ratio to a small intercept says nothing of a large task)."""
         crowd = neighbours(self.busy, occupancy)
         tasks = self.in_cluster.get(threads) or [task for measured in self.in_cluster.values() for task in measured]
         warm, low, high = 1.0, self.busy_spread[0], self.busy_spread[1]
@@ -182,11 +211,9 @@ class _Tasks(msgspec.Struct, kw_only=True):
             where = f"{threads} thread(s) per worker" if threads in self.in_cluster else "any shape"
             note = ((note + "; " if note else "") + f"× {warm:.2f}: the sweep's own {len(tasks)} tasks at {where} "
                     f"took that much of this model's time")
-        # the range reaches from the task alone to every core busy, whatever the occupancy: the
-        # scheduler, the client and a machine's other processes use cores too
-        scale, fewest, most = crowd * warm, warm * min(1.0, low), warm * self.busy * max(1.0, high)
-        return ([d * scale for d in self.durations], [lo * fewest for lo in self.low],
-                [hi * most for hi in self.high], note)
+        return ([d * crowd * warm for d in self.alone],
+                [min(lo, d * low) * warm for lo, d in zip(self.low, self.alone)],
+                [max(hi, d * high) * warm * self.busy for hi, d in zip(self.high, self.alone)], note)
 
 
 def neighbours(busy: float, occupancy: float) -> float:
@@ -197,32 +224,27 @@ def neighbours(busy: float, occupancy: float) -> float:
 
 
 def makespan(durations: Sequence[float], slots: int) -> float:
-    """The time ``durations`` take in order on ``slots`` slots, each task on the next free one.
-    When all are alike, whole waves; past SIMULATED_TASKS tasks, the larger of the work spread
-    evenly and the longest task (the bound list scheduling approaches with many tasks)."""
+    """The time ``durations`` take in order on ``slots`` slots, each task on the next free one."""
     if not durations:
         return 0.0
-    if len(set(durations)) == 1:
-        return math.ceil(len(durations) / slots) * durations[0]
-    if len(durations) > SIMULATED_TASKS:
-        return max(math.fsum(durations) / slots, max(durations))
     free = [0.0] * min(slots, len(durations))
     for duration in durations:
         heapq.heappush(free, heapq.heappop(free) + duration)
     return max(free)
 
 
-def _machines_for(durations: Sequence[float], slots: int, deadline: float | None) -> int | None:
-    """The fewest machines whose ``slots`` each meet the deadline (1 without one); None: no number does."""
+def _machines_for(tasks: _Tasks, durations: Sequence[float], slots: int, deadline: float | None) -> int | None:
+    """The fewest machines whose ``slots`` each meet the deadline with ``durations`` (1 without
+    one); None: no number does."""
     if deadline is None:
         return 1
-    most = max(1, math.ceil(len(durations) / slots))  # more machines than that leave whole machines idle
-    if makespan(durations, slots * most) > deadline:
+    most = max(1, math.ceil(tasks.total / slots))  # more machines than that leave whole machines idle
+    if tasks.makespan(durations, slots * most) > deadline:
         return None
     low, high = 1, most
     while low < high:
         middle = (low + high) // 2
-        if makespan(durations, slots * middle) <= deadline:
+        if tasks.makespan(durations, slots * middle) <= deadline:
             high = middle
         else:
             low = middle + 1
@@ -254,8 +276,35 @@ def _ratio_range(ladder: SizeLadder) -> tuple[float, float]:
     return min([1.0, *ratios]), max([1.0, *ratios])
 
 
+def _alone(ladder: SizeLadder, model: DurationModel, size: int) -> float:
+    """One task of ``size`` alone: the ladder's line; below its smallest input (where a line's
+    intercept can reach zero or less), the smallest input's measured time in proportion."""
+    smallest = min((rung for rung in ladder.rungs if rung.duration_s), key=lambda rung: rung.input_bytes)
+    floor = statistics.median(smallest.duration_s) * size / smallest.input_bytes
+    return floor if size < smallest.input_bytes else max(floor, predict_duration(model, size))
+
+
 def _swept_input(case: CaseResult) -> int:
     return case.corpus.total_bytes
+
+
+def _sized_tasks(ladder: SizeLadder, model: DurationModel, inputs: list[int], counts: list[int], factor: float,
+                 modelled: list[str]) -> tuple[list[float], list[float], list[float]]:
+    """Each group's time alone, low and high, from the ladder; what is extrapolated, said."""
+    low_ratio, high_ratio = _ratio_range(ladder)
+    alone = [_alone(ladder, model, size) for size in inputs]
+    modelled.append(f"time per task: the size ladder's duration line ({ladder.prefix} alone in a fresh process, "
+                    f"held-out error {duration_error_text(ladder)}); the range spans its measurements "
+                    f"({low_ratio:.2f}–{high_ratio:.2f}× the line)")
+    rungs = [rung.input_bytes for rung in ladder.rungs if rung.duration_s]
+    live = [size for size, count in zip(inputs, counts) if count]
+    if live and max(live) > 2 * max(rungs):
+        modelled.append(f"the largest task, {format_bytes(max(live))}, is {max(live) / max(rungs):,.1f}× the "
+                        "ladder's largest input: its time and memory extrapolated along the lines")
+    if live and min(live) < min(rungs):
+        modelled.append(f"tasks of {format_bytes(min(live))} are smaller than the ladder's smallest input "
+                        f"({format_bytes(min(rungs))}): their time is its measured time in proportion")
+    return alone, [d * low_ratio for d in alone], [d * high_ratio for d in alone]
 
 
 def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], wanted: PlanInput) -> _Tasks:
@@ -273,25 +322,26 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     ladder = _ladder(record, workload)
     in_order = sorted((row for row, case in rows if case == first.id), key=lambda row: row.start or 0.0)
     every_task_s = math.fsum(row.duration_s or 0.0 for row in in_order)
-    measured, modelled = [], []
+    measured: list[str] = []
+    modelled: list[str] = []
+    in_cluster: dict[int, list[tuple[int, float, float]]] = {}
+    busy, busy_spread = 1.0, (1.0, 1.0)
     if ladder is not None and (duration_model := ladder_duration_model(ladder)) is not None:
         modelled_rows = [row for row in in_order if row.task_prefix == ladder.prefix and row.input_bytes]
         if not modelled_rows:
             raise _NoPlan(f"no task of {ladder.prefix} with a measured input in case {first.id}")
         if wanted.task_bytes is not None:
-            count = math.ceil(factor * swept / wanted.task_bytes)
-            inputs = [wanted.task_bytes] * count
-            modelled.append(f"the input cut into {count:,} tasks of {format_bytes(wanted.task_bytes)} each")
+            total = max(1, round(factor * swept))
+            whole, rest = divmod(total, wanted.task_bytes)
+            inputs, counts = [wanted.task_bytes, rest], [whole, 1 if rest else 0]
+            modelled.append(f"the input cut into {whole + bool(rest):,} tasks of {format_bytes(wanted.task_bytes)}"
+                            + (f" (the last {format_bytes(rest)})" if rest and whole else ""))
         else:
             inputs = [max(1, round((row.input_bytes or 0) * factor)) for row in modelled_rows]
+            counts = [1] * len(inputs)
             modelled.append(f"the swept tasks of {ladder.prefix} grown {factor:.3g}× each, as the corpus at a larger "
                             "scale (--task-size cuts the input into tasks of one size instead)")
-        low_ratio, high_ratio = _ratio_range(ladder)
-        durations = [predict_duration(duration_model, size) for size in inputs]
-        low, high = [d * low_ratio for d in durations], [d * high_ratio for d in durations]
-        modelled.append(f"time per task: the size ladder's duration line ({ladder.prefix} alone in a fresh process, "
-                        f"held-out error {duration_error_text(ladder)}); the range spans its measurements "
-                        f"({low_ratio:.2f}–{high_ratio:.2f}× the line)")
+        alone, low, high = _sized_tasks(ladder, duration_model, inputs, counts, factor, modelled)
         busy, busy_spread = neighbours_cost(ladder) or (1.0, (1.0, 1.0))
         if busy == 1.0:
             modelled.append("what a task's neighbours cost it is not measured (a ladder of an earlier memreplay, or "
@@ -308,9 +358,8 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
             names = sorted({row.task_prefix for row in in_order if row.task_prefix != ladder.prefix})
             modelled.append(f"tasks other than {ladder.prefix} ({', '.join(names)}) not modelled: "
                             f"{100 * others / every_task_s:.1f} % of the task time of case {first.id}")
-        prefix = ladder.prefix
+        prefix, interleaved = ladder.prefix, False
     else:
-        in_cluster, busy, busy_spread = {}, 1.0, (1.0, 1.0)
         if wanted.task_bytes is not None:
             raise _NoPlan("no size ladder to size tasks of --task-size with: sweep with size_ladder = true "
                           "(a replayed trace keeps its recorded tasks)")
@@ -318,24 +367,28 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
         for row, _case in rows:
             if row.duration_s is not None:
                 by_key[row.task_key].append(row.duration_s)
-        keys = [row.task_key for row in in_order if row.task_key in by_key]
-        copies = max(1, math.ceil(factor))
-        base = [statistics.median(by_key[key]) for key in keys]
-        durations = base * copies
-        low = [min(by_key[key]) for key in keys] * copies
-        high = [max(by_key[key]) for key in keys] * copies
-        inputs = [row.input_bytes or 0 for row in in_order if row.task_key in by_key] * copies
+        kept = [row for row in in_order if row.task_key in by_key]
+        # the graph's tasks run factor times over: whole copies, then the first tasks of one more
+        whole, extra = int(factor), round((factor - int(factor)) * len(kept))
+        counts = [whole + (i < extra) for i in range(len(kept))]
+        if kept and not any(counts):
+            counts[0] = 1
+        inputs = [row.input_bytes or 0 for row in kept]
+        alone = [statistics.median(by_key[row.task_key]) for row in kept]
+        low = [min(by_key[row.task_key]) for row in kept]
+        high = [max(by_key[row.task_key]) for row in kept]
         what = "the recorded durations, as the replay reproduced them" if replay else "as measured in the sweep"
         measured.append(f"time per task: each task's median over the sweep's ok cases ({what}); the range is their "
                         "lowest to highest")
-        modelled.append(f"the graph's {len(keys):,} tasks run {copies:,} times over: more tasks of the measured sizes, "
-                        "not larger ones (no size ladder)")
-        prefix = None
+        modelled.append(f"the graph's {len(kept):,} tasks run {factor:g} times over ({sum(counts):,} tasks): more "
+                        "tasks of the measured sizes, not larger ones (no size ladder)")
+        prefix, interleaved = None, True
     modelled.append("total time: the tasks in input order, each on the next free slot; shuffles, transfers, the "
                     "scheduler and machine start-up not modelled: an embarrassingly parallel estimate")
-    return _Tasks(inputs=inputs, durations=durations, low=low, high=high, prefix=prefix, ladder=ladder,
-                  factor=factor, measured=measured, modelled=modelled, in_cluster=in_cluster, busy=busy,
-                  busy_spread=busy_spread)
+    modelled.append("machines: as many as meet the deadline at the slow end of the range")
+    return _Tasks(inputs=inputs, counts=counts, alone=alone, low=low, high=high, interleaved=interleaved,
+                  prefix=prefix, ladder=ladder, factor=factor, measured=measured, modelled=modelled,
+                  in_cluster=in_cluster, busy=busy, busy_spread=busy_spread)
 
 
 def _in_cluster_ratios(record: SweepRecord, workload: str, rows: list[tuple[TaskRow, str]], prefix: str,
@@ -361,10 +414,10 @@ class _NoPlan(Exception):
 def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, tasks: _Tasks, wanted: PlanInput,
                   margin: float, kill_fraction: float, held: float | None,
                   thresholds: dict[str, object]) -> MachinePlan:
-    largest = max(tasks.inputs, default=0)
-    # measured peaks wherever the input's tasks are no larger than the swept ones; else the ladder's line
+    largest = max((size for size, count in zip(tasks.inputs, tasks.counts) if count), default=0)
+    # measured peaks where the input's largest task is the swept one; else the ladder's line
     measured_largest = max((row_input for row_input in _swept_inputs(record, workload, tasks.prefix)), default=0)
-    predicted = tasks.ladder is not None and largest > measured_largest
+    predicted = tasks.ladder is not None and largest != measured_largest
     advice = recommend(record, machine.cores, machine.memory_bytes, margin, kill_fraction,
                        largest if predicted else None).workloads[workload]
     plan = MachinePlan(machine=machine.name, family=machine.family, cores=machine.cores,
@@ -372,6 +425,8 @@ def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, task
                        largest_peak_increase_bytes=advice.largest_peak_increase_bytes)
     if not advice.tasks_at_once or advice.n_workers is None or advice.threads_per_worker is None:
         plan.reason = (advice.reason or "no shape fits").removeprefix("does not fit: ")
+        if wanted.task_bytes is None and tasks.ladder is not None and tasks.factor > 1:
+            plan.reason += " (--task-size keeps tasks small however large the input)"
         return plan
     workers, threads, limit = advice.n_workers, advice.threads_per_worker, advice.memory_limit or 0
     plan.n_workers, plan.threads_per_worker, plan.memory_limit_bytes = workers, threads, limit
@@ -380,37 +435,53 @@ def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, task
     if plan.tasks_at_once < machine.cores:
         one = worker_limit(_footprint(record), 1, advice.largest_peak_increase_bytes or 0, kill_fraction)
         plan.idle_reason = (f"memory runs out first: one task per core needs {machine.cores} × "
-                            f"{compact_bytes(one)}, {format_bytes(int(machine.memory_bytes * (1 - margin)))} usable")
+                            f"{format_bytes(one)}, {format_bytes(int(machine.memory_bytes * (1 - margin)))} usable")
     plan.worker_peak_rss_bytes = advice.needs_per_worker_bytes
     durations, lows, highs, plan.calibration = tasks.timed(threads, plan.tasks_at_once / machine.cores)
-    count = len(durations)
-    plan.time_per_task_s = math.fsum(durations) / count if count else 0.0
-    plan.time_per_task_range_s = (math.fsum(lows) / count, math.fsum(highs) / count) if count else (0.0, 0.0)
-    machines = _machines_for(durations, plan.tasks_at_once, wanted.deadline_s)
+    plan.time_per_task_s = tasks.mean(durations)
+    plan.time_per_task_range_s = (tasks.mean(lows), tasks.mean(highs))
+    machines = _machines_for(tasks, highs, plan.tasks_at_once, wanted.deadline_s)
     if machines is None:
-        longest = max(durations)
-        plan.reason = (f"no number of machines meets the deadline: its longest task alone takes {longest:,.1f} s"
-                       if wanted.deadline_s is not None and longest > wanted.deadline_s else
-                       "no number of machines meets the deadline")
+        longest = max(h for h, c in zip(highs, tasks.counts) if c)
+        plan.reason = ("no number of machines meets the deadline: its longest task alone may take "
+                       f"{longest:,.1f} s" if wanted.deadline_s is not None and longest > wanted.deadline_s
+                       else "no number of machines meets the deadline")
         return plan
+    if held is not None:
+        footprint, peak = _footprint(record), advice.largest_peak_increase_bytes or 0
+
+        def spilled(count: int) -> int:
+            return spilled_per_worker((count * workers, threads, limit), held, footprint, peak, thresholds)
+
+        disk = machine.disk_per_worker_bytes
+        if disk is not None and spilled(machines) > disk:  # more machines spread the results thinner
+            enough = next((count for count in _doublings(machines) if spilled(count) <= disk), None)
+            if enough is None:
+                plan.reason = (f"each worker would spill about {format_bytes(spilled(machines))} of results, more "
+                               f"than its {format_bytes(disk)} of disk, on any number of machines")
+                return plan
+            low, high = machines, enough
+            while low < high:
+                middle = (low + high) // 2
+                low, high = (low, middle) if spilled(middle) <= disk else (middle + 1, high)
+            plan.note = (f"{high:,} machines, not the {machines:,} its time needs: on fewer, each worker spills more "
+                         f"results than its {format_bytes(disk)} of disk holds")
+            machines = high
+        plan.spilled_per_worker_bytes = spilled(machines)
+        plan.spills = plan.spilled_per_worker_bytes >= LIMIT_STEP  # less: as recommend, noise
     slots = machines * plan.tasks_at_once
     plan.machines = machines
-    plan.total_time_s = makespan(durations, slots)
-    plan.total_time_range_s = (makespan(lows, slots), makespan(highs, slots))
+    plan.total_time_s = tasks.makespan(durations, slots)
+    plan.total_time_range_s = (tasks.makespan(lows, slots), tasks.makespan(highs, slots))
     hourly = machines * machine.price_per_hour / 3600  # billed by the second
     plan.cost = plan.total_time_s * hourly
     plan.cost_range = (plan.total_time_range_s[0] * hourly, plan.total_time_range_s[1] * hourly)
-    if held is not None:
-        spilled = spilled_per_worker((machines * workers, threads, limit), held, _footprint(record),
-                                     advice.largest_peak_increase_bytes or 0, thresholds)
-        plan.spills, plan.spilled_per_worker_bytes = spilled >= LIMIT_STEP, spilled  # less: as recommend, noise
-        disk = machine.disk_per_worker_bytes
-        if disk is not None and spilled > disk:
-            plan.reason = (f"each worker spills about {format_bytes(spilled)} of results, more than its "
-                           f"{format_bytes(disk)} of disk")
-            return plan
     plan.fits = True
     return plan
+
+
+def _doublings(start: int, times: int = 40) -> list[int]:
+    return [start * 2**i for i in range(1, times + 1)]
 
 
 def _footprint(record: SweepRecord) -> int:
@@ -496,9 +567,9 @@ def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     held = None if held_measured is None else held_measured * tasks.factor
     thresholds = memory_thresholds_of(record, ok)
     measured, modelled = list(tasks.measured), list(tasks.modelled)
-    largest = max(tasks.inputs, default=0)
+    largest = max((size for size, count in zip(tasks.inputs, tasks.counts) if count), default=0)
     swept_largest = max(_swept_inputs(record, workload, tasks.prefix), default=0)
-    if tasks.ladder is not None and largest > swept_largest:
+    if tasks.ladder is not None and largest != swept_largest:
         modelled.insert(0, f"peak increase per task: the size ladder's line at {format_bytes(largest)} "
                            f"(held-out error {heldout_error_text(tasks.ladder)})")
     else:
@@ -513,8 +584,9 @@ def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     machine_plans = _ranked([_machine_plan(machine, record, workload, tasks, wanted, margin, kill_fraction, held,
                                            thresholds) for machine in catalog.machines])
     chosen = next((p for p in machine_plans if p.fits), None)
-    return WorkloadPlan(workload=workload, prefix=tasks.prefix, tasks=len(tasks.inputs),
-                        largest_task_input_bytes=largest or None, task_input_bytes_total=sum(tasks.inputs) or None,
+    return WorkloadPlan(workload=workload, prefix=tasks.prefix, tasks=tasks.total,
+                        largest_task_input_bytes=largest or None,
+                        task_input_bytes_total=sum(i * c for i, c in zip(tasks.inputs, tasks.counts)) or None,
                         scale_factor=tasks.factor, measured=measured, modelled=modelled, machines=machine_plans,
                         chosen=chosen.machine if chosen else None,
                         naive=_naive(machine_plans, chosen, record, kill_fraction, margin))

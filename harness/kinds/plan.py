@@ -79,18 +79,18 @@ def _call(args: argparse.Namespace) -> Said:
     plan = plan_rollout(record, task_rows_by_workload(run, record), catalog, wanted, kill_fraction(), args.margin,
                         args.workload)
     written = save_plan(run, plan, record)
-    if args.json:
-        return Said(msgspec.json.format(msgspec.json.encode(plan)).decode())
     from memreplay.kinds import ReportContext, write_report
     from memreplay.report.text import sections_text
 
-    try:
+    try:  # the report shows the plan just saved, with --json too
         report = f"report: {write_report(run, record, ReportContext(kill_fraction=kill_fraction()))}"
     except Exception as error:  # the plan is saved whatever happens to the page
         report = f"report: not written ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    code = 0 if any(w.chosen for w in plan.workloads.values()) else 1  # 1: no workload has a machine that fits
+    if args.json:
+        return Said(msgspec.json.format(msgspec.json.encode(plan)).decode(), code)
     files = ", ".join(str(path) for path in written)
-    return Said(f"{sections_text(plan_sections(plan))}\n\nplan: {files}\n{report}",
-                0 if any(w.chosen for w in plan.workloads.values()) else 1)
+    return Said(f"{sections_text(plan_sections(plan))}\n\nplan: {files}\n{report}", code)
 
 
 def save_plan(run: Path, plan: RolloutPlan, record: object) -> list[Path]:
@@ -102,6 +102,8 @@ def save_plan(run: Path, plan: RolloutPlan, record: object) -> list[Path]:
     written = [run / PLAN_FILE]
     try:
         atomic_write_bytes(run / PLAN_FILE, msgspec.json.format(msgspec.json.encode(plan)))
+        for stale in run.glob("plan-*.toml"):  # an earlier plan's choices, which this one may not make
+            stale.unlink()
         for workload in plan.workloads.values():
             if (text := planned_matrix(plan, workload, record)) is not None:
                 path = run / f"plan-{name_slug(workload.workload)}.toml"
@@ -131,12 +133,18 @@ def planned_matrix(plan: RolloutPlan, workload: WorkloadPlan, record: object) ->
     if chosen is None or chosen.memory_limit_bytes is None or not isinstance(record, SweepRecord):
         return None
     matrix = record.settings.matrix
-    planned_scale = matrix.scale * workload.scale_factor
+    if workload.workload.startswith("replay:"):
+        scaled = "# The trace's path is as the sweep was given it: run this from the directory the sweep ran in."
+    elif plan.task_bytes is None and workload.prefix is not None:
+        scaled = (f"# scale = {matrix.scale * workload.scale_factor:.6g} gives the planned task sizes (it needs a "
+                  "machine as large as the planned one).")
+    else:
+        scaled = "# The planned tasks are cut to --task-size; the corpus at this scale keeps its own."
     return "\n".join([
         f"# memreplay plan: {workload.workload} on {chosen.machines} × {chosen.machine} "
         f"({chosen.cores} cores, {compact_bytes(chosen.memory_bytes)}), for {_input_said(plan)}.",
         "# One machine's shape, at the swept scale: `memreplay sweep THIS_FILE` checks it in minutes.",
-        f"# scale = {planned_scale:.6g} gives the planned task sizes (needs a machine as large as the planned one).",
+        scaled,
         "[matrix]",
         f"workloads = [{_toml_string(workload.workload)}]",
         f"shapes = [[{chosen.n_workers}, {chosen.threads_per_worker}]]",
@@ -188,7 +196,7 @@ def _row(machine: MachinePlan, currency: str) -> tuple[object, ...]:
     return (
         "no fit" if machine.rank is None else f"{machine.rank}{' *' if machine.pareto else ''}",
         f"{machine.machine} {machine.cores}c/{compact_bytes(machine.memory_bytes)}", f"{machine.price_per_hour:g}",
-        f"{machine.n_workers}x{machine.threads_per_worker} {compact_bytes(machine.memory_limit_bytes or 0)}"
+        f"{machine.n_workers}x{machine.threads_per_worker} {format_bytes(machine.memory_limit_bytes or 0)}"
         if machine.n_workers else "-",
         "-" if machine.idle_core_share is None else f"{machine.idle_core_share:.0%}",
         duration_text(machine.time_per_task_s), "-" if machine.machines is None else machine.machines,
@@ -222,19 +230,26 @@ def _workload_blocks(plan: RolloutPlan, workload: WorkloadPlan) -> list:
     styles = ["good" if m.machine == workload.chosen else "" if m.fits else "flag" for m in workload.machines]
     blocks: list = [Text(answer), Table(_headers(plan.currency), [_row(m, plan.currency) for m in workload.machines],
                                         numeric=(2, 4, 6, 8), row_styles=styles)]
-    unfit = [f"{m.machine} does not fit: {m.reason}" for m in workload.machines if not m.fits]
-    if unfit:
-        blocks.append(Items(unfit))
+    said = ([f"{m.machine}: {m.note}" for m in workload.machines if m.fits and m.note]
+            + [f"{m.machine} does not fit: {m.reason}" for m in workload.machines if not m.fits])
+    if said:
+        blocks.append(Items(said))
     naive = workload.naive
     if naive is not None:
         if naive.same_as_plan:
             said = f"One task per core (the machine cheapest per core that runs it) would pick {naive.machine} too."
         else:
-            idle = ("" if naive.idle_core_share is None or chosen is None or chosen.idle_core_share is None else
+            idle = ("" if naive.idle_core_share is None or chosen is None or chosen.idle_core_share is None
+                    or round(naive.idle_core_share, 2) == round(chosen.idle_core_share, 2) else
                     f", and {naive.idle_core_share:.0%} of its cores idle against {chosen.idle_core_share:.0%}")
             saving = ("" if naive.saving is None or naive.saving_percent is None else
+                      f" The plan costs about the same as its {_money(naive.cost, plan.currency)}{idle}."
+                      if abs(naive.saving_percent) < 0.5 else
                       f" The plan costs {_money(naive.saving, plan.currency)} ({naive.saving_percent:.0f} %) less than "
-                      f"its {_money(naive.cost, plan.currency)}{idle}.")
+                      f"its {_money(naive.cost, plan.currency)}{idle}."
+                      if naive.saving > 0 else
+                      f" The plan costs {_money(-naive.saving, plan.currency)} more than its "
+                      f"{_money(naive.cost, plan.currency)}, for a machine that is faster{idle}.")
             said = (f"One task per core would pick {naive.machine}, the cheapest per core that runs it: "
                     f"{naive.outcome}.{saving}")
         blocks.append(Text(said))

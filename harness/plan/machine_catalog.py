@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dask.utils import format_bytes
+
 from memreplay.errors import UserError
 from memreplay.plan.cluster_config import MIN_WORKER_MEMORY
 from memreplay.plan.sizes import compact_bytes, parse_size
@@ -42,6 +44,9 @@ DEFAULT_CURRENCY = "USD"
 _TABLES = ("catalog", "machine")
 _CATALOG_KEYS = ("currency", "prices_taken", "note")
 _REQUIRED = ("name", "cores", "memory", "price_per_hour")
+# What one machine has at most: a typo of a few zeros is refused, not planned for minutes.
+MAX_CORES = 10_000
+MAX_MEMORY = 2**50  # 1 PiB
 _MACHINE_KEYS = ("name", "family", "cores", "memory", "price_per_hour", "disk_per_worker")
 # date.fromisoformat also takes 20261130 and 2026-W48-1: a catalog's date is read by people too
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -128,12 +133,18 @@ def _machine(path: Path, index: int, entry: Any, seen: dict[str, int]) -> Machin
     cores = entry["cores"]
     if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
         raise UserError(f"{path}: {label} cores: must be a positive whole number, got {cores!r}")
+    if cores > MAX_CORES:
+        raise UserError(f"{path}: {label} cores: {cores:,} is more than any one machine has (at most {MAX_CORES:,})")
 
     memory = _size(entry["memory"], f"{path}: {label} memory")
     if memory < MIN_WORKER_MEMORY:
         bare = " (a bare number is bytes: write a size such as \"16GiB\")" if isinstance(entry["memory"], int) else ""
         raise UserError(f"{path}: {label} memory: {compact_bytes(memory)} is less than one worker needs to start "
                         f"({compact_bytes(MIN_WORKER_MEMORY)}){bare}")
+
+    if memory > MAX_MEMORY:
+        raise UserError(f"{path}: {label} memory: {format_bytes(memory)} is more than any one machine has "
+                        f"(at most {format_bytes(MAX_MEMORY)})")
 
     price = entry["price_per_hour"]
     if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price < 0:

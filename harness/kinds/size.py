@@ -36,7 +36,7 @@ LADDER_NOTE = (
     "(its error is then given in MiB). In brackets: the range of each repeat's own held-out error. "
     "memreplay recommend --input-size sizes larger inputs with this line. The duration of each measurement is "
     "fitted the same way, its largest input held out: the time per task at a larger input, for one task alone in a "
-    "fresh process; in a cluster, tasks of other shapes may run slower or faster. Every core busy: the largest input "
+    "fresh process; in a cluster, tasks of other shapes may run slower or faster. All cores busy: the largest input "
     "run on every core at once (how many in brackets), each copy in a fresh process, against alone: what a task's "
     "neighbours cost it (memreplay plan models a machine's busy cores with it).")
 DURATION_CAPTION = "Duration: time per task versus input size"
@@ -110,8 +110,8 @@ def ladders_section(ladders: Sequence[SizeLadder]) -> Section:
     blocks = [Text(LADDER_NOTE, note=True),
               Table(("workload", "bytes/byte", "intercept", "held-out input", "predicted", "measured",
                      "error (repeats)", "goal"), rows, numeric=(1, 2, 3, 4, 5), row_styles=styles),
-              Table(("workload", "s/MiB", "intercept s", "held-out input", "predicted s", "measured s",
-                     "error (repeats)", "every core busy"), [_duration_row(ladder) for ladder in ladders],
+              Table(("workload", "s/MiB", "intercept s", "held out", "predicted s", "measured s",
+                     "error (repeats)", "all cores busy"), [_duration_row(ladder) for ladder in ladders],
                     caption=DURATION_CAPTION, numeric=(1, 2, 3, 4, 5))]
     if figures:
         blocks.append(Plots(figures))

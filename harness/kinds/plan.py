@@ -202,9 +202,14 @@ def _row(machine: MachinePlan, currency: str) -> tuple[object, ...]:
         duration_text(machine.time_per_task_s), "-" if machine.machines is None else machine.machines,
         _ranged(machine.total_time_s, machine.total_time_range_s, duration_text),
         _money(machine.cost, currency).removesuffix(f" {currency}"),
-        "-" if machine.spills is None else format_bytes(machine.spilled_per_worker_bytes or 0) if machine.spills
+        "-" if machine.spills is None else _short_bytes(machine.spilled_per_worker_bytes or 0) if machine.spills
         else "no",
     )
+
+
+def _short_bytes(value: int) -> str:
+    """``178 MiB``, ``1.0 GiB``: a column that must stay narrow."""
+    return f"{value / 2**30:,.1f} GiB" if value >= 2**30 else f"{value / 2**20:,.0f} MiB"
 
 
 def _headers(currency: str) -> tuple[str, ...]:
@@ -221,7 +226,7 @@ def _workload_blocks(plan: RolloutPlan, workload: WorkloadPlan) -> list:
                 if workload.largest_task_input_bytes else ""))
     if chosen is not None:
         answer = (f"{workload.workload}: {chosen.machines} × {chosen.machine}, each {chosen.n_workers} worker(s) × "
-                  f"{chosen.threads_per_worker} thread(s) at {compact_bytes(chosen.memory_limit_bytes or 0)}; "
+                  f"{chosen.threads_per_worker} thread(s) at {format_bytes(chosen.memory_limit_bytes or 0)}; "
                   f"{duration_text(chosen.total_time_s)} and {_money(chosen.cost, plan.currency)} for {tasks}"
                   + (f"; {chosen.idle_core_share:.0%} of its cores idle ({chosen.idle_reason})"
                      if chosen.idle_core_share else ""))

@@ -289,7 +289,7 @@ def plan_plot(title: str, machines: Sequence[str], seconds: Sequence[float], cos
         plot.line([t for t, _ in on_front], [c for _, c in on_front], color="#08519c", line_width=2,
                   legend_label="Pareto front: faster costs more")
     for name, t, c in zip(machines, times, costs):
-        plot.add_layout(Label(x=t, y=c, text=name, x_offset=7, y_offset=-4, text_font_size="10px"))
+        plot.add_layout(Label(x=t, y=c, text=name, y_offset=9, text_align="center", text_font_size="10px"))
     if chosen in machines:
         at = list(machines).index(chosen)
         plot.scatter([times[at]], [costs[at]], marker="circle", size=20, fill_alpha=0, line_width=2,
@@ -297,6 +297,7 @@ def plan_plot(title: str, machines: Sequence[str], seconds: Sequence[float], cos
     plot.add_tools(HoverTool(tooltips=[("machine", "@machine"), ("total time", f"@time{{0,0.00}} {unit}"),
                                        ("cost", f"@cost{{0,0.[000000]}} {currency}"), ("", "@where")],
                              renderers=[dots]))
+    plot.x_range.range_padding = plot.y_range.range_padding = 0.25  # room for the labels at the edges
     plot.legend.label_text_font_size = "10px"
     plot.legend.spacing = 0
     plot.add_layout(plot.legend[0], "below")  # never over a machine's dot

@@ -8,10 +8,12 @@ import json
 import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from memreplay.analysis.rollout import makespan
-from memreplay.kinds.plan import load_plan
+from memreplay.cli import build_parser
+from memreplay.kinds.plan import load_plan, make_plan
 from memreplay.plan.matrix import load_matrix
 from tests.helpers.browser import opened_report
 
@@ -59,7 +61,12 @@ def catalog(tmp_path: Path) -> Path:
     return path
 
 
-def _plan(cli, run: Path, catalog: Path, *options: str, code: int = 0) -> dict:
+def _plan(cli, run: Path, catalog: Path, *options: str, code: int | None = None) -> dict:
+    """The plan as --json gives it: computed in process (no report written), or with ``code``
+    through the command line, its exit code checked."""
+    if code is None:
+        args = build_parser().parse_args(["plan", str(run), "--machines", str(catalog), *options])
+        return msgspec.to_builtins(make_plan(args)[2])
     result = cli("plan", str(run), "--machines", str(catalog), *options, "--json")
     assert result.returncode == code, result.stderr
     return json.loads(result.stdout)

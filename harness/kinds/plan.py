@@ -17,10 +17,11 @@ from memreplay.analysis.rollout import MachinePlan, PlanInput, RolloutPlan, Work
 from memreplay.errors import UserError
 from memreplay.kinds.base import Command, Said
 from memreplay.plan.sizes import compact_bytes, parse_duration, parse_size
+from memreplay.records.schema import SweepRecord
 from memreplay.report.blocks import Items, Plots, Section, Table, Text
 from memreplay.report.units import duration_text
 
-__all__ = ["COMMAND", "PLAN_FILE", "load_plan", "plan_input", "plan_sections", "planned_matrix"]
+__all__ = ["COMMAND", "PLAN_FILE", "load_plan", "make_plan", "plan_input", "plan_sections", "planned_matrix"]
 
 PLAN_FILE = "plan.json"
 
@@ -61,13 +62,14 @@ def plan_input(given: str, task_size: str | None, deadline: str | None) -> PlanI
                      deadline_s=None if deadline is None else parse_duration(deadline, "--deadline"))
 
 
-def _call(args: argparse.Namespace) -> Said:
+def make_plan(args: argparse.Namespace) -> tuple[Path, SweepRecord, RolloutPlan]:
+    """The plan ``memreplay plan`` would print for ``args``: its run directory, the run's record
+    and the plan, computed, not saved."""
     from memreplay.analysis.rollout import plan_rollout
     from memreplay.kinds.sweep_figures import task_rows_by_workload
     from memreplay.plan.distributed_config import kill_fraction
     from memreplay.plan.machine_catalog import load_catalog
     from memreplay.plan.packaged import example_catalog
-    from memreplay.records.schema import SweepRecord
     from memreplay.records.store import load_record, run_directory
 
     wanted = plan_input(args.input, args.task_size, args.deadline)  # every option checked before any file is read
@@ -76,8 +78,14 @@ def _call(args: argparse.Namespace) -> Said:
     catalog = load_catalog(example_catalog() if args.machines == "example" else args.machines)
     run = run_directory(args.run)
     record = load_record(args.run, SweepRecord)
-    plan = plan_rollout(record, task_rows_by_workload(run, record), catalog, wanted, kill_fraction(), args.margin,
-                        args.workload)
+    return run, record, plan_rollout(record, task_rows_by_workload(run, record), catalog, wanted, kill_fraction(),
+                                     args.margin, args.workload)
+
+
+def _call(args: argparse.Namespace) -> Said:
+    from memreplay.plan.distributed_config import kill_fraction
+
+    run, record, plan = make_plan(args)
     written = save_plan(run, plan, record)
     from memreplay.kinds import ReportContext, write_report
     from memreplay.report.text import sections_text
@@ -127,8 +135,6 @@ def load_plan(run: Path) -> RolloutPlan | str | None:
 
 def planned_matrix(plan: RolloutPlan, workload: WorkloadPlan, record: object) -> str | None:
     """The chosen machine's shape as a matrix of one case, at the swept scale."""
-    from memreplay.records.schema import SweepRecord
-
     chosen = next((m for m in workload.machines if m.machine == workload.chosen), None)
     if chosen is None or chosen.memory_limit_bytes is None or not isinstance(record, SweepRecord):
         return None

@@ -36,7 +36,7 @@ __all__ = ["LADDER_FRACTIONS", "LADDER_REPEATS", "cut_input", "run_ladder", "siz
 
 LADDER_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 LADDER_REPEATS = 3
-CONTENDED_START_S = 3.0  # long enough for every copy to import before they start together
+CONTENDED_START_S = 2.0  # long enough for every copy to import before they start together
 NEIGHBOUR_OVERHEAD = 128 * 2**20  # a fresh Python with numpy and memreplay imported, beside its task
 
 

@@ -44,7 +44,7 @@ from memreplay.records.schema import BORDERLINE_PERCENT, CaseResult, PrefixModel
 
 __all__ = ["DEFAULT_MARGIN", "LIMIT_STEP", "Advice", "MeasuredChoice", "Recommendation", "held_results",
            "largest_peak_increase", "memory_thresholds_of", "recommend", "spill_reason", "spilled_per_worker",
-           "worker_limit"]
+           "worker_footprint", "worker_limit"]
 
 LIMIT_STEP = 64 * 2**20  # limits are advised in whole steps, rounded up
 DEFAULT_MARGIN = 0.2  # the share of a machine's RAM kept in reserve, unless the user says otherwise
@@ -101,6 +101,12 @@ def worker_limit(footprint: int, threads: int, peak: int, kill_fraction: float) 
     """The smallest advised limit at which a worker running ``threads`` such tasks at once stays
     below its nanny's kill line."""
     return max(MIN_WORKER_MEMORY, _round_up((footprint + threads * peak) / kill_fraction))
+
+
+def worker_footprint(record: SweepRecord) -> int | None:
+    """A worker's own footprint: the largest any finished case measured (None: none did)."""
+    return max((c.task_memory.worker_footprint_bytes for c in record.cases
+                if c.outcome == "ok" and c.task_memory and c.task_memory.worker_footprint_bytes), default=None)
 
 
 def largest_peak_increase(cases: Iterable[CaseResult]) -> int | None:
@@ -278,9 +284,7 @@ def _size_model(record: SweepRecord, workload: str) -> tuple[PrefixModel, str] |
 def recommend(record: SweepRecord, cores: int, memory: int, margin: float, kill_fraction: float,
               input_bytes: int | None = None) -> Recommendation:
     finished = [c for c in record.cases if c.outcome == "ok"]
-    footprints = [c.task_memory.worker_footprint_bytes for c in finished
-                  if c.task_memory and c.task_memory.worker_footprint_bytes]
-    footprint = max(footprints, default=None)
+    footprint = worker_footprint(record)
     usable = int(memory * (1 - margin))
     advice = {}
     for workload in dict.fromkeys(case.workload.name for case in record.cases):

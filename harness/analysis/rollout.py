@@ -26,7 +26,7 @@ import heapq
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 from dask.utils import format_bytes
@@ -46,6 +46,7 @@ from memreplay.analysis.recommend import (
     memory_thresholds_of,
     recommend,
     spilled_per_worker,
+    worker_footprint,
     worker_limit,
 )
 from memreplay.errors import UserError
@@ -242,16 +243,18 @@ def _machines_for(tasks: _Tasks, durations: Sequence[float], slots: int, deadlin
     if deadline is None:
         return 1
     most = max(1, math.ceil(tasks.total / slots))  # more machines than that leave whole machines idle
-    deadline -= tasks.outside_s[2]  # what the run spends outside its tasks, at its longest
-    if tasks.makespan(durations, slots * most) > deadline:
+    within = deadline - tasks.outside_s[2]  # what the run spends outside its tasks, at its longest
+    return _fewest(1, most, lambda count: tasks.makespan(durations, slots * count) <= within)
+
+
+def _fewest(low: int, high: int, enough: Callable[[int], bool]) -> int | None:
+    """The smallest count in [low, high] that is ``enough``, for a condition that stays true once
+    it holds (more machines are never slower, nor spill more each); None: not even ``high``."""
+    if not enough(high):
         return None
-    low, high = 1, most
     while low < high:
         middle = (low + high) // 2
-        if tasks.makespan(durations, slots * middle) <= deadline:
-            high = middle
-        else:
-            low = middle + 1
+        low, high = (low, middle) if enough(middle) else (middle + 1, high)
     return low
 
 
@@ -288,11 +291,7 @@ def _alone(ladder: SizeLadder, model: DurationModel, size: int) -> float:
     return floor if size < smallest.input_bytes else max(floor, predict_duration(model, size))
 
 
-def _swept_input(case: CaseResult) -> int:
-    return case.corpus.total_bytes
-
-
-def _sized_tasks(ladder: SizeLadder, model: DurationModel, inputs: list[int], counts: list[int], factor: float,
+def _sized_tasks(ladder: SizeLadder, model: DurationModel, inputs: list[int], counts: list[int],
                  modelled: list[str]) -> tuple[list[float], list[float], list[float]]:
     """Each group's time alone, low and high, from the ladder; what is extrapolated, said."""
     low_ratio, high_ratio = _ratio_range(ladder)
@@ -321,7 +320,7 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     if wanted.input_bytes is not None and replay:
         raise _NoPlan("a replayed trace's input size is not known to memreplay: give --input as a multiple of the "
                       "recorded run, e.g. 10x")
-    swept = _swept_input(first)
+    swept = first.corpus.total_bytes  # the swept input, which --input is measured against
     factor = wanted.factor if wanted.factor is not None else (wanted.input_bytes or swept) / swept
     ladder = _ladder(record, workload)
     in_order = sorted((row for row, case in rows if case == first.id), key=lambda row: row.start or 0.0)
@@ -345,7 +344,7 @@ def _planned_tasks(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
             counts = [1] * len(inputs)
             modelled.append(f"the swept tasks of {ladder.prefix} grown {factor:.3g}× each, as the corpus at a larger "
                             "scale (--task-size cuts the input into tasks of one size instead)")
-        alone, low, high = _sized_tasks(ladder, duration_model, inputs, counts, factor, modelled)
+        alone, low, high = _sized_tasks(ladder, duration_model, inputs, counts, modelled)
         busy, busy_spread = neighbours_cost(ladder) or (1.0, (1.0, 1.0))
         if busy == 1.0:
             modelled.append("what a task's neighbours cost it is not measured (a ladder of an earlier memreplay, or "
@@ -433,14 +432,12 @@ class _NoPlan(Exception):
 
 
 def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, tasks: _Tasks, wanted: PlanInput,
-                  margin: float, kill_fraction: float, held: float | None,
-                  thresholds: dict[str, object]) -> MachinePlan:
-    largest = max((size for size, count in zip(tasks.inputs, tasks.counts) if count), default=0)
-    # measured peaks where the input's largest task is the swept one; else the ladder's line
-    measured_largest = max((row_input for row_input in _swept_inputs(record, workload, tasks.prefix)), default=0)
-    predicted = tasks.ladder is not None and largest != measured_largest
+                  margin: float, kill_fraction: float, held: float | None, thresholds: dict[str, object],
+                  sized_for: int | None) -> MachinePlan:
+    """One machine type's plan; ``sized_for``: the task input its peak is predicted at (None:
+    the largest the sweep measured)."""
     advice = recommend(record, machine.cores, machine.memory_bytes, margin, kill_fraction,
-                       largest if predicted else None).workloads[workload]
+                       sized_for).workloads[workload]
     plan = MachinePlan(machine=machine.name, family=machine.family, cores=machine.cores,
                        memory_bytes=machine.memory_bytes, price_per_hour=machine.price_per_hour, fits=False,
                        largest_peak_increase_bytes=advice.largest_peak_increase_bytes)
@@ -476,18 +473,14 @@ def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, task
 
         disk = machine.disk_per_worker_bytes
         if disk is not None and spilled(machines) > disk:  # more machines spread the results thinner
-            enough = next((count for count in _doublings(machines) if spilled(count) <= disk), None)
+            enough = _fewest(machines, machines * 2**40, lambda count: spilled(count) <= disk)
             if enough is None:
                 plan.reason = (f"each worker would spill about {format_bytes(spilled(machines))} of results, more "
                                f"than its {format_bytes(disk)} of disk, on any number of machines")
                 return plan
-            low, high = machines, enough
-            while low < high:
-                middle = (low + high) // 2
-                low, high = (low, middle) if spilled(middle) <= disk else (middle + 1, high)
-            plan.note = (f"{high:,} machines, not the {machines:,} its time needs: on fewer, each worker spills more "
-                         f"results than its {format_bytes(disk)} of disk holds")
-            machines = high
+            plan.note = (f"{enough:,} machines, not the {machines:,} its time needs: on fewer, each worker spills "
+                         f"more results than its {format_bytes(disk)} of disk holds")
+            machines = enough
         plan.spilled_per_worker_bytes = spilled(machines)
         plan.spills = plan.spilled_per_worker_bytes >= LIMIT_STEP  # less: as recommend, noise
     slots = machines * plan.tasks_at_once
@@ -502,13 +495,8 @@ def _machine_plan(machine: MachineType, record: SweepRecord, workload: str, task
     return plan
 
 
-def _doublings(start: int, times: int = 40) -> list[int]:
-    return [start * 2**i for i in range(1, times + 1)]
-
-
 def _footprint(record: SweepRecord) -> int:
-    return max((c.task_memory.worker_footprint_bytes for c in record.cases
-                if c.outcome == "ok" and c.task_memory and c.task_memory.worker_footprint_bytes), default=0)
+    return worker_footprint(record) or 0
 
 
 def _swept_inputs(record: SweepRecord, workload: str, prefix: str | None) -> list[int]:
@@ -590,8 +578,10 @@ def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     thresholds = memory_thresholds_of(record, ok)
     measured, modelled = list(tasks.measured), list(tasks.modelled)
     largest = max((size for size, count in zip(tasks.inputs, tasks.counts) if count), default=0)
-    swept_largest = max(_swept_inputs(record, workload, tasks.prefix), default=0)
-    if tasks.ladder is not None and largest != swept_largest:
+    # measured peaks where the input's largest task is the swept one; else the ladder's line
+    sized_for = (largest if tasks.ladder is not None
+                 and largest != max(_swept_inputs(record, workload, tasks.prefix), default=0) else None)
+    if sized_for is not None and tasks.ladder is not None:
         modelled.insert(0, f"peak increase per task: the size ladder's line at {format_bytes(largest)} "
                            f"(held-out error {heldout_error_text(tasks.ladder)})")
     else:
@@ -604,7 +594,7 @@ def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
     modelled.append(f"cost: billed by the second at the catalog's prices ({catalog.currency}"
                     + (f", taken {catalog.prices_taken}" if catalog.prices_taken else "") + ")")
     machine_plans = _ranked([_machine_plan(machine, record, workload, tasks, wanted, margin, kill_fraction, held,
-                                           thresholds) for machine in catalog.machines])
+                                           thresholds, sized_for) for machine in catalog.machines])
     chosen = next((p for p in machine_plans if p.fits), None)
     return WorkloadPlan(workload=workload, prefix=tasks.prefix, tasks=tasks.total,
                         largest_task_input_bytes=largest or None,

@@ -216,7 +216,9 @@ class _Tasks(msgspec.Struct, kw_only=True):
             note = ((note + "; " if note else "") + f"× {warm:.2f}: the sweep's own {len(tasks)} tasks at {where} "
                     f"took that much of this model's time")
         return ([d * crowd * warm for d in self.alone],
-                [min(lo, d * low) * warm for lo, d in zip(self.low, self.alone)],
+                # the low end is the faster of the ladder's own measurement and the sweep's: a sweep
+                # measured on a loaded machine must not lift it
+                [min(lo, d * low) * min(1.0, warm) for lo, d in zip(self.low, self.alone)],
                 [max(hi, d * high) * warm * self.busy for hi, d in zip(self.high, self.alone)], note)
 
 

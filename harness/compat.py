@@ -33,6 +33,7 @@ __all__ = [
     "alias_keys",
     "data_keys",
     "live_clients",
+    "held_task_count",
     "log_structures",
     "memory_kill_events",
     "register_worker_plugin",
@@ -141,6 +142,11 @@ def worker_reported_memory(worker_state: Any) -> int:
 def transition_count(scheduler: Any) -> int:
     """Transitions the scheduler has made since it started."""
     return int(_require(scheduler, "transition_counter", "Scheduler"))
+
+
+def held_task_count(scheduler: Any) -> int:
+    """Tasks the scheduler holds now, in any state."""
+    return len(_require(scheduler, "tasks", "Scheduler"))
 
 
 def log_structures(scheduler: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import numpy as np
 from memreplay.records.schema import DurationModel, HeldOut, HeldOutDuration, PrefixModel, SizeLadder
 from memreplay.records.task_rows import MIB, TaskRow
 
-__all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "duration_error_text", "fit_durations",
+__all__ = ["GOAL_FLOOR_BYTES", "GOAL_PERCENT", "MIN_DISTINCT_INPUTS", "HeldOutLine", "duration_error_text",
+           "fit_durations", "held_out_line",
            "fit_ladder_durations", "fit_peak_model", "fit_points", "grows", "heldout_error_text", "neighbours_cost",
            "ladder_duration_model", "meets_goal", "predict", "predict_duration"]
 
@@ -33,7 +34,7 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-class _HeldOutLine(NamedTuple):
+class HeldOutLine(NamedTuple):
     """A line over every point, and the largest input held out: predicted from a line over the
     smaller inputs, against the mean measured there."""
 
@@ -49,7 +50,7 @@ class _HeldOutLine(NamedTuple):
     error_percent: float | None  # of the prediction against the measured mean, to 0.1 %
 
 
-def _held_out_line(points: Sequence[tuple[int, float]]) -> _HeldOutLine | None:
+def held_out_line(points: Sequence[tuple[int, float]]) -> HeldOutLine | None:
     """``y ≈ intercept + slope × x`` over (x, y) points, the largest x held out; None with fewer
     than MIN_DISTINCT_INPUTS distinct x. Both the memory and the duration models are this fit."""
     x = np.array([p[0] for p in points], dtype=np.float64)
@@ -64,7 +65,7 @@ def _held_out_line(points: Sequence[tuple[int, float]]) -> _HeldOutLine | None:
     held_slope, held_intercept = _fit(x[train], y[train])
     predicted = held_intercept + held_slope * largest
     measured = float(y[x == largest].mean())
-    return _HeldOutLine(
+    return HeldOutLine(
         points=len(points), distinct_inputs=int(distinct), slope=slope, intercept=intercept,
         residual_std=float(residual.std()), max_y=float(y.max()), heldout_input=int(largest),
         predicted=float(predicted), measured=measured,
@@ -75,7 +76,7 @@ def fit_points(group: str, points: Sequence[tuple[int, int]]) -> PrefixModel | N
     """``peak_increase ≈ intercept + slope × input_bytes`` over (input bytes, peak increase)
     points, and the largest input held out: predicted from a fit on the smaller ones, against
     the mean measured there. None with fewer than three distinct inputs."""
-    line = _held_out_line(points)
+    line = held_out_line(points)
     if line is None:
         return None
     return PrefixModel(
@@ -99,7 +100,7 @@ def fit_durations(points: Sequence[tuple[int, float]]) -> DurationModel | None:
     """``duration ≈ intercept + slope × input_bytes`` over (input bytes, seconds) points, the
     largest input held out as :func:`fit_points` holds it out. None with fewer than three
     distinct inputs."""
-    line = _held_out_line(points)
+    line = held_out_line(points)
     if line is None:
         return None
     return DurationModel(

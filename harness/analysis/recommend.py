@@ -37,6 +37,7 @@ import msgspec
 from dask.utils import format_bytes
 
 from memreplay.analysis.model import heldout_error_text, predict
+from memreplay.analysis.scheduler_model import SchedulerLimit
 from memreplay.analysis.task_summary import prefix_peak_increase
 from memreplay.plan.cluster_config import MIN_WORKER_MEMORY, ClusterConfig
 from memreplay.plan.sizes import compact_bytes
@@ -91,6 +92,7 @@ class Recommendation(msgspec.Struct, kw_only=True):
     worker_footprint_bytes: int | None
     input_bytes: int | None = None
     workloads: dict[str, Advice]
+    scheduler: list[SchedulerLimit] = []  # with --tasks: the scheduler's limit per preset, from a ladder
 
 
 def _round_up(value: float, step: int = LIMIT_STEP) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -49,13 +49,15 @@ from memreplay.analysis.recommend import (
     worker_footprint,
     worker_limit,
 )
+from memreplay.analysis.scheduler_model import SchedulerLimit, scheduler_limits
 from memreplay.errors import UserError
 from memreplay.plan.machine_catalog import MachineCatalog, MachineType
 from memreplay.plan.sizes import compact_bytes
-from memreplay.records.schema import CaseResult, DurationModel, SizeLadder, SweepRecord
+from memreplay.records.schema import CaseResult, DurationModel, SchedulerLadder, SizeLadder, SweepRecord
 from memreplay.records.task_rows import TaskRow
 
-__all__ = ["SIMULATED_TASKS", "MachinePlan", "NaiveChoice", "PlanInput", "RolloutPlan", "WorkloadPlan", "makespan",
+__all__ = ["SIMULATED_TASKS", "MachinePlan", "NaiveChoice", "PlanInput", "RolloutPlan", "SchedulerPlacement",
+           "WorkloadPlan", "makespan", "place_schedulers", "swept_graph_tasks",
            "neighbours", "plan_rollout"]
 
 SIMULATED_TASKS = 50_000  # beyond this many tasks the makespan is the list-scheduling bound, not simulated
@@ -115,6 +117,15 @@ class NaiveChoice(msgspec.Struct, kw_only=True):
     same_as_plan: bool
 
 
+class SchedulerPlacement(msgspec.Struct, kw_only=True):
+    """The scheduler of a workload's graph: its memory limit under one preset (from a scheduler
+    ladder), and the cheapest machine type of the catalog whose RAM, less the margin, holds it."""
+
+    limit: SchedulerLimit
+    machine: str | None  # None: no machine type of the catalog holds it
+    price_per_hour: float | None
+
+
 class WorkloadPlan(msgspec.Struct, kw_only=True):
     workload: str
     prefix: str | None  # the modelled task function's prefix (None: every task, as measured)
@@ -128,6 +139,9 @@ class WorkloadPlan(msgspec.Struct, kw_only=True):
     machines: list[MachinePlan] = []
     chosen: str | None = None
     naive: NaiveChoice | None = None
+    scheduler_tasks: int | None = None  # the graph's tasks the scheduler is sized for
+    scheduler_tasks_from: str | None = None  # "--tasks", or how the swept graph was scaled
+    scheduler: list[SchedulerPlacement] = []
 
 
 class RolloutPlan(msgspec.Struct, kw_only=True):
@@ -604,3 +618,31 @@ def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
                         scale_factor=tasks.factor, measured=measured, modelled=modelled, machines=machine_plans,
                         chosen=chosen.machine if chosen else None,
                         naive=_naive(machine_plans, chosen, record, kill_fraction, margin))
+
+
+def swept_graph_tasks(rows: Sequence[tuple[TaskRow, str]]) -> int:
+    """The tasks of the workload's largest swept graph: the most rows any one of its cases has."""
+    return max(Counter(case for _, case in rows).values(), default=0)
+
+
+def place_schedulers(plan: RolloutPlan, ladder: SchedulerLadder, source: str, catalog: MachineCatalog,
+                     rows: dict[str, list[tuple[TaskRow, str]]], tasks: int | None = None) -> None:
+    """Each workload's scheduler, sized for ``tasks`` tasks, else for its largest swept graph
+    scaled as its input is, under every preset of ``ladder``, placed on the cheapest machine type
+    that holds it."""
+    for workload in plan.workloads.values():
+        if tasks is not None:
+            count, said = tasks, "--tasks"
+        else:
+            swept = swept_graph_tasks(rows.get(workload.workload, []))
+            if not swept:
+                continue
+            count = max(1, round(swept * workload.scale_factor))
+            said = f"the swept graph's {swept:,} tasks × {workload.scale_factor:g}, as its input"
+        placements = []
+        for limit in scheduler_limits(ladder, count, source):
+            holding = [m for m in catalog.machines if m.memory_bytes * (1 - plan.margin) >= limit.limit_bytes]
+            cheapest = min(holding, key=lambda m: (m.price_per_hour, m.memory_bytes), default=None)
+            placements.append(SchedulerPlacement(limit=limit, machine=cheapest.name if cheapest else None,
+                                                 price_per_hour=cheapest.price_per_hour if cheapest else None))
+        workload.scheduler_tasks, workload.scheduler_tasks_from, workload.scheduler = count, said, placements

@@ -13,9 +13,11 @@ import msgspec
 from dask.utils import format_bytes
 
 from memreplay.analysis.recommend import DEFAULT_MARGIN
-from memreplay.analysis.rollout import MachinePlan, PlanInput, RolloutPlan, WorkloadPlan
+from memreplay.analysis.rollout import MachinePlan, PlanInput, RolloutPlan, WorkloadPlan, place_schedulers
+from memreplay.analysis.scheduler_model import limit_text
 from memreplay.errors import UserError
 from memreplay.kinds.base import Command, Said
+from memreplay.kinds.recommendation import check_tasks_option, scheduler_ladder_option, scheduler_options
 from memreplay.plan.sizes import compact_bytes, parse_duration, parse_size
 from memreplay.records.schema import SweepRecord
 from memreplay.report.blocks import Items, Plots, Section, Table, Text
@@ -41,6 +43,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                         help=f"share of each machine's RAM kept in reserve (default {DEFAULT_MARGIN})")
     parser.add_argument("--workload", action="append", metavar="NAME", help="plan only this workload (repeatable)")
+    scheduler_options(parser)  # default: the swept graph's tasks, scaled as the input, if a ladder is beside the run
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
@@ -75,11 +78,17 @@ def make_plan(args: argparse.Namespace) -> tuple[Path, SweepRecord, RolloutPlan]
     wanted = plan_input(args.input, args.task_size, args.deadline)  # every option checked before any file is read
     if not 0 <= args.margin < 1:  # NaN fails this too
         raise UserError(f"--margin must be in [0, 1), got {args.margin}")
+    tasks, given = getattr(args, "tasks", None), getattr(args, "scheduler_ladder", None)
+    check_tasks_option(tasks)
     catalog = load_catalog(example_catalog() if args.machines == "example" else args.machines)
     run = run_directory(args.run)
     record = load_record(args.run, SweepRecord)
-    return run, record, plan_rollout(record, task_rows_by_workload(run, record), catalog, wanted, kill_fraction(),
-                                     args.margin, args.workload)
+    ladder = scheduler_ladder_option(run, given, required=tasks is not None)
+    rows = task_rows_by_workload(run, record)
+    plan = plan_rollout(record, rows, catalog, wanted, kill_fraction(), args.margin, args.workload)
+    if ladder is not None:
+        place_schedulers(plan, ladder[0], str(ladder[1]), catalog, rows, tasks)
+    return run, record, plan
 
 
 def _call(args: argparse.Namespace) -> Said:
@@ -268,6 +277,12 @@ def _workload_blocks(plan: RolloutPlan, workload: WorkloadPlan) -> list:
                   for m in workload.machines if m.calibration and m.machine == workload.chosen]
     blocks.append(Items([f"measured: {line}" for line in workload.measured]
                         + [f"modelled: {line}" for line in workload.modelled] + calibrated))
+    if workload.scheduler:
+        blocks.append(Items([f"its scheduler ({workload.scheduler_tasks_from}), {limit_text(placed.limit)}: "
+                             + (f"{placed.machine} holds it, {_money(placed.price_per_hour, plan.currency)} an hour"
+                                if placed.machine else "no machine type of the catalog holds it")
+                             for placed in workload.scheduler]
+                            + [f"scheduler limits from the ladder {workload.scheduler[0].limit.ladder}"]))
     return blocks
 
 

@@ -5,17 +5,21 @@ rows)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from dask.utils import format_bytes
 
 from memreplay.analysis.recommend import DEFAULT_MARGIN, Recommendation
+from memreplay.analysis.scheduler_model import SchedulerLimit, limit_text
 from memreplay.errors import UserError
 from memreplay.kinds.base import Command, Said
 from memreplay.plan.sizes import compact_bytes, parse_size
+from memreplay.records.schema import SchedulerLadder
 from memreplay.report.blocks import Items, Section, Table, Text
 from memreplay.report.text import sections_text
 
-__all__ = ["COMMAND", "machine_option", "recommendation_section"]
+__all__ = ["COMMAND", "machine_option", "recommendation_section", "check_tasks_option", "scheduler_ladder_option",
+           "scheduler_limits_option", "scheduler_options"]
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +31,59 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", metavar="SIZE",
                         help="size for tasks of this input (e.g. 2GiB), larger than any measured: the peak increase "
                              "comes from the run's size model")
+    scheduler_options(parser)
     parser.add_argument("--json", action="store_true", help="the same advice as JSON")
+
+
+def scheduler_options(parser: argparse.ArgumentParser) -> None:
+    """``--tasks`` and ``--scheduler-ladder``: the scheduler's memory limit for a graph this size."""
+    parser.add_argument("--tasks", type=int, metavar="N",
+                        help="the scheduler's memory limit for a graph of N tasks, from a scheduler ladder")
+    parser.add_argument("--scheduler-ladder", metavar="RUN",
+                        help="the ladder to size the scheduler from (memreplay scheduler --ladder; default: the "
+                             "newest one beside RUN)")
+
+
+def scheduler_ladder_option(run: str | Path, given: str | None,
+                            required: bool) -> tuple[SchedulerLadder, Path] | None:
+    """The scheduler ladder of ``--scheduler-ladder``, else the newest beside the run (None if
+    there is none and it is not ``required``), with its run directory."""
+    from memreplay.records.schema import SchedulerRecord
+    from memreplay.records.store import load_record, newest_scheduler_ladder
+
+    path = Path(given) if given is not None else newest_scheduler_ladder(run)
+    if path is None:
+        if required:
+            raise UserError(f"--tasks: no scheduler ladder beside {run}: run memreplay scheduler --ladder "
+                            "(with the same --results), or give --scheduler-ladder RUN")
+        return None
+    record = load_record(path, SchedulerRecord)
+    if record.ladder is None or not record.ladder.models:
+        raise UserError(f"--scheduler-ladder: {path} is a scheduler run without a ladder "
+                        "(memreplay scheduler --ladder makes one)")
+    if not record.ladder.executed:
+        raise UserError(f"--scheduler-ladder: {path}: its ladder ran no graph on workers, so it has no limit to give")
+    return record.ladder, path.parent if path.name == "run.json" else path
+
+
+def check_tasks_option(tasks: int | None) -> None:
+    if tasks is not None and tasks < 1:
+        raise UserError(f"--tasks must be at least 1, got {tasks}")
+
+
+def scheduler_limits_option(run: str, tasks: int | None, given: str | None) -> list[SchedulerLimit]:
+    """The scheduler's limit under every preset for ``--tasks`` (none without it)."""
+    from memreplay.analysis.scheduler_model import scheduler_limits
+
+    check_tasks_option(tasks)
+    if tasks is None:
+        if given is not None:
+            raise UserError("--scheduler-ladder: only with --tasks (the graph's task count)")
+        return []
+    found = scheduler_ladder_option(run, given, required=True)
+    assert found is not None  # required
+    ladder, path = found
+    return scheduler_limits(ladder, tasks, str(path))
 
 
 def machine_option(cores: int | None, memory: str | None) -> tuple[int, int] | None:
@@ -54,7 +110,10 @@ def _call(args: argparse.Namespace) -> Said:
         raise UserError(f"--margin must be in [0, 1), got {args.margin}")
     assert machine is not None  # both options are required
     input_bytes = None if args.input_size is None else parse_size(args.input_size, "--input-size")
-    advice = recommend(load_record(args.run, SweepRecord), *machine, args.margin, kill_fraction(), input_bytes)
+    record = load_record(args.run, SweepRecord)
+    limits = scheduler_limits_option(args.run, args.tasks, args.scheduler_ladder)
+    advice = recommend(record, *machine, args.margin, kill_fraction(), input_bytes)
+    advice = msgspec.structs.replace(advice, scheduler=limits)
     if args.json:
         return Said(msgspec.json.format(msgspec.json.encode(advice)).decode())
     return Said(sections_text([recommendation_section(advice)]))
@@ -105,8 +164,11 @@ def recommendation_section(advice: Recommendation, measured_on: bool = False) ->
                          "spills", "oom cases"), rows, numeric=(1, 2, 7)))
     if reasons:
         blocks.append(Items(reasons))
+    if advice.scheduler:
+        blocks.append(Items([f"The scheduler's memory limit {limit_text(limit)}." for limit in advice.scheduler]
+                            + [f"From the scheduler ladder {advice.scheduler[0].ladder}."]))
     blocks.append(Text("memreplay recommend RUN --cores C --memory R (or report RUN --cores C --memory R) advises for "
-                       "another machine.", note=True))
+                       "another machine; --tasks N adds the scheduler's limit for a graph of N tasks.", note=True))
     return Section("Recommendation", blocks)
 
 

@@ -17,13 +17,15 @@ from memreplay.kinds.base import (
     environment_section,
     record_said,
 )
-from memreplay.records.schema import FootprintComparison, SchedulerRecord
+from memreplay.records.schema import FootprintComparison, SchedulerLadder, SchedulerRecord
 from memreplay.records.store import prepare_results_directory
 from memreplay.report.blocks import Block, Items, Plots, Section, Table, Text
-from memreplay.report.plots import structures_plot, timeline_plot
+from memreplay.report.plots import GraphLine, scheduler_ladder_plot, structures_plot, timeline_plot
 from memreplay.report.units import signed_bytes
 
-__all__ = ["KIND", "structures_table"]
+__all__ = ["KIND", "ladder_sections", "structures_table"]
+
+MILLION = 1_000_000  # the graph size the answer gives a limit for
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,14 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle", type=float, help="idle seconds before measuring (default 10)")
     parser.add_argument("--default", help="the default preset (memreplay's own configs/scheduler/default.toml)")
     parser.add_argument("--trimmed", help="the trimmed preset (memreplay's own configs/scheduler/trimmed.toml)")
+    parser.add_argument("--ladder", action="store_true",
+                        help="then the scheduler ladder: graphs of growing size held by a scheduler with no workers, "
+                             "a model per shape and preset, the largest graph held out, then run on workers")
+    parser.add_argument("--sizes", type=int, nargs="+", metavar="TASKS",
+                        help="the ladder's graph sizes in tasks, at least 4, the largest held out "
+                             "(default 5000 10000 20000 40000; --quick 1000 2000 4000 8000)")
+    parser.add_argument("--shapes", nargs="+", metavar="SHAPE",
+                        help="the ladder's graph shapes (default all: independent tree shuffle)")
     add_results_option(parser)
 
 
@@ -42,7 +52,8 @@ def _call(args: argparse.Namespace) -> Said:
     default = args.default or packaged_config("scheduler/default.toml")
     trimmed = args.trimmed or packaged_config("scheduler/trimmed.toml")
     run = run_study(default, trimmed, prepare_results_directory(args.results), quick=args.quick,
-                    transitions=args.transitions, idle_s=args.idle)
+                    transitions=args.transitions, idle_s=args.idle, ladder=args.ladder, ladder_sizes=args.sizes,
+                    ladder_shapes=args.shapes)
     return record_said(KIND, run, text_file="footprint.txt")
 
 
@@ -87,8 +98,96 @@ def _sections(run: Path, record: SchedulerRecord, context: ReportContext) -> lis
         sections.append(Section("Scheduler RSS over time", [
             Text(f"{record.settings.transitions:,} transitions, then {record.settings.idle_s:g} s idle, per preset.",
                  note=True), Plots([timeline_plot("Scheduler RSS per preset", series)])], terminal=False))
-    sections.append(environment_section(record.environment, [("transitions", record.settings.transitions),
-                                                             ("idle s", record.settings.idle_s)]))
+    if record.ladder is not None:
+        sections.extend(ladder_sections(record.ladder))
+    settings = [("transitions", record.settings.transitions), ("idle s", record.settings.idle_s)]
+    if record.settings.ladder_sizes:
+        settings += [("ladder sizes", " ".join(f"{size:,}" for size in record.settings.ladder_sizes)),
+                     ("ladder shapes", " ".join(record.settings.ladder_shapes))]
+    sections.append(environment_section(record.environment, settings))
+    return sections
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} %"
+
+
+def _per_task(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} B"
+
+
+def ladder_sections(ladder: SchedulerLadder) -> list[Section]:
+    """The scheduler ladder: the answer (per preset, what a graph needs per task and the limit
+    for a million tasks), the models with their held-out check, the logs' bounds, the graphs
+    run on workers against their prediction, and a plot per preset."""
+    from memreplay.analysis.scheduler_model import GOAL_PERCENT, limit_text, scheduler_limit
+
+    presets = list(dict.fromkeys(model.preset for model in ladder.models))
+    answer = []
+    for preset in presets:
+        models = [model for model in ladder.models if model.preset == preset]
+        shapes = ", ".join(f"{model.shape} {_per_task(model.bytes_per_task)}" for model in models)
+        line = f"Under {preset}, a graph held by the scheduler takes per task: {shapes}."
+        limit = scheduler_limit(ladder, MILLION, preset)
+        if limit is not None:
+            line += f" Its memory limit {limit_text(limit)}."
+        answer.append(line)
+    misses = [f"{m.preset} {m.shape} ({_percent(m.heldout.error_percent)})" for m in ladder.models
+              if m.heldout.error_percent is None or abs(m.heldout.error_percent) > GOAL_PERCENT]
+    misses += [f"{c.preset} {c.shape} run ({_percent(c.error_percent)})" for c in ladder.executed
+               if c.role == "check" and (c.error_percent is None or abs(c.error_percent) > GOAL_PERCENT)]
+    answer.append(f"Beyond {GOAL_PERCENT:g} %: {', '.join(misses)}." if misses else
+                  f"Every held-out graph and every graph run on workers was predicted within {GOAL_PERCENT:g} %.")
+    sections = [Section("The scheduler's memory per graph", [Items(answer)], style="answer")]
+    if ladder.models:
+        sections.append(Section("Scheduler ladder: the graph's part", [Table(
+            ("preset", "shape", "per task", "held-out tasks", "predicted", "measured", "error", "running adds",
+             "transitions/task"),
+            [(m.preset, m.shape, _per_task(m.bytes_per_task), f"{m.heldout.tasks:,}",
+              format_bytes(m.heldout.predicted_bytes), format_bytes(m.heldout.measured_bytes),
+              _percent(m.heldout.error_percent), _per_task(m.running_bytes_per_task),
+              "-" if m.transitions_per_task is None else f"{m.transitions_per_task:.2f}") for m in ladder.models],
+            caption="What a graph adds to a fresh scheduler with no workers (its RSS with the graph held, less its "
+                    "bounded logs), fitted per task on the smaller graphs and the largest predicted; running adds: "
+                    "per task, what the second-largest graph added beyond that while it ran on workers",
+            numeric=(2, 3, 4, 5, 6, 7, 8),
+            row_styles=["" if m.heldout.error_percent is not None and abs(m.heldout.error_percent) <= GOAL_PERCENT
+                        else "flag" for m in ladder.models])]))
+    if ladder.logs:
+        rows = [(preset, part.structure, "-" if part.bytes_per_entry is None else f"{part.bytes_per_entry:,.0f}",
+                 f"{part.entries_per_transition:.4f}", "unbounded" if part.capacity is None else f"{part.capacity:,}",
+                 "-" if part.bound_bytes is None else format_bytes(part.bound_bytes))
+                for preset, parts in ladder.logs.items() for part in parts]
+        sections.append(Section("Scheduler ladder: the logs' part", [Table(
+            ("preset", "log", "B/entry", "entries/transition", "capacity", "at most"), rows,
+            caption="Each bounded log, from the study's executed scenario under the preset: an entry's deep size, "
+                    "entries per transition, and the most its length settings let it hold",
+            numeric=(2, 3, 4, 5))]))
+    if ladder.executed:
+        sections.append(Section("Scheduler ladder: graphs run on workers", [Table(
+            ("role", "preset", "shape", "tasks", "workers", "seconds", "start RSS", "predicted peak", "measured peak",
+             "error"),
+            [(c.role, c.preset, c.shape, f"{c.tasks:,}", c.workers, f"{c.seconds:.1f}", format_bytes(c.rss_start_bytes),
+              "-" if c.predicted_bytes is None else format_bytes(c.predicted_bytes), format_bytes(c.peak_bytes),
+              _percent(c.error_percent)) for c in ladder.executed],
+            caption="The scheduler's peak RSS while a graph ran on single-threaded workers (exact: clear_refs where "
+                    "Linux allows it). The second-largest graph of each shape calibrates what running adds; the "
+                    "largest is predicted: start RSS + graph held + running + logs after its transitions",
+            numeric=(3, 4, 5, 6, 7, 8, 9),
+            row_styles=["" if c.role == "calibration" or (c.error_percent is not None
+                                                          and abs(c.error_percent) <= GOAL_PERCENT)
+                        else "flag" for c in ladder.executed])]))
+    plots = []
+    for preset in presets:
+        lines = []
+        for model in (m for m in ladder.models if m.preset == preset):
+            points = [p for p in ladder.points if p.preset == preset and p.shape == model.shape]
+            lines.append(GraphLine(model.shape, [p.tasks for p in points], [p.graph_bytes for p in points],
+                                   model.bytes_per_task, model.intercept_bytes,
+                                   (model.heldout.tasks, model.heldout.predicted_bytes, model.heldout.measured_bytes)))
+        plots.append(scheduler_ladder_plot(f"Graph held by the scheduler, preset {preset}", lines))
+    if plots:
+        sections.append(Section("Scheduler ladder: graph against tasks", [Plots(plots)], terminal=False))
     return sections
 
 

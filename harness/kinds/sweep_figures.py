@@ -8,6 +8,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from memreplay.analysis.benchmark_figures import figures_of_case
 from memreplay.analysis.task_summary import largest_by_prefix
@@ -18,7 +19,18 @@ from memreplay.records.task_rows import MIB, TaskRow, iter_task_rows, parse_task
 from memreplay.records.timeline_samples import read_timeline
 from memreplay.report.blocks import Plots, Section, Table, Text
 from memreplay.report.locate import beside
-from memreplay.report.plots import NARROW, HeatCell, TaskPoint, heat_map, model_plot, peak_distribution, timeline_plot
+from memreplay.report.plots import (
+    MOST_POINTS,
+    NARROW,
+    HeatCell,
+    TaskPoint,
+    heat_map,
+    model_plot,
+    peak_distribution,
+    thin,
+    thinned_title,
+    timeline_plot,
+)
 from memreplay.report.units import mib_text, signed_bytes
 
 __all__ = ["case_directory", "distributions_section", "heat_maps_section", "model_section", "task_rows_by_workload",
@@ -88,6 +100,17 @@ def _point(row: TaskRow, case: str) -> TaskPoint:
                      input_bytes=row.input_bytes, worker=row.worker, case=case, alone=row.alone)
 
 
+def _thinned(measured: list[tuple[TaskRow, str]]) -> list[TaskPoint]:
+    """The points a plot of these tasks draws: all of them, or past MOST_POINTS a thinned set."""
+    return [_point(*m) for m in thin(measured, MOST_POINTS, group=lambda m: m[0].task_prefix,
+                                     value=lambda m: m[0].peak_increase_bytes or 0)]
+
+
+def _distribution(workload: str, measured: list[tuple[TaskRow, str]]) -> Any:
+    points = _thinned(measured)
+    return peak_distribution(thinned_title(workload, len(points), len(measured)), points)
+
+
 def distributions_section(rows: dict[str, list[tuple[TaskRow, str]]]) -> Section | None:
     if not rows:
         return None
@@ -105,7 +128,7 @@ def distributions_section(rows: dict[str, list[tuple[TaskRow, str]]]) -> Section
         Text("Every task of every case that finished, by prefix (the function the user wrote). Blue: the task "
              "ran alone in its worker, so its peak increase is its own; orange: other tasks ran beside it, so it "
              "may hold theirs too. Hover for the task.", note=True),
-        Plots([peak_distribution(workload, [_point(*m) for m in measured]) for workload, measured in rows.items()]),
+        Plots([_distribution(workload, measured) for workload, measured in rows.items()]),
         Table(("workload", "prefix", "largest task", "peak increase", "input", "ran", "worker", "case"), table,
               caption="The largest task of each prefix (alone in its worker where any was)", numeric=(3, 4),
               code=(2,))], terminal=False)
@@ -115,18 +138,21 @@ def model_section(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]
     model = record.summary.model
     if not model:
         return None
-    by_prefix: dict[str, list[TaskPoint]] = defaultdict(list)
+    by_prefix: dict[str, list[tuple[TaskRow, str]]] = defaultdict(list)
     for measured in rows.values():
         for row, case in measured:
             if row.alone and row.input_bytes:
-                by_prefix[row.task_prefix].append(_point(row, case))
+                by_prefix[row.task_prefix].append((row, case))
     figures, table = [], []
     for prefix, m in sorted(model.items()):
         held = m.heldout
         error = "-" if held.error_percent is None else f"{held.error_percent:+.1f} %"
-        used = [p for p in by_prefix[prefix] if parse_task_key(p.key)[0] == m.group]
-        figures.append(model_plot(f"{prefix}: held-out error {error}", used or by_prefix[prefix], m.slope,
-                                  m.intercept_bytes, (held.input_bytes, held.predicted_bytes, held.measured_bytes)))
+        used = [(row, case) for row, case in by_prefix[prefix] if parse_task_key(row.task_key)[0] == m.group]
+        points = _thinned(used or by_prefix[prefix])
+        figures.append(model_plot(thinned_title(f"{prefix}: held-out error {error}", len(points),
+                                                len(used or by_prefix[prefix])),
+                                  points, m.slope, m.intercept_bytes,
+                                  (held.input_bytes, held.predicted_bytes, held.measured_bytes)))
         table.append((prefix, m.points, f"{m.slope:.2f}", signed_bytes(m.intercept_bytes), mib_text(held.input_bytes),
                       mib_text(held.predicted_bytes), mib_text(held.measured_bytes), error))
     ladders = ("" if not record.summary.ladders else

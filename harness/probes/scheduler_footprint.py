@@ -32,13 +32,22 @@ def _entries(structure: Any) -> int:
     return len(structure)
 
 
+def _capacity(structure: Any) -> int | None:
+    """The most entries a log may hold: a deque's maxlen, summed over a dict's deques (events by
+    topic); None where any part is unbounded."""
+    if isinstance(structure, dict):
+        parts = [_capacity(value) for value in structure.values()]
+        return None if None in parts else sum(parts)  # type: ignore[arg-type]
+    return getattr(structure, "maxlen", None)
+
+
 def measure_structures(dask_scheduler: Any) -> dict[str, Any]:
     """Run inside the scheduler (``client.run_on_scheduler``): entries and deep bytes per log."""
     import dask
 
     gc.collect()
     seen: set[int] = set()  # objects shared between logs count once, in the first
-    result = {name: {"entries": _entries(value), "bytes": deep_size(value, seen)}
+    result = {name: {"entries": _entries(value), "bytes": deep_size(value, seen), "capacity": _capacity(value)}
               for name, value in log_structures(dask_scheduler).items()}
     return {"structures": result, "settings": log_settings(), "transitions": transition_count(dask_scheduler),
             "pid": os.getpid(), "dask": dask.__version__}

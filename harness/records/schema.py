@@ -50,6 +50,11 @@ Schema history:
       size_ladder.contended (the largest input on every core at once, what neighbours cost). Records of
       schema 3 to 7 are read as they are (their ladders' rungs hold the durations; the model is
       fitted from them when read, memreplay.analysis.model.ladder_duration_model).
+  9 — the scheduler ladder (``memreplay scheduler --ladder``): a scheduler record's ladder
+      (graphs of growing size held by a scheduler with no workers, a model per shape and
+      preset, the bounded logs' part, the held-out graph executed on workers) and
+      settings.ladder_sizes and ladder_shapes; a structure's capacity. Records of schema 3 to 8
+      are read as they are (they have none of these).
 """
 
 from __future__ import annotations
@@ -63,19 +68,20 @@ from memreplay.plan.cluster_source import ClusterSource
 
 __all__ = [
     "BORDERLINE_PERCENT", "AccuracyRun", "CaseResult", "ClusterRecord", "ContendedRung", "CorpusRef", "DeadTask",
-    "DurationModel",
+    "DurationModel", "ExecutedCheck", "GraphModel", "GraphPoint", "HeldOutTasks", "LogPart",
     "Environment", "FootprintComparison", "HeldOut", "HeldOutDuration",
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "MemoryEnvironment", "MemoryEvent", "MemoryManager",
     "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeRecord", "ProbeAccuracySettings", "ProfileRecord",
     "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
-    "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord", "SizeSettings",
+    "SchedulerLadder", "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord",
+    "SizeSettings",
     "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
     "SpilledBytes", "TaskProfile", "Timeline", "TopLine", "TruthRow", "WorkerMemory", "WorkerRecord", "WorkloadRef",
 ]
 
-SCHEMA_VERSION = 8
-READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6, 7, 8)  # 4, 5, 7 and 8 only added fields; 6 renamed (see the history)
+SCHEMA_VERSION = 9
+READABLE_SCHEMA_VERSIONS = (3, 4, 5, 6, 7, 8, 9)  # 4, 5, 7, 8 and 9 only added fields; 6 renamed (see the history)
 
 Outcome = Literal["ok", "oom", "timeout", "error"]
 # An ok case whose largest worker peaked within this share of its kill line is borderline: the
@@ -500,6 +506,7 @@ class SweepSummary(_Part, kw_only=True):
 class StructureSize(_Part, kw_only=True):
     entries: int
     bytes: Bytes
+    capacity: int | None = None  # the entries its length settings allow (None: unbounded, or not recorded)
 
 
 class SchedulerScenario(_Part, kw_only=True):
@@ -545,6 +552,86 @@ class FootprintComparison(_Part, kw_only=True):
 class SchedulerSettings(_Part, kw_only=True):
     transitions: int
     idle_s: float
+    ladder_sizes: list[int] = []  # tasks per graph on the ladder, the largest held out (none: no ladder)
+    ladder_shapes: list[str] = []
+
+
+class GraphPoint(_Part, kw_only=True):
+    """One graph held by a fresh scheduler with no workers (submitted, never run)."""
+
+    preset: str
+    shape: str  # independent, tree, shuffle
+    tasks: int
+    edges: int  # dependencies between its tasks
+    rss_before_bytes: Bytes  # the scheduler's RSS before the graph was submitted
+    rss_held_bytes: Bytes  # its RSS with the graph held
+    logs_bytes: Bytes  # deep size of its bounded logs with the graph held
+    submit_s: Seconds
+
+    @property
+    def graph_bytes(self) -> int:
+        """What the graph itself holds: the RSS it added, less what the logs hold."""
+        return self.rss_held_bytes - self.rss_before_bytes - self.logs_bytes
+
+
+class HeldOutTasks(_Part, kw_only=True):
+    tasks: int
+    predicted_bytes: int
+    measured_bytes: int
+    error_percent: float | None
+
+
+class GraphModel(_Part, kw_only=True):
+    """Graph bytes ≈ intercept + per task × tasks, for one shape under one preset (held, never
+    run); and, from the second-largest graph run on workers, what running adds per task (its results
+    and their workers kept while held) and the transitions a task makes."""
+
+    preset: str
+    shape: str
+    points: int
+    bytes_per_task: float
+    intercept_bytes: int
+    residual_std_bytes: int
+    base_rss_bytes: Bytes  # a fresh scheduler's RSS before any graph, no workers (the median of the points)
+    heldout: HeldOutTasks
+    running_bytes_per_task: float | None = None  # None: no graph of this shape was run
+    transitions_per_task: float | None = None
+
+
+class LogPart(_Part, kw_only=True):
+    """One bounded log under one preset, from a run that executed tasks: what an entry holds,
+    how many entries a transition adds, and the most its length settings let it hold."""
+
+    structure: str
+    bytes_per_entry: float | None
+    entries_per_transition: float
+    capacity: int | None  # None: unbounded
+    bound_bytes: int | None  # bytes per entry × capacity
+
+
+class ExecutedCheck(_Part, kw_only=True):
+    """A graph run on workers: the scheduler's peak RSS. The second-largest graph calibrates what
+    running adds (role "calibration"); the largest is predicted and checked (role "check")."""
+
+    role: Literal["calibration", "check"]
+    preset: str
+    shape: str
+    tasks: int
+    workers: int
+    transitions: int
+    rss_start_bytes: Bytes  # the scheduler's RSS with its workers, before the graph
+    predicted_bytes: int | None  # the check's: start + graph + running + logs for this many tasks
+    peak_bytes: Bytes  # the scheduler's peak RSS while the graph ran
+    peak_method: str  # clear_refs (exact) or lifetime (the process's peak since it started)
+    error_percent: float | None
+    seconds: Seconds
+
+
+class SchedulerLadder(_Part, kw_only=True):
+    points: list[GraphPoint] = []
+    models: list[GraphModel] = []
+    logs: dict[str, list[LogPart]] = {}  # preset → its bounded logs
+    executed: list[ExecutedCheck] = []
 
 
 # --- probe accuracy ----------------------------------------------------------------------------
@@ -627,6 +714,7 @@ class SchedulerRecord(_Record, tag="scheduler", kw_only=True):
     settings: SchedulerSettings
     scenarios: list[SchedulerScenario] = []
     comparison: FootprintComparison | None = None
+    ladder: SchedulerLadder | None = None  # memreplay scheduler --ladder
 
 
 class ProbeRecord(_Record, tag="probe", kw_only=True):

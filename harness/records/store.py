@@ -172,3 +172,20 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
         wanted = kind.__struct_config__.tag
         raise UserError(f"run record {path} is a {record.__struct_config__.tag} record, not a {wanted} record")
     return record  # type: ignore[return-value]
+
+
+def newest_scheduler_ladder(beside: str | Path) -> Path | None:
+    """The newest run directory beside ``beside`` (a run directory or its run.json) whose record is
+    a scheduler ladder (``memreplay scheduler --ladder``); None if there is none. Run directories
+    are named by their start time, so the newest sorts last."""
+    run = Path(beside)
+    if run.name == RECORD_NAME:
+        run = run.parent
+    for candidate in sorted(run.resolve().parent.glob(f"*-scheduler*/{RECORD_NAME}"), reverse=True):
+        try:
+            record = load_record(candidate)
+        except UserError:
+            continue
+        if getattr(record, "ladder", None) is not None and record.ladder.models:  # type: ignore[union-attr]
+            return candidate.parent
+    return None

@@ -7,8 +7,10 @@ axis says its unit. User text (task keys, prefixes, workers) reaches a plot only
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, NumeralTickFormatter, Span
@@ -20,7 +22,8 @@ from memreplay.records.task_rows import MIB
 
 __all__ = [
     "HeatCell", "TaskPoint", "change_plot", "heat_map", "model_plot", "peak_distribution", "probe_accuracy_plot",
-    "memory_manager_plot", "plan_plot", "structures_plot", "timeline_plot",
+    "MOST_POINTS", "GraphLine", "memory_manager_plot", "thin", "thinned_title", "plan_plot", "scheduler_ladder_plot",
+    "structures_plot", "timeline_plot",
 ]
 
 WIDE, NARROW = 1180, 580
@@ -114,6 +117,40 @@ def _task_source(points: Sequence[TaskPoint]) -> ColumnDataSource:
 
 _TASK_TOOLTIPS = [("task", "@key"), ("prefix", "@prefix"), ("peak increase", "@peak{0,0.00} MiB"),
                   ("input", "@input_text"), ("worker", "@worker"), ("case", "@case"), ("ran", "@alone")]
+
+
+MOST_POINTS = 2_000  # points one scatter plot draws; past them, a thinned set (see thin)
+T = TypeVar("T")
+
+
+def thin(items: Sequence[T], most: int, group: Callable[[T], str], value: Callable[[T], float]) -> list[T]:
+    """At most about ``most`` of ``items``, for a plot that must stay small: each group keeps a
+    share in proportion to its size (at least 10 where it has them), half of it its largest
+    values and half an even sample of the rest by value, so every group shows, its largest
+    points are all drawn and its distribution keeps its shape."""
+    if len(items) <= most:
+        return list(items)
+    groups: dict[str, list[T]] = defaultdict(list)
+    for item in items:
+        groups[group(item)].append(item)
+    kept: list[T] = []
+    for members in groups.values():
+        share = max(min(len(members), 10), most * len(members) // len(items))
+        if len(members) <= share:
+            kept += members
+            continue
+        by_value = sorted(members, key=value, reverse=True)
+        top, rest = by_value[:share // 2], by_value[share // 2:]
+        step = len(rest) / (share - len(top))
+        kept += top + [rest[int(i * step)] for i in range(share - len(top))]
+    return kept
+
+
+def thinned_title(title: str, drawn: int, total: int, what: str = "tasks") -> str:
+    """The title, saying how many of the points are drawn when not all are."""
+    if drawn >= total:
+        return title
+    return f"{title} ({drawn:,} of {total:,} {what} drawn: each prefix's largest and an even sample of the rest)"
 
 
 def peak_distribution(title: str, points: Sequence[TaskPoint]) -> figure:
@@ -302,3 +339,38 @@ def plan_plot(title: str, machines: Sequence[str], seconds: Sequence[float], cos
     plot.legend.spacing = 0
     plot.add_layout(plot.legend[0], "below")  # never over a machine's dot
     return _style(plot, f"total time ({unit})", f"cost ({currency})")
+
+
+@dataclass(frozen=True)
+class GraphLine:
+    """One shape on the scheduler ladder: the graphs held (tasks, bytes), the fitted line, and
+    the held-out graph's predicted and measured bytes."""
+
+    shape: str
+    tasks: Sequence[int]
+    graph_bytes: Sequence[int]
+    slope: float
+    intercept_bytes: float
+    held_out: tuple[int, int, int]  # tasks, predicted, measured
+
+
+def scheduler_ladder_plot(title: str, lines: Sequence[GraphLine]) -> figure:
+    """What a graph adds to the scheduler against its task count, one colour per shape: the
+    measured graphs, each shape's line, and the held-out graph predicted from the smaller ones."""
+    plot = figure(title=title, width=NARROW, height=370, tools=_TOOLS, toolbar_location="right")
+    largest = max((max(line.tasks) for line in lines if line.tasks), default=1)
+    for colour, line in zip(Category10_10, lines):
+        plot.scatter(list(line.tasks), [b / MIB for b in line.graph_bytes], color=colour, size=7, alpha=0.8,
+                     legend_label=f"{line.shape}: graphs held")
+        xs = np.array([0.0, largest], dtype=np.float64)
+        plot.line(xs, (line.intercept_bytes + line.slope * xs) / MIB, color=colour, line_dash="dashed",
+                  legend_label=f"{line.shape}: {line.slope:,.0f} B per task")
+        plot.scatter([line.held_out[0]], [line.held_out[1] / MIB], marker="x", size=14, line_width=3,
+                     color=colour)
+    plot.legend.location = "top_left"
+    plot.legend.label_text_font_size = "10px"
+    plot.legend.background_fill_alpha = 0.6
+    plot.legend.padding = 4
+    plot.legend.spacing = 0
+    plot.xaxis.formatter = NumeralTickFormatter(format="0,0")
+    return _style(plot, "tasks in the graph (x: the largest, predicted from the rest)", "graph held (MiB)")

@@ -9,12 +9,13 @@ then measures, inside the scheduler process, each log structure's entry count an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -34,10 +35,16 @@ from memreplay.plan.distributed_config import SchedulerPreset, child_environment
 from memreplay.plan.sizes import check_seconds
 from memreplay.probes.rss_sampler import RssSampler
 from memreplay.probes.scheduler_footprint import measure_structures
-from memreplay.records.schema import SchedulerRecord, SchedulerScenario, SchedulerSettings, StructureSize
+from memreplay.records.schema import (
+    SchedulerLadder,
+    SchedulerRecord,
+    SchedulerScenario,
+    SchedulerSettings,
+    StructureSize,
+)
 from memreplay.records.store import RunDirectory, new_record_fields
 
-__all__ = ["run_scenario", "run_study"]
+__all__ = ["run_scenario", "run_study", "scheduler_processes"]
 
 BATCH = 5_000
 TRANSITIONS, IDLE_S = 200_000, 10.0
@@ -74,63 +81,67 @@ def _wait_for(ready: Callable[[], bool], children: list[_Child], what: str) -> N
         time.sleep(0.1)
 
 
-def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label: str = "",
-                 workers: int = 2) -> SchedulerScenario:
-    """One scheduler process under ``preset``: load, idle, measure."""
-    with tempfile.TemporaryDirectory(prefix="memreplay-scheduler-") as workdir:
-        return _scenario_in(Path(workdir) / "scheduler.json", preset, transitions, idle_s, label, workers)
-
-
-def _scenario_in(scheduler_file: Path, preset: SchedulerPreset, transitions: int, idle_s: float, label: str,
-                 workers: int) -> SchedulerScenario:
+@contextlib.contextmanager
+def scheduler_processes(preset: SchedulerPreset, workers: int = 2) -> Iterator[tuple[Any, int]]:
+    """A ``dask scheduler`` process under ``preset`` and ``workers`` single-threaded ``dask worker``
+    processes (none: a scheduler that holds graphs without running them), all connected: yields
+    a client and the scheduler's pid. Every process is stopped on the way out."""
     from distributed import Client
 
     env = child_environment(preset.settings)
-    logs = scheduler_file.parent
     children: list[_Child] = []
+    with tempfile.TemporaryDirectory(prefix="memreplay-scheduler-") as workdir:
+        logs = Path(workdir)
+        scheduler_file = logs / "scheduler.json"
 
-    def start(name: str, *arguments: str) -> None:
-        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the child)
-        children.append(_Child(name, subprocess.Popen([*dask_command(arguments[0]), *arguments[1:]], stdout=log,
-                                                      stderr=subprocess.STDOUT, env=env), log))
+        def start(name: str, *arguments: str) -> None:
+            log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the child)
+            children.append(_Child(name, subprocess.Popen([*dask_command(arguments[0]), *arguments[1:]], stdout=log,
+                                                          stderr=subprocess.STDOUT, env=env), log))
 
-    start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file),
-          *dashboard_flag())
-    try:
-        _wait_for(scheduler_file.exists, children, f"the scheduler under preset {preset.name}")
-        for number in range(workers):
-            start(f"worker-{number}", "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                  "--no-dashboard")
-        with Client(scheduler_file=str(scheduler_file), timeout=STARTUP_S) as client:
-            _wait_for(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= workers, children,
-                      f"{workers} workers under preset {preset.name}")
-            client.get_task_stream()  # the dashboard's task stream exists once something asks for it
-            pid = client.run_on_scheduler(os.getpid)
-            sampler = RssSampler({"scheduler": pid}, RSS_INTERVAL_S, name="memreplay-scheduler-rss")
-            rss_start = psutil.Process(pid).memory_info().rss
-            # each task makes about five transitions: batches no larger than a quarter of the request
-            size = min(BATCH, transitions // 4 + 1)
-            started, batch, tasks = time.monotonic(), 0, 0
-            while client.run_on_scheduler(_transition_count) < transitions:
-                keys = [f"load-{batch}-{i}" for i in range(size)]
-                client.gather(client.map(_inc, range(size), key=keys))
-                batch, tasks = batch + 1, tasks + size
-            load_s = time.monotonic() - started
-            time.sleep(idle_s)
-            measured = client.run_on_scheduler(measure_structures)
-            rss_end = psutil.Process(pid).memory_info().rss
-            timeline = [(t, rss) for t, _, rss in sampler.stop()]
-    finally:
-        # the workers first, each waited for, then the scheduler: a worker whose scheduler went
-        # away first can hang until its nanny gives up on it
-        for child in reversed(children):
-            child.process.terminate()
-            try:
-                child.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
-            child.log.close()
+        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file),
+              *dashboard_flag())
+        try:
+            _wait_for(scheduler_file.exists, children, f"the scheduler under preset {preset.name}")
+            for number in range(workers):
+                start(f"worker-{number}", "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                      "--no-dashboard")
+            with Client(scheduler_file=str(scheduler_file), timeout=STARTUP_S) as client:
+                _wait_for(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= workers, children,
+                          f"{workers} workers under preset {preset.name}")
+                yield client, client.run_on_scheduler(os.getpid)
+        finally:
+            # the workers first, each waited for, then the scheduler: a worker whose scheduler went
+            # away first can hang until its nanny gives up on it
+            for child in reversed(children):
+                child.process.terminate()
+                try:
+                    child.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+                child.log.close()
+
+
+def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label: str = "",
+                 workers: int = 2) -> SchedulerScenario:
+    """One scheduler process under ``preset``: load, idle, measure."""
+    with scheduler_processes(preset, workers) as (client, pid):
+        client.get_task_stream()  # the dashboard's task stream exists once something asks for it
+        sampler = RssSampler({"scheduler": pid}, RSS_INTERVAL_S, name="memreplay-scheduler-rss")
+        rss_start = psutil.Process(pid).memory_info().rss
+        # each task makes about five transitions: batches no larger than a quarter of the request
+        size = min(BATCH, transitions // 4 + 1)
+        started, batch, tasks = time.monotonic(), 0, 0
+        while client.run_on_scheduler(_transition_count) < transitions:
+            keys = [f"load-{batch}-{i}" for i in range(size)]
+            client.gather(client.map(_inc, range(size), key=keys))
+            batch, tasks = batch + 1, tasks + size
+        load_s = time.monotonic() - started
+        time.sleep(idle_s)
+        measured = client.run_on_scheduler(measure_structures)
+        rss_end = psutil.Process(pid).memory_info().rss
+        timeline = [(t, rss) for t, _, rss in sampler.stop()]
     return SchedulerScenario(
         label=label, preset=preset.describe(), tasks=tasks, load_s=load_s, idle_s=idle_s,
         rss_start_bytes=rss_start, rss_end_bytes=rss_end, rss_timeline=timeline,
@@ -144,17 +155,27 @@ def _transition_count(dask_scheduler: Any) -> int:
 
 def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bool = False,
               transitions: int | None = None, idle_s: float | None = None,
-              run_label: str = "scheduler") -> RunDirectory[SchedulerRecord]:
+              run_label: str = "scheduler", ladder: bool = False, ladder_sizes: list[int] | None = None,
+              ladder_shapes: list[str] | None = None) -> RunDirectory[SchedulerRecord]:
     """``memreplay scheduler``: default, trimmed, and default again (an A/A run, so the noise
-    is visible next to the saving), each in a fresh scheduler process."""
+    is visible next to the saving), each in a fresh scheduler process; with ``ladder``, then the
+    scheduler ladder under default and trimmed (:mod:`memreplay.studies.scheduler_ladder`)."""
+    from memreplay.studies.scheduler_ladder import LADDER_SIZES, QUICK_LADDER_SIZES, SHAPES, check_ladder, run_ladder
+
     presets = {"default": load_preset(default), "trimmed": load_preset(trimmed)}  # refused before anything runs
     check_seconds(idle_s, "--idle", zero_allowed=True)
     if transitions is not None and transitions < 1:
         raise UserError(f"--transitions: must be at least 1, got {transitions}")
+    if not ladder and (ladder_sizes or ladder_shapes):
+        raise UserError("--sizes and --shapes: only with --ladder")
+    sizes = sorted(set(ladder_sizes or (QUICK_LADDER_SIZES if quick else LADDER_SIZES))) if ladder else []
+    shapes = list(dict.fromkeys(ladder_shapes or SHAPES)) if ladder else []
+    if ladder:
+        check_ladder(sizes, shapes)
     transitions = transitions or (QUICK_TRANSITIONS if quick else TRANSITIONS)
     idle_s = (QUICK_IDLE_S if quick else IDLE_S) if idle_s is None else idle_s
-    record = SchedulerRecord(settings=SchedulerSettings(transitions=transitions, idle_s=idle_s),
-                             **new_record_fields())
+    record = SchedulerRecord(settings=SchedulerSettings(transitions=transitions, idle_s=idle_s, ladder_sizes=sizes,
+                                                        ladder_shapes=shapes), **new_record_fields())
     run = RunDirectory.create(results, run_label, record)
     for label, preset in (("default", presets["default"]), ("trimmed", presets["trimmed"]),
                           ("default-again", presets["default"])):
@@ -163,4 +184,11 @@ def run_study(default: str | Path, trimmed: str | Path, results: Path, quick: bo
         run.save()
     run.record.comparison = compare_footprints(*run.record.scenarios)
     run.save()
+    if ladder:
+        def save(measured: SchedulerLadder) -> None:
+            run.record.ladder = measured
+            run.save()
+
+        scenarios = {scenario.label: scenario for scenario in run.record.scenarios}
+        run_ladder(presets, scenarios, sizes, shapes, save)
     return run

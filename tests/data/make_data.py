@@ -1,15 +1,15 @@
 """How tests/data was made (run by hand, not by the tests): each kind's record of today's schema,
-measured at a tiny scale and trimmed to a few KB, then the same record as schemas 7, 6, 5, 4 and
-3 wrote it (tests/data/README.md).
+measured at a tiny scale and trimmed to a few KB, then the same record as schemas 8, 7, 6, 5, 4
+and 3 wrote it (tests/data/README.md).
 
     python tests/data/make_data.py RUN_DIRECTORY KIND
 
 copies RUN/run.json and the case files its renderers read (tasks.csv and timeline.csv, cut to
-their first rows) to tests/data/schema8/KIND/, and writes the older versions beside it: schema
-7 without what 8 added, schema 6 without what 7 added (and its timeline.csv with RSS only),
-schema 5 without what 6 added and
-with the names 6 replaced, schema 4 without what 5 added, schema 3 without what 4 added
-(schema 3 had no size records). Records are written as compact JSON: small to check in."""
+their first rows) to tests/data/schema9/KIND/, and writes the older versions beside it: schema
+8 without what 9 added, schema 7 without what 8 added, schema 6 without what 7 added (and its
+timeline.csv with RSS only), schema 5 without what 6 added and with the names 6 replaced,
+schema 4 without what 5 added, schema 3 without what 4 added (schema 3 had no size records).
+Records are written as compact JSON: small to check in."""
 
 from __future__ import annotations
 
@@ -44,9 +44,23 @@ def _ladders(record: dict) -> list[dict]:
     return [*record.get("ladders", []), *record.get("summary", {}).get("ladders", [])]
 
 
+def as_schema_8(record: dict) -> dict:
+    """9 added a scheduler record's ladder and settings.ladder_sizes and ladder_shapes, and a
+    scheduler structure's capacity."""
+    old = copy.deepcopy(record)
+    old["schema_version"] = 8
+    old.pop("ladder", None)
+    _without(old.get("settings"), "ladder_sizes", "ladder_shapes")
+    footprints = [*old.get("scenarios", []), *(case.get("scheduler") or {} for case in old.get("cases", []))]
+    for footprint in footprints:
+        for size in (footprint.get("structures") or {}).values():
+            _without(size, "capacity")
+    return old
+
+
 def as_schema_7(record: dict) -> dict:
     """8 added a size ladder's duration_model and duration_repeat_errors_percent."""
-    old = copy.deepcopy(record)
+    old = as_schema_8(record)
     old["schema_version"] = 7
     for ladder in _ladders(old):
         _without(ladder, "duration_model", "duration_repeat_errors_percent")
@@ -133,7 +147,7 @@ def _write(path: Path, record: dict) -> None:
 
 
 def copy_run(run: Path, kind: str) -> Path:
-    target = HERE / "schema8" / kind
+    target = HERE / "schema9" / kind
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     record = json.loads((run / "run.json").read_text())
@@ -160,7 +174,8 @@ def copy_run(run: Path, kind: str) -> Path:
         for worker in (item or {}).get("workers", []):
             worker["events"] = worker["events"][:ROWS]
     _write(target / "run.json", record)
-    for version, older in ((7, as_schema_7), (6, as_schema_6), (5, as_schema_5), (4, as_schema_4), (3, as_schema_3)):
+    for version, older in ((8, as_schema_8), (7, as_schema_7), (6, as_schema_6), (5, as_schema_5), (4, as_schema_4),
+                           (3, as_schema_3)):
         made = older(record)
         if made is None:
             continue

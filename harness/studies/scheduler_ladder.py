@@ -1,0 +1,222 @@
+"""The scheduler ladder (``memreplay scheduler --ladder``): the scheduler's memory for graphs of
+growing size, in three shapes, under each scheduler preset.
+
+A scheduler with no workers holds a submitted graph without running it, so each graph is
+measured in a fresh ``dask scheduler`` process with none: its RSS before and with the graph
+held, less what its bounded logs hold then, is what the graph holds. A line per shape and
+preset is fitted on the task counts, the largest held out and predicted. What the logs hold once
+tasks run comes from the study's executed scenarios (bytes per entry), bounded by each log's
+length. What running adds per task (results and their workers kept) comes from the
+second-largest graph of each shape run on workers. Last, the largest graph of each shape runs
+on workers under each preset, and the scheduler's peak RSS there is set against the prediction.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import psutil
+
+from memreplay.analysis.scheduler_model import calibrate, fit_graph_models, log_parts, running_bytes
+from memreplay.compat import held_task_count, transition_count
+from memreplay.errors import UserError
+from memreplay.plan.distributed_config import SchedulerPreset
+from memreplay.probes.scheduler_footprint import measure_structures, scheduler_memory
+from memreplay.records.schema import ExecutedCheck, GraphPoint, SchedulerLadder, SchedulerScenario
+from memreplay.studies.scheduler import scheduler_processes
+
+__all__ = ["LADDER_SIZES", "MAX_TASKS", "QUICK_LADDER_SIZES", "SHAPES", "Graph", "build_graph", "check_ladder",
+           "run_ladder"]
+
+LADDER_SIZES = (5_000, 10_000, 20_000, 40_000)  # the largest held out, and run on workers
+QUICK_LADDER_SIZES = (1_000, 2_000, 4_000, 8_000)
+MAX_TASKS = 10_000_000
+SPLIT_EVERY = 8  # a tree reduction's fan-in, dask's default for its reductions
+EXECUTED_WORKERS = 2
+SETTLE_S = 0.5  # after the graph is held, before its RSS is read
+
+
+def _inc(i: int) -> int:
+    return i + 1
+
+
+def _total(*parts: int) -> int:
+    return sum(parts)
+
+
+def _piece(value: int, part: int) -> int:
+    return value + part
+
+
+class Graph(NamedTuple):
+    """A graph of tiny tasks as dask's task tuples; ``keys`` are the outputs a client holds."""
+
+    tasks: dict[str, Any]
+    keys: list[str]
+    edges: int
+
+
+def _independent(tasks: int, name: str) -> Graph:
+    graph = {f"{name}-{i}": (_inc, i) for i in range(tasks)}
+    return Graph(graph, list(graph), 0)
+
+
+def _tree(tasks: int, name: str) -> Graph:
+    # leaves, then levels of SPLIT_EVERY-way sums: tasks ≈ leaves × 8/7
+    level = [f"{name}-leaf-{i}" for i in range(max(1, round(tasks * (SPLIT_EVERY - 1) / SPLIT_EVERY)))]
+    graph: dict[str, Any] = {key: (_inc, i) for i, key in enumerate(level)}
+    edges, depth = 0, 0
+    while len(level) > 1:
+        depth += 1
+        parents = []
+        for start in range(0, len(level), SPLIT_EVERY):
+            key = f"{name}-sum-{depth}-{start // SPLIT_EVERY}"
+            children = level[start:start + SPLIT_EVERY]
+            graph[key] = (_total, *children)
+            edges += len(children)
+            parents.append(key)
+        level = parents
+    return Graph(graph, level, edges)
+
+
+def _shuffle(tasks: int, name: str) -> Graph:
+    # all to all, as dask's task shuffle does it in one stage: k inputs, each split in k pieces,
+    # k outputs each gathering one piece of every input; tasks = k² + 2k
+    k = max(2, math.isqrt(tasks + 1) - 1)
+    graph: dict[str, Any] = {f"{name}-input-{i}": (_inc, i) for i in range(k)}
+    for i in range(k):
+        for j in range(k):
+            graph[f"{name}-piece-{i}-{j}"] = (_piece, f"{name}-input-{i}", j)
+    outputs = [f"{name}-output-{j}" for j in range(k)]
+    for j, key in enumerate(outputs):
+        graph[key] = (_total, *(f"{name}-piece-{i}-{j}" for i in range(k)))
+    return Graph(graph, outputs, 2 * k * k)
+
+
+SHAPES: dict[str, Callable[[int, str], Graph]] = {"independent": _independent, "tree": _tree, "shuffle": _shuffle}
+
+
+def build_graph(shape: str, tasks: int) -> Graph:
+    """A graph of about ``tasks`` tasks of ``shape`` (its exact count: ``len(graph.tasks)``)."""
+    return SHAPES[shape](tasks, f"ladder-{shape}")
+
+
+def check_ladder(sizes: list[int], shapes: list[str]) -> None:
+    """Refuse a ladder that cannot be fitted and checked, before anything runs."""
+    unknown = [shape for shape in shapes if shape not in SHAPES]
+    if unknown or not shapes:
+        raise UserError(f"--shapes: {', '.join(unknown) or 'none given'}: the shapes are {', '.join(SHAPES)}")
+    if len(set(sizes)) < 4:
+        raise UserError(f"--sizes: needs at least 4 different task counts (3 to fit, the largest held out), "
+                        f"got {len(set(sizes))}")
+    for size in sizes:
+        if not 10 <= size <= MAX_TASKS:
+            raise UserError(f"--sizes: {size:,} tasks is outside 10 to {MAX_TASKS:,}")
+
+
+def _held_count(dask_scheduler: Any) -> int:
+    return held_task_count(dask_scheduler)
+
+
+def _collect(dask_scheduler: Any) -> None:
+    gc.collect()
+
+
+def hold_graph(preset: SchedulerPreset, label: str, shape: str, size: int) -> GraphPoint:
+    """A fresh scheduler with no workers, holding one graph: its RSS before and with it."""
+    graph = build_graph(shape, size)
+    with scheduler_processes(preset, workers=0) as (client, pid):
+        scheduler = psutil.Process(pid)
+        client.run_on_scheduler(_collect)
+        time.sleep(SETTLE_S)
+        before = scheduler.memory_info().rss
+        started = time.monotonic()
+        futures = client.get(graph.tasks, graph.keys, sync=False)
+        while client.run_on_scheduler(_held_count) < len(graph.tasks):
+            time.sleep(0.05)
+        submit_s = time.monotonic() - started
+        client.run_on_scheduler(_collect)
+        time.sleep(SETTLE_S)
+        held = scheduler.memory_info().rss
+        logs = client.run_on_scheduler(measure_structures)["structures"]
+        del futures
+    return GraphPoint(preset=label, shape=shape, tasks=len(graph.tasks), edges=graph.edges,
+                      rss_before_bytes=before, rss_held_bytes=held,
+                      logs_bytes=sum(size["bytes"] for size in logs.values()), submit_s=submit_s)
+
+
+class Executed(NamedTuple):
+    tasks: int
+    transitions: int
+    rss_start: int
+    peak: int
+    peak_method: str  # clear_refs (exact) or lifetime
+    seconds: float
+
+
+def _transitions(dask_scheduler: Any) -> int:
+    return transition_count(dask_scheduler)
+
+
+def execute_graph(preset: SchedulerPreset, shape: str, size: int) -> Executed:
+    """The graph run on workers: the scheduler's RSS before it and its peak while it ran (exact
+    where Linux lets the scheduler reset its peak), the transitions it made and the seconds."""
+    graph = build_graph(shape, size)
+    with scheduler_processes(preset, workers=EXECUTED_WORKERS) as (client, _pid):
+        client.get_task_stream()  # as in the study's scenarios, whose logs the prediction uses
+        start = client.run_on_scheduler(scheduler_memory, start=True)
+        exact = start["peak_since"] == "case start"
+        transitions = client.run_on_scheduler(_transitions)
+        started = time.monotonic()
+        client.gather(client.get(graph.tasks, graph.keys, sync=False))
+        seconds = time.monotonic() - started
+        end = client.run_on_scheduler(scheduler_memory, exact=exact)
+        transitions = client.run_on_scheduler(_transitions) - transitions
+    return Executed(len(graph.tasks), transitions, start["rss"], max(end["peak"], end["rss"]),
+                    "clear_refs" if exact else "lifetime", seconds)
+
+
+def run_ladder(presets: dict[str, SchedulerPreset], scenarios: dict[str, SchedulerScenario], sizes: list[int],
+               shapes: list[str], save: Callable[[SchedulerLadder], None]) -> SchedulerLadder:
+    """Every preset × shape × size held; the models fitted; the second-largest graph of each shape
+    run on workers under each preset (what running adds), then the largest (predicted, checked);
+    ``save`` is called after every measurement."""
+    ladder = SchedulerLadder()
+    for label, preset in presets.items():
+        for shape in shapes:
+            for size in sorted(set(sizes)):
+                print(f"scheduler ladder under {label}: {shape} graph of {size:,} tasks held ...", file=sys.stderr)
+                ladder.points.append(hold_graph(preset, label, shape, size))
+                save(ladder)
+        ladder.logs[label] = log_parts(scenarios[label])
+    ladder.models = fit_graph_models(ladder.points)
+    save(ladder)
+    # calibrated on the second-largest graph: what running adds is a few KB a task, beside fixed
+    # costs (the workers' first messages) that a small graph would spread over too few tasks
+    calibration = sorted(set(sizes))[-2]
+    for role, size in (("calibration", calibration), ("check", max(sizes))):
+        for label, preset in presets.items():
+            for shape in shapes:
+                print(f"scheduler ladder under {label}: {shape} graph of {size:,} tasks run on {EXECUTED_WORKERS} "
+                      f"workers ({role}) ...", file=sys.stderr)
+                run = execute_graph(preset, shape, size)
+                index, model = next((i, m) for i, m in enumerate(ladder.models)
+                                    if m.preset == label and m.shape == shape)
+                predicted = None
+                if role == "calibration":
+                    ladder.models[index] = calibrate(model, ladder.logs[label], run.tasks, run.transitions,
+                                                     run.rss_start, run.peak)
+                else:
+                    predicted = run.rss_start + running_bytes(model, ladder.logs[label], run.tasks)
+                ladder.executed.append(ExecutedCheck(
+                    role=role, preset=label, shape=shape, tasks=run.tasks, workers=EXECUTED_WORKERS,
+                    transitions=run.transitions, rss_start_bytes=run.rss_start, predicted_bytes=predicted,
+                    peak_bytes=run.peak, peak_method=run.peak_method, seconds=run.seconds,
+                    error_percent=None if predicted is None else round(100 * (predicted - run.peak) / run.peak, 1)))
+                save(ladder)
+    return ladder

@@ -1,7 +1,8 @@
 """Sessions: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`, `nox -s compat` (the
 core of the suite on three dask/distributed releases); the benchmarks of a
-kind, `bench-KIND` running `memreplay KIND` (`bench-probe`, `bench-scheduler`), `bench-plan` (a
-rollout plan followed); CI's memory
+kind, `bench-KIND` running `memreplay KIND` (`bench-probe`, `bench-scheduler`,
+`bench-scheduler-ladder`), `bench-plan` (a rollout plan followed), `bench-report` (a million task
+rows); CI's memory
 tracking: `trend` (`memreplay trend`, the asv site), `regression` (the gate), `regression-proof`,
 and `bench-micro`; `docs` (the documentation site)."""
 
@@ -150,6 +151,24 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
         session.install(*OLD_DISTRIBUTED)
         session.install("--no-deps", ".")  # memreplay itself, without upgrading dask
     session.run("memreplay", "scheduler", *session.posargs)
+
+
+@nox.session(name="bench-scheduler-ladder")
+def bench_scheduler_ladder(session: nox.Session) -> None:
+    """`memreplay scheduler --ladder`: the scheduler's memory for graphs of 5,000 to 40,000 tasks in
+    three shapes under the default and trimmed presets, the largest held out and then run on
+    workers (about 15 minutes on 2 cores; `-- --quick` 1,000 to 8,000 tasks)."""
+    session.install(".")
+    session.run("memreplay", "scheduler", "--ladder", *session.posargs)
+
+
+@nox.session(name="bench-report")
+def bench_report(session: nox.Session) -> None:
+    """The report and compare at a million task rows: a small real run given a generated tasks.csv
+    of 1,000,000 rows, twice; `memreplay report` and `memreplay compare` timed, with their peak RSS
+    and page sizes (results/million-rows/)."""
+    session.install(".")
+    session.run("python", "-m", "memreplay.studies.million_rows", *session.posargs)
 
 
 @nox.session

@@ -16,7 +16,7 @@ import pytest
 
 from memreplay.corpora import ensure_corpus
 from memreplay.probes.task_memory import TaskMemoryCollector
-from memreplay.probes.task_memory_worker import TaskMemoryWorkerPlugin
+from memreplay.probes.task_memory_worker import STOP_FIELDS, TaskMemoryWorkerPlugin
 from memreplay.studies.fil import parse_folded_stacks, top_lines
 from memreplay.workloads import registered_workloads
 
@@ -28,7 +28,8 @@ def _a_worker() -> Any:
     measured code (peak meter syscalls, message building) is the real one."""
     sent: list[dict[str, Any]] = []
     loop = SimpleNamespace(asyncio_loop=asyncio.new_event_loop())  # timers scheduled, never run
-    return SimpleNamespace(state=SimpleNamespace(tasks={}), batched_send=sent.append, sent=sent, loop=loop)
+    return SimpleNamespace(state=SimpleNamespace(tasks={}, transfer_incoming_bytes=0), batched_send=sent.append,
+                           sent=sent, loop=loop)
 
 
 def test_one_task_boundary(benchmark: Any) -> None:
@@ -47,11 +48,17 @@ def test_one_task_boundary(benchmark: Any) -> None:
 
 
 def test_one_csv_row_written(benchmark: Any, tmp_path: Path) -> None:
+    """A stop message handled by the collector in the scheduler: one row of tasks.csv."""
     collector = TaskMemoryCollector(tmp_path / "tasks.csv")
-    stop = {"key": "('tiny-abc', 0)", "name": "tiny-abc", "start": 1.0, "stop": 1.002, "baseline": 80 * 2**20,
-            "peak": 90 * 2**20, "increase": 10 * 2**20, "input_bytes": 1000, "output_bytes": 28, "concurrent": 1,
-            "method": "clear_refs", "state": "memory"}
-    benchmark(collector._write, "tcp://127.0.0.1:1", stop)
+    stop = {"key": "('tiny-abc', 0)", "name": "tiny-abc", "index": 0, "start": 1.0, "stop": 1.002,
+            "baseline": 80 * 2**20, "peak": 90 * 2**20, "increase": 10 * 2**20, "input_bytes": 1000,
+            "output_bytes": 28, "concurrent": 1, "arrived": 0, "method": "clear_refs", "state": "memory"}
+    row = [stop[field] for field in STOP_FIELDS]
+
+    async def on_the_event_loop() -> None:  # as in the scheduler: the buffer flushed by a timer
+        benchmark(collector.handle_stop, "tcp://127.0.0.1:1", row)
+
+    asyncio.run(on_the_event_loop())
     collector.close_file()
 
 

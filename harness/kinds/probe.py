@@ -7,6 +7,8 @@ import argparse
 import statistics
 from pathlib import Path
 
+from dask.utils import format_bytes
+
 from memreplay.analysis.probe_accuracy import DURATION_BUCKETS, BucketSummary, paired_ratios, summarise_accuracy
 from memreplay.kinds.base import (
     Command,
@@ -21,7 +23,7 @@ from memreplay.records.schema import ProbeRecord
 from memreplay.records.store import prepare_results_directory
 from memreplay.report.blocks import Items, Plots, Section, Table, Text
 from memreplay.report.plots import probe_accuracy_plot
-from memreplay.report.units import mib_text
+from memreplay.report.units import mib_text, signed_bytes
 
 __all__ = ["KIND"]
 
@@ -34,13 +36,16 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny-tasks", type=int, default=10_000, help="tasks in the overhead graph")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
     parser.add_argument("--rows-tasks", type=int, default=100_000, help="tasks in the every-row check (0: skip)")
+    parser.add_argument("--scale-tasks", type=int, default=100_000,
+                        help="tasks in the at-scale arm, on a scheduler process of its own (0: skip)")
+    parser.add_argument("--scale-repeats", type=int, default=2, help="interleaved repeats of the at-scale arm")
 
 
 def _call(args: argparse.Namespace) -> Said:
     from memreplay.studies.probe_benchmark import run_probe_benchmark
 
     run = run_probe_benchmark(prepare_results_directory(args.results), args.truth_tasks, args.tiny_tasks,
-                              args.repeats, args.rows_tasks)
+                              args.repeats, args.rows_tasks, args.scale_tasks, args.scale_repeats)
     return record_said(KIND, run, text_file="comparison.txt")
 
 
@@ -65,6 +70,13 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
         rows = record.rows
         answer.append(f"Rows: {rows.rows:,} of {rows.tasks:,} tasks have a row ({rows.missing} missing), "
                       f"{rows.seconds:.1f} s.")
+    if record.at_scale is not None:
+        scale = record.at_scale
+        answer.append(f"At {scale.tasks:,} tiny tasks on a scheduler process of its own: "
+                      f"{scale.paired_ratio_median:.3f} times the wall time without a probe; the collectors keep "
+                      f"{scale.held_per_row_bytes:.1f} bytes per task row in the scheduler, which grew "
+                      f"{scale.growth_per_row_bytes:+.0f} bytes per row "
+                      "more than without.")
     sections = [Section("The answer", [Items(answer or ["Nothing was measured."])], style="answer")]
     if record.accuracy:
         sections.append(Section("Probe accuracy against the ground truth", [
@@ -88,9 +100,25 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
                   [(probe, f"{o.median_seconds[probe]:.3f}", f"{o.overhead_ratio[probe]:.3f}",
                     f"{o.paired_ratio_median[probe]:.3f}", f"{min(spread[probe]):.3f}", f"{max(spread[probe]):.3f}")
                    for probe in o.median_seconds], numeric=(1, 2, 3, 4, 5))]))
+    if record.at_scale is not None:
+        scale = record.at_scale
+        rows = [(arm, " ".join(f"{t:.1f}" for t in scale.seconds[arm]),
+                 " ".join(signed_bytes(g) for g in scale.growth_bytes[arm])) for arm in scale.seconds]
+        sections.append(Section("Probe overhead at scale", [
+            Text(f"{scale.tasks:,} tiny tasks, a dask scheduler process and 2 workers × 1 thread, {scale.repeats} "
+                 "interleaved repeats; memreplay: the per-task rows and the memory timeline, as a case installs "
+                 "them. Growth: the scheduler's RSS once the graph is forgotten, less its RSS before it."),
+            Table(("arm", "seconds", "scheduler growth"), rows, numeric=(1, 2)),
+            Items([f"Paired ratio: median {scale.paired_ratio_median:.3f} (from {scale.paired_ratio_range[0]:.3f} to "
+                   f"{scale.paired_ratio_range[1]:.3f}).",
+                   f"The collectors' own state at the end: {', '.join(format_bytes(b) for b in scale.held_bytes)} "
+                   f"({scale.held_per_row_bytes:.1f} bytes per task row at most).",
+                   f"The scheduler grew {scale.growth_per_row_bytes:+.1f} bytes per task row more with them than "
+                   "without (medians; RSS, so allocator noise included)."])]))
     sections.append(environment_section(record.environment, [
         ("truth tasks", record.settings.truth_tasks), ("tiny tasks", record.settings.tiny_tasks),
-        ("repeats", record.settings.repeats), ("rows tasks", record.settings.rows_tasks)]))
+        ("repeats", record.settings.repeats), ("rows tasks", record.settings.rows_tasks),
+        ("scale tasks", record.settings.scale_tasks), ("scale repeats", record.settings.scale_repeats)]))
     return sections
 
 

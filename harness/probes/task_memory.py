@@ -1,17 +1,25 @@
 """Scheduler side of the per-task memory probe: installs the worker plugin on every worker
 (current and future), receives one message per task boundary, writes the CSV line by line.
 
-Rows are written as they arrive (line-buffered), so a crash keeps every row measured before it.
-If a worker dies, the tasks it was executing get a row with state ``worker-died``, their
-baseline as measured at start and, as peak, the worker's last reported RSS (method ``heartbeat``).
+Rows are written as they arrive and reach the file within ``FLUSH_S``, so a crash keeps every
+row measured before it but the last half second's. If a worker dies, the tasks it was executing
+get a row with state ``worker-died``, their baseline as measured at start and, as peak, the
+worker's last reported RSS (method ``heartbeat``).
+
+The collector runs in the scheduler, which it measures: once a task's row is written it keeps
+nothing of that task (a few bytes per row at most, for a graph of any size), and the per-partition
+input sizes it is given are an array of 8 bytes each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 import tempfile
 import threading
+from array import array
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +51,9 @@ from memreplay.records.atomic import atomic_write_bytes
 from memreplay.records.schema import TaskMemory
 from memreplay.records.task_rows import COLUMNS, MIB, read_task_rows
 
-__all__ = ["TaskMemoryCollector", "TaskMemoryProbe", "install_collector"]
+__all__ = ["FLUSH_S", "TaskMemoryCollector", "TaskMemoryProbe", "install_collector"]
+
+FLUSH_S = 0.5  # rows reach the file within this: a write per row would cost the scheduler
 
 
 class TaskMemoryCollector(SchedulerPlugin):
@@ -51,33 +61,48 @@ class TaskMemoryCollector(SchedulerPlugin):
 
     def __init__(self, csv_path: str | Path) -> None:
         self.csv_path = Path(csv_path)
-        self._file = open(self.csv_path, "w", newline="", buffering=1)  # noqa: SIM115 (lives with the plugin)
+        self._file = open(self.csv_path, "w", newline="", buffering=1 << 16)  # noqa: SIM115 (lives with the plugin)
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
+        self._file.flush()
+        self._flush_timer: asyncio.TimerHandle | None = None  # pending: rows are in the buffer
         self._lock = threading.Lock()
         self._executing: dict[str, dict[str, dict[str, Any]]] = {}  # worker → key → start message
         self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
         self._known_names: set[str] = set()
-        self._aliases: set[str] = set()  # keys that only rename another task's output, or hold data
-        self._fed_by_data: set[str] = set()  # keys whose every input is data written into the graph
-        self.input_hints: dict[int, int] = {}  # partition index → bytes, for tasks without inputs
+        # Keys that only rename another task's output, or hold data, and keys whose every input is
+        # data written into the graph: each forgotten once its row is written (a rerun of such a
+        # task after a worker died is then a row of its own, not marked).
+        self._aliases: set[str] = set()
+        self._fed_by_data: set[str] = set()
+        self._input_hints = array("q")  # partition index → bytes, for tasks without inputs
         # The scheduler forgets a worker before telling plugins it left; keep its state to read
         # the last RSS it reported.
         self._worker_states: dict[str, Any] = {}
         self._killed_at: dict[str, int] = {}  # worker → RSS its nanny saw when killing it for memory
 
+    @property
+    def input_hints(self) -> Sequence[int]:
+        return self._input_hints
+
+    @input_hints.setter
+    def input_hints(self, hints: Sequence[int]) -> None:
+        self._input_hints = array("q", hints)
+
     # --- scheduler hooks -------------------------------------------------------------------
 
     def update_graph(self, scheduler: Any, *, tasks: list[Any] = (), **kwargs: Any) -> None:
         """Learn un-fused prefixes: dask names a fused task ``<other prefixes>-<output key name>``,
-        and the output key name is itself a key of the graph."""
+        and the output key name is itself a key of the graph. Only the names of a collection's
+        tuple keys, which many tasks share, are kept: a string key (a future's, a delayed's) is a
+        name of its own, and keeping those would hold something for every task."""
         self._aliases |= alias_keys(scheduler, tasks)  # one look-up of distributed's internals per graph
         data = data_keys(scheduler, tasks)  # dask before 2024.12: a bag's partitions, not fused into its map
         if data:  # they run no code; the task over them reads the partition's input, as a fused one does
             self._aliases |= data
             self._fed_by_data |= {key for key, deps in task_dependencies(scheduler, tasks).items()
                                   if deps and all(dep in data for dep in deps)}
-        names = {key_name(key) for key in tasks}
+        names = {key_name(key) for key in tasks if isinstance(key, tuple)}
         self._known_names |= names
         for name in names:
             if name in self._prefixes:
@@ -106,7 +131,7 @@ class TaskMemoryCollector(SchedulerPlugin):
         else:  # else the last RSS the worker reported in a heartbeat
             peak, method = (worker_reported_memory(state) if state is not None else 0), "heartbeat"
         for start in self._executing.pop(worker, {}).values():
-            self._write(worker, {**start, "peak": peak or None, "method": method, "state": "worker-died"})
+            self._write_started(worker, start, peak or None, method, "worker-died")
 
     async def close(self) -> None:
         self.close_file()
@@ -116,29 +141,58 @@ class TaskMemoryCollector(SchedulerPlugin):
     def handle_start(self, worker: str, **start: Any) -> None:
         self._executing.setdefault(worker, {})[start["key"]] = start
 
-    def handle_stop(self, worker: str, **stop: Any) -> None:
-        self._executing.get(worker, {}).pop(stop["key"], None)
-        if (not stop["input_bytes"] or stop["key"] in self._fed_by_data) and stop.get("index") is not None:
-            stop["input_bytes"] = self.input_hints.get(stop["index"], stop["input_bytes"])
-        self._write(worker, stop)
+    def handle_stop(self, worker: str, row: list[Any]) -> None:
+        (key, name, index, start, stop, baseline, peak, increase, input_bytes, output_bytes, concurrent, arrived,
+         method, state) = row  # STOP_FIELDS
+        running = self._executing.get(worker)
+        if running:
+            running.pop(key, None)
+        if index is not None and (not input_bytes or key in self._fed_by_data):
+            hints = self._input_hints
+            input_bytes = hints[index] if 0 <= index < len(hints) else input_bytes
+        self._write(worker, key, name, start, stop, baseline, peak, increase, input_bytes, output_bytes, concurrent,
+                    arrived, method, state)
 
-    def _write(self, worker: str, message: dict[str, Any]) -> None:
-        """One CSV row from a stop message, or from a start message whose stop never came."""
-        get = message.get
-        stop, peak, increase = get("stop"), get("peak"), get("increase")
+    def _write_started(self, worker: str, start: dict[str, Any], peak: int | None, method: str, state: str) -> None:
+        """The row of a task whose stop never came: what its start message said, and a peak."""
+        self._write(worker, start["key"], start["name"], start["start"], None, start["baseline"], peak, None, None,
+                    None, None, None, method, state)
+
+    def _write(self, worker: str, key: str, name: str, start: float, stop: float | None, baseline: int,
+               peak: int | None, increase: int | None, input_bytes: int | None, output_bytes: int | None,
+               concurrent: int | None, arrived: int | None, method: str, state: str) -> None:
         # dask-memusage's min column from the same baseline as the peak increase, so that
         # max - min is the peak increase: an upper bound for the task, even with neighbours
-        low = message["baseline"] if peak is None or increase is None else peak - increase
+        low = baseline if peak is None or increase is None else peak - increase
+        alias = key in self._aliases
+        if alias:
+            self._aliases.discard(key)
+            if not self._aliases:  # a set keeps its table when emptied: a new one holds nothing
+                self._aliases = set()
+        if key in self._fed_by_data:
+            self._fed_by_data.discard(key)
+            if not self._fed_by_data:
+                self._fed_by_data = set()
         with self._lock:
             if self._file.closed:
                 return
             self._writer.writerow((
-                message["key"], _mb(low), _mb(peak), self.prefix_of(message["name"]), worker,
-                _seconds(message["start"]), _seconds(stop), _seconds(None if stop is None else stop - message["start"]),
-                message["baseline"], _cell(peak), _cell(increase), _cell(get("input_bytes")),
-                _cell(get("output_bytes")), _cell(get("concurrent")), message["method"], message["state"],
-                "true" if message["key"] in self._aliases else "false", _cell(get("arrived")),
+                key, _mb(low), _mb(peak), self.prefix_of(name), worker,
+                _seconds(start), _seconds(stop), _seconds(None if stop is None else stop - start),
+                baseline, _cell(peak), _cell(increase), _cell(input_bytes), _cell(output_bytes), _cell(concurrent),
+                method, state, "true" if alias else "false", _cell(arrived),
             ))
+        if self._flush_timer is None:
+            try:  # on the scheduler's event loop, as its stream handlers and hooks are
+                self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_S, self._flush)
+            except RuntimeError:  # no loop running (called from another thread): now
+                self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_timer = None
+            if not self._file.closed:
+                self._file.flush()
 
     def write_unfinished(self, scheduler: Any, state: str) -> int:
         """Rows for the tasks still executing (a case stopped at its time limit): their baseline
@@ -148,16 +202,29 @@ class TaskMemoryCollector(SchedulerPlugin):
             known = scheduler.workers.get(worker)
             peak = worker_reported_memory(known) if known is not None else None
             for start in running.values():
-                self._write(worker, {**start, "peak": peak, "method": "heartbeat", "state": state})
+                self._write_started(worker, start, peak, "heartbeat", state)
                 written += 1
             running.clear()
         return written
+
+    def held_bytes(self) -> int:
+        """What the collector holds in the scheduler now, deep: its own state, not the file's buffer
+        nor the scheduler's worker states it refers to."""
+        from memreplay.probes.deepsize import deep_size
+
+        seen: set[int] = set()
+        return sum(deep_size(part, seen) for part in (self._executing, self._prefixes, self._known_names,
+                                                      self._aliases, self._fed_by_data, self._input_hints,
+                                                      self._killed_at))
 
     def prefix_of(self, name: str) -> str:
         return self._prefixes.get(name) or key_split(name)
 
     def close_file(self) -> None:
         with self._lock:
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
             if not self._file.closed:
                 self._file.close()
 
@@ -192,7 +259,7 @@ def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto"
 
 
 async def _install_for_case(dask_scheduler: Any, csv_path: str | None, method: str,
-                            input_hints: dict[int, int]) -> None:
+                            input_hints: list[int]) -> None:
     # inside the scheduler (run_on_scheduler): returns once every connected worker has the plugin.
     # No csv_path: the scheduler's filesystem is not the driver's; the rows go to a file of its
     # own, which _finish_case hands back.
@@ -232,7 +299,7 @@ class TaskMemoryProbe:
         self._csv = (context.case_dir / self.csv_name).resolve()
         self._hand_back = not context.scheduler_is_local
         client.run_on_scheduler(_install_for_case, csv_path=None if self._hand_back else str(self._csv),
-                                method=self.method, input_hints=dict(enumerate(context.input_bytes)))
+                                method=self.method, input_hints=list(context.input_bytes))
 
     def stop(self, outcome: str) -> TaskMemory:
         assert self._client is not None, "stop() before start()"

@@ -4,7 +4,11 @@ When a task starts executing, the process's peak is read (and folded into every 
 running), then reset; when it stops, the peak is read again and one small message goes to the
 scheduler on the worker's batched stream, where the collector writes the CSV row. A task still
 running after ``ANNOUNCE_AFTER_S`` is announced with a start message too, so that a worker that
-dies mid-task still leaves its row; the many short tasks cost one message each, not two.
+dies mid-task still leaves its row; the many short tasks cost one message each, not two, and
+one timer serves every running task (not a timer per task).
+
+A stop message carries its figures as a list in the order of :data:`STOP_FIELDS`: the scheduler
+handles one per task of the whole graph, and a list is cheaper to pack and unpack than a dict.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from memreplay.compat import worker_call_later, worker_incoming_bytes, worker_sender, worker_task_states
 from memreplay.probes.meter import PeakMeter, open_meter
 
-__all__ = ["ANNOUNCE_AFTER_S", "OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "TaskMemoryWorkerPlugin", "key_name"]
+__all__ = ["ANNOUNCE_AFTER_S", "OP_TASK_START", "OP_TASK_STOP", "PLUGIN_NAME", "STOP_FIELDS", "TaskMemoryWorkerPlugin",
+           "key_name"]
 
 PLUGIN_NAME = "memreplay-task-memory"
 OP_TASK_START = "memreplay-task-start"
 OP_TASK_STOP = "memreplay-task-stop"
 _EXECUTING = ("executing", "long-running")
 ANNOUNCE_AFTER_S = 0.005  # a task running longer than this sends a start message too
+STOP_FIELDS = ("key", "name", "index", "start", "stop", "baseline", "peak", "increase", "input_bytes",
+               "output_bytes", "concurrent", "arrived", "method", "state")
 
 
 def key_name(key: Any) -> str:
@@ -40,8 +47,8 @@ class _Running:
     peak: int
     concurrent: int  # most tasks executing at once in this process during this task
     input_bytes: int
-    announcement: Any  # the timer that sends its start message, cancelled when it stops first
     arrived: int = 0  # bytes of other tasks' outputs received from other workers while it ran
+    announced: bool = False  # its start message sent
 
 
 class TaskMemoryWorkerPlugin(WorkerPlugin):
@@ -59,8 +66,11 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         self._incoming = worker_incoming_bytes(worker)
         self._meter: PeakMeter = open_meter(self.method)
         self._running: dict[Any, _Running] = {}
+        self._announcer: Any = None  # the one pending timer that announces long-running tasks
 
     def teardown(self, worker: Any) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
         self._meter.close()
 
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
@@ -93,16 +103,23 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
             task.concurrent = max(task.concurrent, concurrent)
         state = self._tasks.get(key)
         input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
-        now = time.time()
-        self._running[key] = _Running(now, rss, lowest, rss, concurrent, input_bytes,
-                                      self._call_later(ANNOUNCE_AFTER_S, self._announce, key),
+        self._running[key] = _Running(time.time(), rss, lowest, rss, concurrent, input_bytes,
                                       arrived=self._incoming())  # already on its way when it started
+        if self._announcer is None:
+            self._announcer = self._call_later(ANNOUNCE_AFTER_S, self._announce)
 
-    def _announce(self, key: Any) -> None:
-        task = self._running.get(key)
-        if task is not None:
-            self._send({"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": task.start,
-                        "baseline": task.baseline})
+    def _announce(self) -> None:
+        """Send a start message for every task running for ANNOUNCE_AFTER_S or longer, once; while
+        any task runs, look again after ANNOUNCE_AFTER_S."""
+        self._announcer = None
+        due = time.time() - ANNOUNCE_AFTER_S
+        for key, task in self._running.items():
+            if not task.announced and task.start <= due:
+                task.announced = True
+                self._send({"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": task.start,
+                            "baseline": task.baseline})
+        if self._running:
+            self._announcer = self._call_later(ANNOUNCE_AFTER_S, self._announce)
 
     def _stopped(self, key: Any, finish: str) -> None:
         stop = time.time()
@@ -110,27 +127,14 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         task = self._running.pop(key, None)
         if task is None:  # the probe arrived while this task was already running
             return
-        task.announcement.cancel()
         state = self._tasks.get(key)
         output_bytes = state.nbytes if state is not None and finish == "memory" and state.nbytes else 0
         # Measured from the lowest RSS seen at its boundaries and those of overlapping tasks:
         # memory freed while it ran (by the event loop or another task) may have been reused by it.
-        self._send(
-            {
-                "op": OP_TASK_STOP,
-                "key": str(key),
-                "name": key_name(key),
-                "index": key[-1] if isinstance(key, tuple) and len(key) > 1 and isinstance(key[-1], int) else None,
-                "start": task.start,
-                "stop": stop,
-                "baseline": task.baseline,
-                "peak": task.peak,
-                "increase": max(0, task.peak - task.lowest),
-                "input_bytes": task.input_bytes,
-                "output_bytes": int(output_bytes),
-                "concurrent": task.concurrent,
-                "arrived": task.arrived,
-                "method": self._meter.method,
-                "state": "erred" if finish == "error" else finish,
-            }
-        )
+        # The fields in the order of STOP_FIELDS.
+        self._send({"op": OP_TASK_STOP, "row": [
+            str(key), key_name(key),
+            key[-1] if isinstance(key, tuple) and len(key) > 1 and isinstance(key[-1], int) else None,
+            task.start, stop, task.baseline, task.peak, max(0, task.peak - task.lowest), task.input_bytes,
+            int(output_bytes), task.concurrent, task.arrived, self._meter.method,
+            "erred" if finish == "error" else finish]})

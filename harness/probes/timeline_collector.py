@@ -102,6 +102,15 @@ class TimelineCollector(SchedulerPlugin):
         with self._lock:
             self._samples.append(TimelineRow(t, worker, rss, managed, spilled_memory, spilled_disk, paused))
 
+    def held_bytes(self) -> int:
+        """What the collector holds in the scheduler now, deep: every sample so far (they grow with
+        the case's time, not with its tasks)."""
+        from memreplay.probes.deepsize import deep_size
+
+        seen: set[int] = set()
+        with self._lock:
+            return deep_size(self._samples, seen) + deep_size(self._own.samples, seen)
+
     def finish(self) -> list[TimelineRow]:
         own = [TimelineRow(self._own.started + t, name, rss) for t, name, rss in self._own.stop()]
         with self._lock:

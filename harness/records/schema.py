@@ -53,8 +53,10 @@ Schema history:
   9 — the scheduler ladder (``memreplay scheduler --ladder``): a scheduler record's ladder
       (graphs of growing size held by a scheduler with no workers, a model per shape and
       preset, the bounded logs' part, the held-out graph executed on workers) and
-      settings.ladder_sizes and ladder_shapes; a structure's capacity. Records of schema 3 to 8
-      are read as they are (they have none of these).
+      settings.ladder_sizes and ladder_shapes; a structure's capacity; a probe record's at_scale
+      (the probe's overhead and what the collectors keep per task row at 100,000 tasks) and
+      settings.scale_tasks and scale_repeats. Records of schema 3 to 8 are read as they are
+      (they have none of these).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ __all__ = [
     "LadderRung", "LargestTask", "LineRss", "MatrixSettings", "MemoryEnvironment", "MemoryEvent", "MemoryManager",
     "OomInfo", "Outcome", "Overhead", "PlannedCase",
     "PrefixModel", "PrefixSummary", "ReplayFidelity", "ProbeRecord", "ProbeAccuracySettings", "ProfileRecord",
-    "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "SchedulerFootprint",
+    "ProfileSettings", "READABLE_SCHEMA_VERSIONS", "Record", "RowsCheck", "SCHEMA_VERSION", "ScaleOverhead",
+    "SchedulerFootprint",
     "SchedulerLadder", "SchedulerRecord", "SchedulerScenario", "SchedulerSettings", "SizeLadder", "SizeRecord",
     "SizeSettings",
     "StructureComparison", "StructureSize", "SweepRecord", "SweepSettings", "SweepSummary", "TaskMemory",
@@ -664,6 +667,22 @@ class Overhead(_Part, kw_only=True):
     paired_ratio_median: dict[str, float]
 
 
+class ScaleOverhead(_Part, kw_only=True):
+    """Many tiny tasks on a ``dask scheduler`` process of its own with 2 workers, without a probe
+    and with the collectors a case installs (per-task rows and the timeline), interleaved: the
+    wall-time ratio and what the scheduler keeps per task row once the graph is gone."""
+
+    tasks: int
+    repeats: int
+    seconds: dict[str, list[float]]  # arm (none, memreplay) → each repeat's wall time
+    paired_ratio_median: float  # memreplay over none, repeat by repeat
+    paired_ratio_range: tuple[float, float]
+    growth_bytes: dict[str, list[int]]  # the scheduler's RSS after the graph was forgotten, less before it
+    growth_per_row_bytes: float  # (memreplay's median growth − none's) / tasks
+    held_bytes: list[int]  # the collectors' own state in the scheduler at the end, deep, per repeat
+    held_per_row_bytes: float  # the largest of those / tasks
+
+
 class RowsCheck(_Part, kw_only=True):
     tasks: int
     rows: int
@@ -676,6 +695,8 @@ class ProbeAccuracySettings(_Part, kw_only=True):
     tiny_tasks: int
     repeats: int
     rows_tasks: int
+    scale_tasks: int = 0  # the at-scale arm's tasks (0: not run, as before schema 9)
+    scale_repeats: int = 0
 
 
 class SizeSettings(_Part, kw_only=True):
@@ -725,6 +746,7 @@ class ProbeRecord(_Record, tag="probe", kw_only=True):
     accuracy: list[AccuracyRun] = []
     overhead: Overhead | None = None
     rows: RowsCheck | None = None
+    at_scale: ScaleOverhead | None = None
 
 
 class SizeRecord(_Record, tag="size", kw_only=True):

@@ -6,6 +6,9 @@
 (b) A graph of many tiny tasks, run with no probe, with dask-memusage and with memreplay's
     probe, interleaved and repeated; medians and ratios of wall time.
 (c) Many tiny tasks with memreplay's probe: does every task get a row?
+(d) At scale: 100,000 tiny tasks on a scheduler process of its own, without a probe and with the
+    collectors a case installs, interleaved: the wall-time ratio, and the scheduler's growth and
+    the collectors' own state per task row once the graph is gone.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from memreplay.analysis.probe_accuracy import duration_bucket, tolerance_bytes
-from memreplay.compat import live_clients
+from memreplay.compat import held_task_count, live_clients, scheduler_plugin
 from memreplay.errors import UserError
 from memreplay.execute.cluster import local_cluster
 from memreplay.plan.cluster_config import ClusterConfig
@@ -35,13 +40,15 @@ from memreplay.records.schema import (
     ProbeAccuracySettings,
     ProbeRecord,
     RowsCheck,
+    ScaleOverhead,
     TruthRow,
 )
 from memreplay.records.store import RunDirectory, new_record_fields
 from memreplay.records.task_rows import MIB, iter_task_rows, read_memusage_csv
 from memreplay.studies.groundtruth import GroundTruthTask, allocate_and_hold, ground_truth_tasks
 
-__all__ = ["OVERHEAD_ARMS", "PROBES", "check_rows", "compare_accuracy", "compare_overhead", "dask_memusage_quieted",
+__all__ = ["OVERHEAD_ARMS", "PROBES", "check_rows", "compare_accuracy", "compare_at_scale", "compare_overhead",
+           "dask_memusage_quieted",
            "install_dask_memusage", "run_probe_benchmark"]
 
 
@@ -186,6 +193,65 @@ def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> 
     )
 
 
+def _collectors_held(dask_scheduler: Any) -> int:
+    from memreplay.probes.task_memory_worker import PLUGIN_NAME as TASKS
+    from memreplay.probes.timeline_collector import PLUGIN_NAME as TIMELINE
+
+    return sum(scheduler_plugin(dask_scheduler, name).held_bytes() for name in (TASKS, TIMELINE))
+
+
+def _forgotten(dask_scheduler: Any) -> bool:
+    import gc
+
+    gc.collect()
+    return held_task_count(dask_scheduler) == 0
+
+
+def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) -> ScaleOverhead:
+    """``tasks`` tiny tasks on 2 single-threaded workers of a ``dask scheduler`` process, without
+    a probe and with the per-task rows and the timeline, interleaved; the scheduler's RSS before
+    the graph and after it is forgotten."""
+    from memreplay.plan.distributed_config import SchedulerPreset
+    from memreplay.probes.task_memory import _finish_case, _install_for_case
+    from memreplay.probes.timeline_collector import finish_timeline, install_timeline
+    from memreplay.studies.scheduler import scheduler_processes
+
+    preset = SchedulerPreset(name="installed", source="the installed distributed", settings={})
+    seconds: dict[str, list[float]] = {"none": [], "memreplay": []}
+    growth: dict[str, list[int]] = {"none": [], "memreplay": []}
+    held: list[int] = []
+    for repeat in range(repeats):
+        for arm in ("none", "memreplay"):
+            with scheduler_processes(preset, workers=2) as (client, pid):
+                scheduler = psutil.Process(pid)
+                if arm == "memreplay":
+                    client.run_on_scheduler(_install_for_case, csv_path=str(directory / f"scale-{repeat}.csv"),
+                                            method="auto", input_hints=[])
+                    client.run_on_scheduler(install_timeline, interval_s=0.05)
+                time.sleep(1.0)
+                client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
+                client.run_on_scheduler(_forgotten)
+                before = scheduler.memory_info().rss
+                started = time.perf_counter()
+                futures = client.map(_tiny, range(tasks), key=[f"scale-{i}" for i in range(tasks)])
+                client.gather(futures)
+                seconds[arm].append(time.perf_counter() - started)
+                del futures
+                while not client.run_on_scheduler(_forgotten):
+                    time.sleep(0.1)
+                growth[arm].append(scheduler.memory_info().rss - before)
+                if arm == "memreplay":
+                    held.append(client.run_on_scheduler(_collectors_held))
+                    client.run_on_scheduler(finish_timeline)
+                    client.run_on_scheduler(_finish_case, state="unfinished", hand_back=False)
+    ratios = [probed / plain for probed, plain in zip(seconds["memreplay"], seconds["none"])]
+    return ScaleOverhead(
+        tasks=tasks, repeats=repeats, seconds=seconds, paired_ratio_median=statistics.median(ratios),
+        paired_ratio_range=(min(ratios), max(ratios)), growth_bytes=growth,
+        growth_per_row_bytes=(statistics.median(growth["memreplay"]) - statistics.median(growth["none"])) / tasks,
+        held_bytes=held, held_per_row_bytes=max(held) / tasks)
+
+
 def check_rows(directory: Path, tasks: int = 100_000) -> RowsCheck:
     """Run ``tasks`` tiny tasks with memreplay's probe and count the rows that arrived."""
     path = directory / "rows-check.csv"
@@ -200,18 +266,20 @@ def check_rows(directory: Path, tasks: int = 100_000) -> RowsCheck:
 
 
 def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000, repeats: int = 5,
-                  rows_tasks: int = 100_000) -> RunDirectory[ProbeRecord]:
-    """The three stages, the record saved after each, so a stage already measured survives a
+                        rows_tasks: int = 100_000, scale_tasks: int = 100_000,
+                        scale_repeats: int = 2) -> RunDirectory[ProbeRecord]:
+    """The four stages, the record saved after each, so a stage already measured survives a
     later failure."""
     if importlib.util.find_spec("dask_memusage") is None:
         raise UserError("memreplay probe compares with dask-memusage, which is not installed: "
                         "pip install 'memreplay[comparison]' (nox -s bench-probe does)")
     for name, value, least in (("--truth-tasks", truth_tasks, 1), ("--tiny-tasks", tiny_tasks, 1),
-                               ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0)):
+                               ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0),
+                               ("--scale-tasks", scale_tasks, 0), ("--scale-repeats", scale_repeats, 1)):
         if value < least:
             raise UserError(f"{name}: must be at least {least}, got {value}")
     settings = ProbeAccuracySettings(truth_tasks=truth_tasks, tiny_tasks=tiny_tasks, repeats=repeats,
-                                     rows_tasks=rows_tasks)
+                                     rows_tasks=rows_tasks, scale_tasks=scale_tasks, scale_repeats=scale_repeats)
     run = RunDirectory.create(results, "probe", ProbeRecord(settings=settings, **new_record_fields()))
     directory = run.case_directory("csv")
     with dask_memusage_quieted():
@@ -225,5 +293,10 @@ def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 
     if rows_tasks:
         print(f"rows: {rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
         run.record.rows = check_rows(directory, tasks=rows_tasks)
+        run.save()
+    if scale_tasks:
+        print(f"at scale: {scale_tasks:,} tiny tasks x {scale_repeats} repeats, without a probe and with the "
+              "collectors, on a scheduler process ...", file=sys.stderr)
+        run.record.at_scale = compare_at_scale(directory, tasks=scale_tasks, repeats=scale_repeats)
         run.save()
     return run

@@ -33,7 +33,7 @@ from memreplay.studies.scheduler import scheduler_processes
 __all__ = ["LADDER_SIZES", "MAX_TASKS", "QUICK_LADDER_SIZES", "SHAPES", "Graph", "build_graph", "check_ladder",
            "run_ladder"]
 
-LADDER_SIZES = (5_000, 10_000, 20_000, 40_000)  # the largest held out, and run on workers
+LADDER_SIZES = (5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000)  # the largest held out, and run on workers
 QUICK_LADDER_SIZES = (1_000, 2_000, 4_000, 8_000)
 MAX_TASKS = 10_000_000
 SPLIT_EVERY = 8  # a tree reduction's fan-in, dask's default for its reductions

@@ -6,9 +6,12 @@ plan from a checked-in ladder record."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import msgspec
+import psutil
 import pytest
 from dask.utils import format_bytes
 
@@ -33,7 +36,7 @@ from memreplay.records.schema import (
 )
 from memreplay.records.store import load_record
 from memreplay.studies.scheduler_ladder import build_graph, check_ladder, execute_graph, hold_graph
-from tests.helpers.cli import assert_one_line_error
+from tests.helpers.cli import MEMREPLAY, assert_one_line_error
 
 DATA = Path(__file__).parent / "data"
 LADDER = DATA / "schema9" / "scheduler"
@@ -200,3 +203,21 @@ def test_recommend_and_plan_give_the_schedulers_limit_from_the_ladder_beside_the
     assert_one_line_error(cli("recommend", str(sweep), "--cores", "4", "--memory", "8GiB", "--tasks", "0"),
                           "--tasks must be at least 1")
 
+
+
+def test_a_killed_study_leaves_no_scheduler_or_worker_behind(tmp_path: Path) -> None:
+    # kill -9 (a CI time limit, the OOM killer): its dask scheduler and workers go with it
+    study = subprocess.Popen([MEMREPLAY, "scheduler", "--transitions", "50000", "--results", str(tmp_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(children) < 5:  # a scheduler, 2 nannies and their workers
+            children = psutil.Process(study.pid).children(recursive=True)
+            time.sleep(0.2)
+        assert len(children) >= 5, "the study did not start its scheduler and workers"
+    finally:
+        study.kill()
+        study.wait()
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, alive

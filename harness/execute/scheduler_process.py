@@ -18,7 +18,8 @@ from distributed.deploy.spec import ProcessInterface
 from memreplay.errors import UserError
 from memreplay.plan.distributed_config import child_environment
 
-__all__ = ["STARTUP_S", "SchedulerFailed", "SchedulerProcess", "dashboard_flag", "dask_command", "last_error_line"]
+__all__ = ["STARTUP_S", "SchedulerFailed", "SchedulerProcess", "dashboard_flag", "dask_command", "die_with_parent",
+           "last_error_line"]
 
 STARTUP_S = 60  # a scheduler starts in a second or two; one that dies fails at once
 
@@ -59,7 +60,7 @@ _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before it runs: a scheduler whose memreplay was killed (kill -9, the OOM
     killer) is stopped by the kernel, not left running (Linux; elsewhere close() stops it)."""
     if _PRCTL is not None:
@@ -87,7 +88,7 @@ class SchedulerProcess(ProcessInterface):
             # no dashboard: the case needs none, and bokeh's import is half the scheduler's start
             str(scheduler_file), "--no-dashboard", stdout=self._log_file, stderr=asyncio.subprocess.STDOUT,
             # its own session: a Ctrl-C at the terminal reaches memreplay, which then closes it in order
-            env=child_environment(self.settings), preexec_fn=_die_with_parent, start_new_session=True)
+            env=child_environment(self.settings), preexec_fn=die_with_parent, start_new_session=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         while True:

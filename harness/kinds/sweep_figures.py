@@ -22,6 +22,7 @@ from memreplay.report.locate import beside
 from memreplay.report.plots import (
     MOST_POINTS,
     NARROW,
+    THINNED_NOTE,
     HeatCell,
     TaskPoint,
     heat_map,
@@ -124,10 +125,11 @@ def distributions_section(rows: dict[str, list[tuple[TaskRow, str]]]) -> Section
             table.append((workload, prefix, row.task_key, mib_text(row.peak_increase_bytes),
                           mib_text(row.input_bytes), "alone" if row.alone else "beside others", row.worker,
                           case_of[id(row)]))
+    thinned = any(len(measured) > MOST_POINTS for measured in rows.values())
     return Section("Peak increase per task", [
         Text("Every task of every case that finished, by prefix (the function the user wrote). Blue: the task "
              "ran alone in its worker, so its peak increase is its own; orange: other tasks ran beside it, so it "
-             "may hold theirs too. Hover for the task.", note=True),
+             "may hold theirs too. Hover for the task." + (f" {THINNED_NOTE}" if thinned else ""), note=True),
         Plots([_distribution(workload, measured) for workload, measured in rows.items()]),
         Table(("workload", "prefix", "largest task", "peak increase", "input", "ran", "worker", "case"), table,
               caption="The largest task of each prefix (alone in its worker where any was)", numeric=(3, 4),
@@ -158,10 +160,11 @@ def model_section(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]
     ladders = ("" if not record.summary.ladders else
                " The size ladder above is the model memreplay sizes with: here each worker's earlier tasks leave "
                "the allocator holding memory that a small task reuses, so small inputs grow RSS less than alone.")
+    thinned = any(len(points) > MOST_POINTS for points in by_prefix.values())
     return Section("Peak versus input size, in the sweep's tasks", [
         Text("Peak increase ≈ intercept + slope × input, fitted per prefix on tasks that ran alone. Held out: "
-             "the largest input, predicted from the others (red cross) and measured (green circle)." + ladders,
-             note=True),
+             "the largest input, predicted from the others (red cross) and measured (green circle)." + ladders
+             + (f" {THINNED_NOTE}" if thinned else ""), note=True),
         Table(("task prefix", "tasks", "bytes/byte", "intercept", "held-out input", "predicted",
                "measured", "error"), table, numeric=(1, 2, 3, 4, 5, 6, 7)),
         Plots(figures)], terminal=not record.summary.ladders)

@@ -22,7 +22,8 @@ from memreplay.records.task_rows import MIB
 
 __all__ = [
     "HeatCell", "TaskPoint", "change_plot", "heat_map", "model_plot", "peak_distribution", "probe_accuracy_plot",
-    "MOST_POINTS", "GraphLine", "memory_manager_plot", "thin", "thinned_title", "plan_plot", "scheduler_ladder_plot",
+    "MOST_POINTS", "THINNED_NOTE", "GraphLine", "memory_manager_plot", "thin", "thinned_title", "plan_plot",
+    "scheduler_ladder_plot",
     "structures_plot", "timeline_plot",
 ]
 
@@ -146,11 +147,15 @@ def thin(items: Sequence[T], most: int, group: Callable[[T], str], value: Callab
     return kept
 
 
+THINNED_NOTE = (f"Past {MOST_POINTS:,} tasks a plot draws each prefix's largest tasks and an even sample of the "
+                "rest by peak increase (its title says how many of how many); the tables are made from every task.")
+
+
 def thinned_title(title: str, drawn: int, total: int, what: str = "tasks") -> str:
-    """The title, saying how many of the points are drawn when not all are."""
+    """The title, saying how many of the points are drawn when not all are (THINNED_NOTE says how)."""
     if drawn >= total:
         return title
-    return f"{title} ({drawn:,} of {total:,} {what} drawn: each prefix's largest and an even sample of the rest)"
+    return f"{title} ({drawn:,} of {total:,} {what} drawn)"
 
 
 def peak_distribution(title: str, points: Sequence[TaskPoint]) -> figure:

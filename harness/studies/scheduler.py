@@ -29,6 +29,7 @@ from memreplay.execute.scheduler_process import (
     SchedulerFailed,
     dashboard_flag,
     dask_command,
+    die_with_parent,
     last_error_line,
 )
 from memreplay.plan.distributed_config import SchedulerPreset, child_environment, load_preset
@@ -96,8 +97,10 @@ def scheduler_processes(preset: SchedulerPreset, workers: int = 2) -> Iterator[t
 
         def start(name: str, *arguments: str) -> None:
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the child)
+            # stopped by the kernel if memreplay is killed (kill -9, a test's time limit), not left running
             children.append(_Child(name, subprocess.Popen([*dask_command(arguments[0]), *arguments[1:]], stdout=log,
-                                                          stderr=subprocess.STDOUT, env=env), log))
+                                                          stderr=subprocess.STDOUT, env=env,
+                                                          preexec_fn=die_with_parent), log))
 
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file),
               *dashboard_flag())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -620,13 +620,15 @@ def _workload_plan(record: SweepRecord, workload: str, rows: list[tuple[TaskRow,
                         naive=_naive(machine_plans, chosen, record, kill_fraction, margin))
 
 
-def swept_graph_tasks(rows: Sequence[tuple[TaskRow, str]]) -> int:
-    """The tasks of the workload's largest swept graph: the most rows any one of its cases has."""
-    return max(Counter(case for _, case in rows).values(), default=0)
+def swept_graph_tasks(record: SweepRecord, workload: str) -> int:
+    """The tasks of the workload's largest swept graph: the most rows any finished case of it
+    has, aliases and all (the scheduler holds those too)."""
+    return max((case.task_memory.rows for case in record.cases if case.workload.name == workload
+                and case.outcome == "ok" and case.task_memory is not None), default=0)
 
 
 def place_schedulers(plan: RolloutPlan, ladder: SchedulerLadder, source: str, catalog: MachineCatalog,
-                     rows: dict[str, list[tuple[TaskRow, str]]], tasks: int | None = None) -> None:
+                     record: SweepRecord, tasks: int | None = None) -> None:
     """Each workload's scheduler, sized for ``tasks`` tasks, else for its largest swept graph
     scaled as its input is, under every preset of ``ladder``, placed on the cheapest machine type
     that holds it."""
@@ -634,7 +636,7 @@ def place_schedulers(plan: RolloutPlan, ladder: SchedulerLadder, source: str, ca
         if tasks is not None:
             count, said = tasks, "--tasks"
         else:
-            swept = swept_graph_tasks(rows.get(workload.workload, []))
+            swept = swept_graph_tasks(record, workload.workload)
             if not swept:
                 continue
             count = max(1, round(swept * workload.scale_factor))

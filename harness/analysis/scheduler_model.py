@@ -6,13 +6,15 @@ length settings allow). Together: the memory limit to give a scheduler for a gra
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 from dask.utils import format_bytes
 
+from memreplay.analysis.model import GOAL_PERCENT as MODEL_GOAL_PERCENT
 from memreplay.analysis.model import held_out_line
 from memreplay.records.schema import (
+    ExecutedCheck,
     GraphModel,
     GraphPoint,
     HeldOutTasks,
@@ -21,10 +23,10 @@ from memreplay.records.schema import (
     SchedulerScenario,
 )
 
-__all__ = ["GOAL_PERCENT", "SchedulerLimit", "calibrate", "fit_graph_models", "log_parts", "logs_bytes",
-           "limit_text", "predict_graph", "running_bytes", "scheduler_limit", "scheduler_limits"]
+__all__ = ["GOAL_PERCENT", "SchedulerLimit", "analyse_ladder", "calibrate", "fit_graph_models", "log_parts",
+           "logs_bytes", "limit_text", "predict_graph", "running_bytes", "scheduler_limit", "scheduler_limits"]
 
-GOAL_PERCENT = 10.0  # the held-out graph and the executed one, predicted within this
+GOAL_PERCENT = MODEL_GOAL_PERCENT  # the held-out graph and the executed one, predicted within this
 
 
 def fit_graph_models(points: Sequence[GraphPoint]) -> list[GraphModel]:
@@ -56,22 +58,23 @@ def log_parts(scenario: SchedulerScenario) -> list[LogPart]:
         parts.append(LogPart(
             structure=name, bytes_per_entry=per_entry,
             entries_per_transition=size.entries / scenario.transitions if scenario.transitions else 0.0,
-            capacity=size.capacity,
+            capacity=size.capacity, full=size.capacity is not None and size.entries >= size.capacity,
             bound_bytes=None if per_entry is None or size.capacity is None else round(per_entry * size.capacity)))
     return parts
 
 
 def logs_bytes(logs: Iterable[LogPart], transitions: float, full: bool = False) -> int:
     """What the logs hold after ``transitions`` transitions: each log's entries per transition
-    times the transitions, at most its capacity; ``full``: every bounded log at its capacity, as
-    a long job leaves them (an unbounded one still at its entries per transition)."""
+    times the transitions, at most its capacity (a log that was full when measured, full: its
+    rate is only a lower bound); ``full``: every bounded log at its capacity, as a long job leaves
+    them (an unbounded one still at its entries per transition)."""
     total = 0.0
     for part in logs:
         if part.bytes_per_entry is None:
             continue
         entries = part.entries_per_transition * transitions
         if part.capacity is not None:
-            entries = part.capacity if full else min(entries, part.capacity)
+            entries = part.capacity if full or part.full else min(entries, part.capacity)
         total += part.bytes_per_entry * entries
     return round(total)
 
@@ -98,6 +101,31 @@ def calibrate(model: GraphModel, logs: Iterable[LogPart], tasks: int, transition
     held = predict_graph(model, tasks) + logs_bytes(logs, transitions)
     return msgspec.structs.replace(model, running_bytes_per_task=max(0.0, (peak - rss_start - held) / tasks),
                                    transitions_per_task=per_transition)
+
+
+def analyse_ladder(points: Sequence[GraphPoint], executed: Sequence[ExecutedCheck],
+                   scenarios: Mapping[str, SchedulerScenario]) -> SchedulerLadder:
+    """The ladder from what was measured: the models fitted on the graphs held, each calibrated
+    on its shape's graph run on workers (role "calibration"), the logs' parts from each preset's
+    executed scenario, and each checked run's prediction and error (role "check")."""
+    logs = {preset: log_parts(scenario) for preset, scenario in scenarios.items()
+            if any(point.preset == preset for point in points)}
+    models = {(model.preset, model.shape): model for model in fit_graph_models(points)}
+    for run in executed:
+        if run.role == "calibration" and (run.preset, run.shape) in models:
+            models[run.preset, run.shape] = calibrate(models[run.preset, run.shape], logs.get(run.preset, []),
+                                                      run.tasks, run.transitions, run.rss_start_bytes, run.peak_bytes)
+    checked = []
+    for run in executed:
+        model = models.get((run.preset, run.shape))
+        predicted = None
+        if run.role == "check" and model is not None and model.running_bytes_per_task is not None:
+            predicted = run.rss_start_bytes + running_bytes(model, logs.get(run.preset, []), run.tasks)
+        checked.append(msgspec.structs.replace(
+            run, predicted_bytes=predicted,
+            error_percent=None if predicted is None or not run.peak_bytes
+            else round(100 * (predicted - run.peak_bytes) / run.peak_bytes, 1)))
+    return SchedulerLadder(points=list(points), models=list(models.values()), logs=logs, executed=checked)
 
 
 class SchedulerLimit(msgspec.Struct, kw_only=True):

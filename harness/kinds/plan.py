@@ -87,7 +87,7 @@ def make_plan(args: argparse.Namespace) -> tuple[Path, SweepRecord, RolloutPlan]
     rows = task_rows_by_workload(run, record)
     plan = plan_rollout(record, rows, catalog, wanted, kill_fraction(), args.margin, args.workload)
     if ladder is not None:
-        place_schedulers(plan, ladder[0], str(ladder[1]), catalog, rows, tasks)
+        place_schedulers(plan, ladder[0], str(ladder[1]), catalog, record, tasks)
     return run, record, plan
 
 

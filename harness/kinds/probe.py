@@ -118,7 +118,8 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
     sections.append(environment_section(record.environment, [
         ("truth tasks", record.settings.truth_tasks), ("tiny tasks", record.settings.tiny_tasks),
         ("repeats", record.settings.repeats), ("rows tasks", record.settings.rows_tasks),
-        ("scale tasks", record.settings.scale_tasks), ("scale repeats", record.settings.scale_repeats)]))
+        ("scale tasks", record.settings.scale_tasks or "not run"),
+        ("scale repeats", record.settings.scale_repeats or "-")]))
     return sections
 
 

@@ -145,12 +145,13 @@ def model_section(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]
         for row, case in measured:
             if row.alone and row.input_bytes:
                 by_prefix[row.task_prefix].append((row, case))
-    figures, table = [], []
+    figures, table, thinned = [], [], False
     for prefix, m in sorted(model.items()):
         held = m.heldout
         error = "-" if held.error_percent is None else f"{held.error_percent:+.1f} %"
         used = [(row, case) for row, case in by_prefix[prefix] if parse_task_key(row.task_key)[0] == m.group]
         points = _thinned(used or by_prefix[prefix])
+        thinned |= len(points) < len(used or by_prefix[prefix])
         figures.append(model_plot(thinned_title(f"{prefix}: held-out error {error}", len(points),
                                                 len(used or by_prefix[prefix])),
                                   points, m.slope, m.intercept_bytes,
@@ -160,7 +161,6 @@ def model_section(record: SweepRecord, rows: dict[str, list[tuple[TaskRow, str]]
     ladders = ("" if not record.summary.ladders else
                " The size ladder above is the model memreplay sizes with: here each worker's earlier tasks leave "
                "the allocator holding memory that a small task reuses, so small inputs grow RSS less than alone.")
-    thinned = any(len(points) > MOST_POINTS for points in by_prefix.values())
     return Section("Peak versus input size, in the sweep's tasks", [
         Text("Peak increase ≈ intercept + slope × input, fitted per prefix on tasks that ran alone. Held out: "
              "the largest input, predicted from the others (red cross) and measured (green circle)." + ladders

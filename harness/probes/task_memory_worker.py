@@ -105,21 +105,26 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
         input_bytes = sum(max(dep.nbytes or 0, 0) for dep in state.dependencies) if state else 0
         self._running[key] = _Running(time.time(), rss, lowest, rss, concurrent, input_bytes,
                                       arrived=self._incoming())  # already on its way when it started
-        if self._announcer is None:
+        if self._announcer is None:  # else the pending timer sees this task when it fires
             self._announcer = self._call_later(ANNOUNCE_AFTER_S, self._announce)
 
     def _announce(self) -> None:
-        """Send a start message for every task running for ANNOUNCE_AFTER_S or longer, once; while
-        any task runs, look again after ANNOUNCE_AFTER_S."""
+        """Send a start message for every task running for ANNOUNCE_AFTER_S or longer, once; then
+        wait for the next task still to announce, if any (a long task alone wakes it no more)."""
         self._announcer = None
-        due = time.time() - ANNOUNCE_AFTER_S
+        now = time.time()
+        pending = []
         for key, task in self._running.items():
-            if not task.announced and task.start <= due:
+            if task.announced:
+                continue
+            if task.start <= now - ANNOUNCE_AFTER_S:
                 task.announced = True
                 self._send({"op": OP_TASK_START, "key": str(key), "name": key_name(key), "start": task.start,
                             "baseline": task.baseline})
-        if self._running:
-            self._announcer = self._call_later(ANNOUNCE_AFTER_S, self._announce)
+            else:
+                pending.append(task.start)
+        if pending:
+            self._announcer = self._call_later(max(0.0, min(pending) + ANNOUNCE_AFTER_S - now), self._announce)
 
     def _stopped(self, key: Any, finish: str) -> None:
         stop = time.time()

@@ -607,9 +607,10 @@ class LogPart(_Part, kw_only=True):
 
     structure: str
     bytes_per_entry: float | None
-    entries_per_transition: float
+    entries_per_transition: float  # a lower bound where the log was full when measured
     capacity: int | None  # None: unbounded
     bound_bytes: int | None  # bytes per entry × capacity
+    full: bool = False  # at its capacity when measured: full after as many transitions, or fewer
 
 
 class ExecutedCheck(_Part, kw_only=True):

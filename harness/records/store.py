@@ -176,8 +176,9 @@ def load_record(path: str | Path, kind: type[R] | None = None) -> R:
 
 def newest_scheduler_ladder(beside: str | Path) -> Path | None:
     """The newest run directory beside ``beside`` (a run directory or its run.json) whose record is
-    a scheduler ladder (``memreplay scheduler --ladder``); None if there is none. Run directories
-    are named by their start time, so the newest sorts last."""
+    a finished scheduler ladder (``memreplay scheduler --ladder``, its graphs run on workers);
+    None if there is none. Run directories are named by their start time, so the newest sorts
+    last; a ladder stopped before it ran its graphs is passed over."""
     run = Path(beside)
     if run.name == RECORD_NAME:
         run = run.parent
@@ -186,6 +187,7 @@ def newest_scheduler_ladder(beside: str | Path) -> Path | None:
             record = load_record(candidate)
         except UserError:
             continue
-        if getattr(record, "ladder", None) is not None and record.ladder.models:  # type: ignore[union-attr]
+        ladder = getattr(record, "ladder", None)
+        if ladder is not None and ladder.models and any(check.role == "check" for check in ladder.executed):
             return candidate.parent
     return None

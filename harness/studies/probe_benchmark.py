@@ -221,7 +221,7 @@ def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) ->
     growth: dict[str, list[int]] = {"none": [], "memreplay": []}
     held: list[int] = []
     for repeat in range(repeats):
-        for arm in ("none", "memreplay"):
+        for arm in ("none", "memreplay") if repeat % 2 == 0 else ("memreplay", "none"):  # neither always first
             with scheduler_processes(preset, workers=2) as (client, pid):
                 scheduler = psutil.Process(pid)
                 if arm == "memreplay":
@@ -237,7 +237,10 @@ def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) ->
                 client.gather(futures)
                 seconds[arm].append(time.perf_counter() - started)
                 del futures
+                deadline = time.monotonic() + 300
                 while not client.run_on_scheduler(_forgotten):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the scheduler still held tasks 300 s after the {arm} arm's graph")
                     time.sleep(0.1)
                 growth[arm].append(scheduler.memory_info().rss - before)
                 if arm == "memreplay":

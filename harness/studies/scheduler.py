@@ -45,7 +45,7 @@ from memreplay.records.schema import (
 )
 from memreplay.records.store import RunDirectory, new_record_fields
 
-__all__ = ["run_scenario", "run_study", "scheduler_processes"]
+__all__ = ["run_scenario", "run_study", "scheduler_processes", "transitions_made"]
 
 BATCH = 5_000
 TRANSITIONS, IDLE_S = 200_000, 10.0
@@ -136,7 +136,7 @@ def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label
         # each task makes about five transitions: batches no larger than a quarter of the request
         size = min(BATCH, transitions // 4 + 1)
         started, batch, tasks = time.monotonic(), 0, 0
-        while client.run_on_scheduler(_transition_count) < transitions:
+        while client.run_on_scheduler(transitions_made) < transitions:
             keys = [f"load-{batch}-{i}" for i in range(size)]
             client.gather(client.map(_inc, range(size), key=keys))
             batch, tasks = batch + 1, tasks + size
@@ -152,7 +152,8 @@ def run_scenario(preset: SchedulerPreset, transitions: int, idle_s: float, label
     )
 
 
-def _transition_count(dask_scheduler: Any) -> int:
+def transitions_made(dask_scheduler: Any) -> int:
+    """Inside the scheduler (``run_on_scheduler``): its transitions since it started."""
     return transition_count(dask_scheduler)
 
 

@@ -22,16 +22,17 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from memreplay.analysis.scheduler_model import calibrate, fit_graph_models, log_parts, running_bytes
-from memreplay.compat import held_task_count, transition_count
+from memreplay.analysis.scheduler_model import analyse_ladder
+from memreplay.compat import held_task_count
 from memreplay.errors import UserError
+from memreplay.execute.scheduler_process import SchedulerFailed
 from memreplay.plan.distributed_config import SchedulerPreset
 from memreplay.probes.scheduler_footprint import measure_structures, scheduler_memory
 from memreplay.records.schema import ExecutedCheck, GraphPoint, SchedulerLadder, SchedulerScenario
-from memreplay.studies.scheduler import scheduler_processes
+from memreplay.studies.scheduler import scheduler_processes, transitions_made
 
 __all__ = ["LADDER_SIZES", "MAX_TASKS", "QUICK_LADDER_SIZES", "SHAPES", "Graph", "build_graph", "check_ladder",
-           "run_ladder"]
+           "run_ladder", "shape_tasks"]
 
 LADDER_SIZES = (5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000)  # the largest held out, and run on workers
 QUICK_LADDER_SIZES = (1_000, 2_000, 4_000, 8_000)
@@ -39,6 +40,7 @@ MAX_TASKS = 10_000_000
 SPLIT_EVERY = 8  # a tree reduction's fan-in, dask's default for its reductions
 EXECUTED_WORKERS = 2
 SETTLE_S = 0.5  # after the graph is held, before its RSS is read
+HOLD_TIMEOUT_S = 600  # a graph not held by then is a scheduler that failed
 
 
 def _inc(i: int) -> int:
@@ -101,6 +103,21 @@ def _shuffle(tasks: int, name: str) -> Graph:
 SHAPES: dict[str, Callable[[int, str], Graph]] = {"independent": _independent, "tree": _tree, "shuffle": _shuffle}
 
 
+def shape_tasks(shape: str, tasks: int) -> int:
+    """The task count of the graph ``build_graph(shape, tasks)`` builds, without building it."""
+    if shape == "shuffle":
+        k = max(2, math.isqrt(tasks + 1) - 1)
+        return k * k + 2 * k
+    if shape == "tree":
+        level, total = max(1, round(tasks * (SPLIT_EVERY - 1) / SPLIT_EVERY)), 0
+        while True:
+            total += level
+            if level == 1:
+                return total
+            level = -(-level // SPLIT_EVERY)
+    return tasks
+
+
 def build_graph(shape: str, tasks: int) -> Graph:
     """A graph of about ``tasks`` tasks of ``shape`` (its exact count: ``len(graph.tasks)``)."""
     return SHAPES[shape](tasks, f"ladder-{shape}")
@@ -117,6 +134,11 @@ def check_ladder(sizes: list[int], shapes: list[str]) -> None:
     for size in sizes:
         if not 10 <= size <= MAX_TASKS:
             raise UserError(f"--sizes: {size:,} tasks is outside 10 to {MAX_TASKS:,}")
+    for shape in shapes:  # a shuffle has k² + 2k tasks: close sizes can make one graph
+        counts = {shape_tasks(shape, size) for size in sizes}
+        if len(counts) < 4:
+            raise UserError(f"--sizes: the {shape} graphs of these sizes have only {len(counts)} different task "
+                            f"counts ({', '.join(f'{c:,}' for c in sorted(counts))}); give sizes further apart")
 
 
 def _held_count(dask_scheduler: Any) -> int:
@@ -137,7 +159,11 @@ def hold_graph(preset: SchedulerPreset, label: str, shape: str, size: int) -> Gr
         before = scheduler.memory_info().rss
         started = time.monotonic()
         futures = client.get(graph.tasks, graph.keys, sync=False)
+        deadline = time.monotonic() + HOLD_TIMEOUT_S
         while client.run_on_scheduler(_held_count) < len(graph.tasks):
+            if time.monotonic() > deadline:
+                raise SchedulerFailed(f"the scheduler under preset {label} did not hold the {shape} graph of "
+                                      f"{len(graph.tasks):,} tasks within {HOLD_TIMEOUT_S} s")
             time.sleep(0.05)
         submit_s = time.monotonic() - started
         client.run_on_scheduler(_collect)
@@ -159,10 +185,6 @@ class Executed(NamedTuple):
     seconds: float
 
 
-def _transitions(dask_scheduler: Any) -> int:
-    return transition_count(dask_scheduler)
-
-
 def execute_graph(preset: SchedulerPreset, shape: str, size: int) -> Executed:
     """The graph run on workers: the scheduler's RSS before it and its peak while it ran (exact
     where Linux lets the scheduler reset its peak), the transitions it made and the seconds."""
@@ -171,31 +193,29 @@ def execute_graph(preset: SchedulerPreset, shape: str, size: int) -> Executed:
         client.get_task_stream()  # as in the study's scenarios, whose logs the prediction uses
         start = client.run_on_scheduler(scheduler_memory, start=True)
         exact = start["peak_since"] == "case start"
-        transitions = client.run_on_scheduler(_transitions)
+        transitions = client.run_on_scheduler(transitions_made)
         started = time.monotonic()
         client.gather(client.get(graph.tasks, graph.keys, sync=False))
         seconds = time.monotonic() - started
         end = client.run_on_scheduler(scheduler_memory, exact=exact)
-        transitions = client.run_on_scheduler(_transitions) - transitions
+        transitions = client.run_on_scheduler(transitions_made) - transitions
     return Executed(len(graph.tasks), transitions, start["rss"], max(end["peak"], end["rss"]),
                     "clear_refs" if exact else "lifetime", seconds)
 
 
 def run_ladder(presets: dict[str, SchedulerPreset], scenarios: dict[str, SchedulerScenario], sizes: list[int],
                shapes: list[str], save: Callable[[SchedulerLadder], None]) -> SchedulerLadder:
-    """Every preset × shape × size held; the models fitted; the second-largest graph of each shape
-    run on workers under each preset (what running adds), then the largest (predicted, checked);
-    ``save`` is called after every measurement."""
-    ladder = SchedulerLadder()
+    """Every preset × shape × size held; the second-largest graph of each shape run on workers
+    under each preset (what running adds), then the largest (predicted, checked); the ladder
+    analysed anew and ``save`` called after every measurement."""
+    points: list[GraphPoint] = []
+    executed: list[ExecutedCheck] = []
     for label, preset in presets.items():
         for shape in shapes:
             for size in sorted(set(sizes)):
                 print(f"scheduler ladder under {label}: {shape} graph of {size:,} tasks held ...", file=sys.stderr)
-                ladder.points.append(hold_graph(preset, label, shape, size))
-                save(ladder)
-        ladder.logs[label] = log_parts(scenarios[label])
-    ladder.models = fit_graph_models(ladder.points)
-    save(ladder)
+                points.append(hold_graph(preset, label, shape, size))
+                save(analyse_ladder(points, executed, scenarios))
     # calibrated on the second-largest graph: what running adds is a few KB a task, beside fixed
     # costs (the workers' first messages) that a small graph would spread over too few tasks
     calibration = sorted(set(sizes))[-2]
@@ -205,18 +225,9 @@ def run_ladder(presets: dict[str, SchedulerPreset], scenarios: dict[str, Schedul
                 print(f"scheduler ladder under {label}: {shape} graph of {size:,} tasks run on {EXECUTED_WORKERS} "
                       f"workers ({role}) ...", file=sys.stderr)
                 run = execute_graph(preset, shape, size)
-                index, model = next((i, m) for i, m in enumerate(ladder.models)
-                                    if m.preset == label and m.shape == shape)
-                predicted = None
-                if role == "calibration":
-                    ladder.models[index] = calibrate(model, ladder.logs[label], run.tasks, run.transitions,
-                                                     run.rss_start, run.peak)
-                else:
-                    predicted = run.rss_start + running_bytes(model, ladder.logs[label], run.tasks)
-                ladder.executed.append(ExecutedCheck(
+                executed.append(ExecutedCheck(
                     role=role, preset=label, shape=shape, tasks=run.tasks, workers=EXECUTED_WORKERS,
-                    transitions=run.transitions, rss_start_bytes=run.rss_start, predicted_bytes=predicted,
-                    peak_bytes=run.peak, peak_method=run.peak_method, seconds=run.seconds,
-                    error_percent=None if predicted is None else round(100 * (predicted - run.peak) / run.peak, 1)))
-                save(ladder)
-    return ladder
+                    transitions=run.transitions, rss_start_bytes=run.rss_start, predicted_bytes=None,
+                    peak_bytes=run.peak, peak_method=run.peak_method, seconds=run.seconds, error_percent=None))
+                save(analyse_ladder(points, executed, scenarios))
+    return analyse_ladder(points, executed, scenarios)

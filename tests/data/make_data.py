@@ -45,12 +45,13 @@ def _ladders(record: dict) -> list[dict]:
 
 
 def as_schema_8(record: dict) -> dict:
-    """9 added a scheduler record's ladder and settings.ladder_sizes and ladder_shapes, and a
-    scheduler structure's capacity."""
+    """9 added a scheduler record's ladder and settings.ladder_sizes and ladder_shapes, a
+    scheduler structure's capacity, and a probe record's at_scale and its settings."""
     old = copy.deepcopy(record)
     old["schema_version"] = 8
     old.pop("ladder", None)
-    _without(old.get("settings"), "ladder_sizes", "ladder_shapes")
+    old.pop("at_scale", None)
+    _without(old.get("settings"), "ladder_sizes", "ladder_shapes", "scale_tasks", "scale_repeats")
     footprints = [*old.get("scenarios", []), *(case.get("scheduler") or {} for case in old.get("cases", []))]
     for footprint in footprints:
         for size in (footprint.get("structures") or {}).values():

@@ -60,11 +60,12 @@ _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """In the child, before it runs: a scheduler whose memreplay was killed (kill -9, the OOM
-    killer) is stopped by the kernel, not left running (Linux; elsewhere close() stops it)."""
+    killer) is stopped by the kernel with ``sig``, not left running (Linux; elsewhere close()
+    stops it)."""
     if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        _PRCTL(_PR_SET_PDEATHSIG, sig)
 
 
 class SchedulerProcess(ProcessInterface):

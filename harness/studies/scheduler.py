@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,10 @@ def _inc(i: int) -> int:
     return i + 1
 
 
+def _killed_with_parent() -> None:
+    die_with_parent(signal.SIGKILL)
+
+
 class _Child(NamedTuple):
     name: str
     process: subprocess.Popen[bytes]
@@ -97,10 +102,12 @@ def scheduler_processes(preset: SchedulerPreset, workers: int = 2) -> Iterator[t
 
         def start(name: str, *arguments: str) -> None:
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the child)
-            # stopped by the kernel if memreplay is killed (kill -9, a test's time limit), not left running
+            # killed by the kernel if memreplay is killed (kill -9, a test's time limit), not left
+            # running: SIGKILL, as a nanny told to stop gracefully can wait on its dead scheduler for
+            # minutes (a worker it started exits when the nanny is gone, distributed sees to that)
             children.append(_Child(name, subprocess.Popen([*dask_command(arguments[0]), *arguments[1:]], stdout=log,
                                                           stderr=subprocess.STDOUT, env=env,
-                                                          preexec_fn=die_with_parent), log))
+                                                          preexec_fn=_killed_with_parent), log))
 
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file),
               *dashboard_flag())

@@ -51,7 +51,7 @@ from memreplay.records.atomic import atomic_write_bytes
 from memreplay.records.schema import TaskMemory
 from memreplay.records.task_rows import COLUMNS, MIB, read_task_rows
 
-__all__ = ["FLUSH_S", "TaskMemoryCollector", "TaskMemoryProbe", "install_collector"]
+__all__ = ["FLUSH_S", "TaskMemoryCollector", "TaskMemoryProbe", "finish_case", "install_collector", "install_for_case"]
 
 FLUSH_S = 0.5  # rows reach the file within this: a write per row would cost the scheduler
 
@@ -258,11 +258,11 @@ def install_collector(scheduler: Any, csv_path: str | Path, method: str = "auto"
     return collector
 
 
-async def _install_for_case(dask_scheduler: Any, csv_path: str | None, method: str,
+async def install_for_case(dask_scheduler: Any, csv_path: str | None, method: str,
                             input_hints: list[int]) -> None:
     # inside the scheduler (run_on_scheduler): returns once every connected worker has the plugin.
     # No csv_path: the scheduler's filesystem is not the driver's; the rows go to a file of its
-    # own, which _finish_case hands back.
+    # own, which finish_case hands back.
     if csv_path is None:
         handle, csv_path = tempfile.mkstemp(prefix="memreplay-tasks-", suffix=".csv")
         os.close(handle)
@@ -271,7 +271,7 @@ async def _install_for_case(dask_scheduler: Any, csv_path: str | None, method: s
     await install_worker_plugin(dask_scheduler, PLUGIN_NAME, TaskMemoryWorkerPlugin(method))
 
 
-def _finish_case(dask_scheduler: Any, state: str, hand_back: bool) -> bytes | None:
+def finish_case(dask_scheduler: Any, state: str, hand_back: bool) -> bytes | None:
     collector = scheduler_plugin(dask_scheduler, PLUGIN_NAME)
     collector.write_unfinished(dask_scheduler, state)
     collector.close_file()
@@ -298,13 +298,13 @@ class TaskMemoryProbe:
         self._client = client
         self._csv = (context.case_dir / self.csv_name).resolve()
         self._hand_back = not context.scheduler_is_local
-        client.run_on_scheduler(_install_for_case, csv_path=None if self._hand_back else str(self._csv),
+        client.run_on_scheduler(install_for_case, csv_path=None if self._hand_back else str(self._csv),
                                 method=self.method, input_hints=list(context.input_bytes))
 
     def stop(self, outcome: str) -> TaskMemory:
         assert self._client is not None, "stop() before start()"
         # tasks the case did not wait for (stopped at its time limit, or cut short by another failure)
-        rows = self._client.run_on_scheduler(_finish_case, state="timed-out" if outcome == "timeout" else "unfinished",
+        rows = self._client.run_on_scheduler(finish_case, state="timed-out" if outcome == "timeout" else "unfinished",
                                              hand_back=self._hand_back)
         try:  # the workers' plugin too: a running cluster outlives the case
             self._client.unregister_worker_plugin(PLUGIN_NAME)

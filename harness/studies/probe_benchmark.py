@@ -212,7 +212,7 @@ def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) ->
     a probe and with the per-task rows and the timeline, interleaved; the scheduler's RSS before
     the graph and after it is forgotten."""
     from memreplay.plan.distributed_config import SchedulerPreset
-    from memreplay.probes.task_memory import _finish_case, _install_for_case
+    from memreplay.probes.task_memory import finish_case, install_for_case
     from memreplay.probes.timeline_collector import finish_timeline, install_timeline
     from memreplay.studies.scheduler import scheduler_processes
 
@@ -225,7 +225,7 @@ def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) ->
             with scheduler_processes(preset, workers=2) as (client, pid):
                 scheduler = psutil.Process(pid)
                 if arm == "memreplay":
-                    client.run_on_scheduler(_install_for_case, csv_path=str(directory / f"scale-{repeat}.csv"),
+                    client.run_on_scheduler(install_for_case, csv_path=str(directory / f"scale-{repeat}.csv"),
                                             method="auto", input_hints=[])
                     client.run_on_scheduler(install_timeline, interval_s=0.05)
                 time.sleep(1.0)
@@ -246,7 +246,7 @@ def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) ->
                 if arm == "memreplay":
                     held.append(client.run_on_scheduler(_collectors_held))
                     client.run_on_scheduler(finish_timeline)
-                    client.run_on_scheduler(_finish_case, state="unfinished", hand_back=False)
+                    client.run_on_scheduler(finish_case, state="unfinished", hand_back=False)
     ratios = [probed / plain for probed, plain in zip(seconds["memreplay"], seconds["none"])]
     return ScaleOverhead(
         tasks=tasks, repeats=repeats, seconds=seconds, paired_ratio_median=statistics.median(ratios),

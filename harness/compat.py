@@ -42,7 +42,6 @@ __all__ = [
     "transition_count",
     "worker_reported_memory",
     "worker_call_later",
-    "worker_callback",
     "worker_incoming_bytes",
     "worker_memory_events",
     "worker_memory_manager",
@@ -391,12 +390,6 @@ def worker_call_later(worker: Any) -> Callable[..., Any]:
     run), returning a handle with ``cancel()``."""
     return _require(_require(_require(worker, "loop", "Worker"), "asyncio_loop", "IOLoop"), "call_later",
                     "asyncio loop")
-
-
-def worker_callback(worker: Any) -> Callable[..., None]:
-    """``add_callback(callback, *args)``: run on the worker's event loop, callable from any thread
-    (what the worker itself does to send from a thread)."""
-    return _require(_require(worker, "loop", "Worker"), "add_callback", "IOLoop")  # type: ignore[no-any-return]
 
 
 def worker_transfers(worker: Any, since: float) -> list[tuple[float, dict[str, int], int]]:

@@ -19,7 +19,6 @@ from memreplay.compat import (
     add_stream_handlers,
     install_worker_plugin,
     scheduler_plugin,
-    worker_callback,
     worker_memory_sampler,
     worker_sender,
 )
@@ -46,7 +45,7 @@ class TimelineWorkerPlugin(WorkerPlugin):
         self.memory_manager = memory_manager  # False: RSS only (the probe benchmark's baseline of this)
 
     async def setup(self, worker: Any) -> None:
-        send, soon, memory = worker_sender(worker), worker_callback(worker), worker_memory_sampler(worker)
+        send, memory = worker_sender(worker), worker_memory_sampler(worker)
 
         def rss_only(t: float, rss: int) -> None:
             send({"op": OP_RSS, "t": t, "rss": rss})
@@ -60,30 +59,43 @@ class TimelineWorkerPlugin(WorkerPlugin):
 
         self._child = subprocess.Popen(
             [sys.executable, "-m", "memreplay.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         assert self._child.stdout is not None
-        output = self._child.stdout
-
-        def forward(line: str) -> None:  # the samples keep the child's times, however late they are read
-            t, rss = line.split()
-            soon(report, float(t), int(rss))
-
+        self._fd = self._child.stdout.fileno()
         # the case starts once every worker's sampler has sampled: a short case still has them all
-        first = await asyncio.to_thread(output.readline)
-        if first:
-            forward(first)
+        first = await asyncio.to_thread(self._child.stdout.readline)
+        for line in first.splitlines():
+            t, rss = line.split()
+            report(float(t), int(rss))
+        # Later samples are read on the worker's event loop when the pipe has them, with no thread
+        # of its own: a reading thread taking the GIL back 20 times a second slowed a worker of tiny
+        # tasks by several per cent. The samples keep the child's times, however late they are read.
+        os.set_blocking(self._fd, False)
+        self._loop = asyncio.get_running_loop()
+        self._partial = b""
 
-        def rest() -> None:
-            for line in output:
-                forward(line)
+        def readable() -> None:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:  # the child ended
+                self._loop.remove_reader(self._fd)
+                return
+            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            for line in lines:
+                t, rss = line.split()
+                report(float(t), int(rss))
 
-        self._reader = threading.Thread(target=rest, name="memreplay-timeline", daemon=True)
-        self._reader.start()
+        self._loop.add_reader(self._fd, readable)
 
     def teardown(self, worker: Any) -> None:
+        if getattr(self, "_loop", None) is not None:  # else setup never got as far as reading
+            self._loop.remove_reader(self._fd)
         self._child.terminate()
         self._child.wait(timeout=5)
-        self._reader.join(timeout=5)
+        assert self._child.stdout is not None
+        self._child.stdout.close()
 
 
 class TimelineCollector(SchedulerPlugin):

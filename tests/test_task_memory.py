@@ -187,3 +187,31 @@ def test_each_meter_reads_rss_alone_as_its_full_read_does(method: str) -> None:
         del held
     finally:
         meter.close()
+
+
+@needs_clear_refs
+def test_the_exact_peak_counts_memory_another_thread_touched_and_freed() -> None:
+    """The fast path reads ``getrusage`` of the calling thread: its peak must still be the whole
+    process's (a task runs in an executor thread; its boundaries are read on the event loop's)."""
+    import threading
+
+    from memreplay.probes.clear_refs import ClearRefsMeter
+
+    meter = ClearRefsMeter()
+    try:
+        meter.reset()  # the first reset sets the bound above which getrusage is read
+        before, _ = meter.read()
+        meter.reset()
+
+        def touch_and_free() -> None:
+            held = bytearray(96 * MIB)
+            held[::4096] = b"x" * len(held[::4096])
+            del held
+
+        worker = threading.Thread(target=touch_and_free)
+        worker.start()
+        worker.join()
+        after, peak = meter.read()
+        assert peak - before > 90 * MIB and after < peak - 60 * MIB
+    finally:
+        meter.close()

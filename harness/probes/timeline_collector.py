@@ -68,8 +68,9 @@ class TimelineWorkerPlugin(WorkerPlugin):
             t, rss = line.split()
             report(float(t), int(rss))
         # Later samples are read on the worker's event loop when the pipe has them, with no thread
-        # of its own: a reading thread taking the GIL back 20 times a second slowed a worker of tiny
-        # tasks by several per cent. The samples keep the child's times, however late they are read.
+        # of its own: a reading thread takes the GIL back from the loop on every sample, and then
+        # hands the sample to the loop anyway. The samples keep the child's times, however late
+        # they are read.
         os.set_blocking(self._fd, False)
         self._loop = asyncio.get_running_loop()
         self._partial = b""

@@ -57,25 +57,31 @@ class TimelineWorkerPlugin(WorkerPlugin):
 
         report = with_memory_manager if self.memory_manager else rss_only
 
+        # unbuffered (bufsize=0): the first line is read with readline and the rest from the fd,
+        # and a buffered reader could hold samples read ahead of the fd
         self._child = subprocess.Popen(
             [sys.executable, "-m", "memreplay.probes.rss_sample_child", str(os.getpid()), str(self.interval_s)],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, bufsize=0)
         assert self._child.stdout is not None
         self._fd = self._child.stdout.fileno()
-        # the case starts once every worker's sampler has sampled: a short case still has them all
-        first = await asyncio.to_thread(self._child.stdout.readline)
-        for line in first.splitlines():
+
+        def forward(line: bytes) -> None:  # the samples keep the child's times, however late they are read
             t, rss = line.split()
             report(float(t), int(rss))
+
+        # the case starts once every worker's sampler has sampled: a short case still has them all
+        first = await asyncio.to_thread(self._child.stdout.readline)
+        if first:
+            forward(first)
         # Later samples are read on the worker's event loop when the pipe has them, with no thread
         # of its own: a reading thread takes the GIL back from the loop on every sample, and then
-        # hands the sample to the loop anyway. The samples keep the child's times, however late
-        # they are read.
+        # hands the sample to the loop anyway.
         os.set_blocking(self._fd, False)
         self._loop = asyncio.get_running_loop()
-        self._partial = b""
+        partial = b""
 
         def readable() -> None:
+            nonlocal partial
             try:
                 chunk = os.read(self._fd, 65536)
             except BlockingIOError:
@@ -83,10 +89,9 @@ class TimelineWorkerPlugin(WorkerPlugin):
             if not chunk:  # the child ended
                 self._loop.remove_reader(self._fd)
                 return
-            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            *lines, partial = (partial + chunk).split(b"\n")
             for line in lines:
-                t, rss = line.split()
-                report(float(t), int(rss))
+                forward(line)
 
         self._loop.add_reader(self._fd, readable)
 

@@ -19,7 +19,7 @@ pytestmark = needs_clear_refs
 @pytest.mark.slow
 def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -> None:
     done = memreplay("probe", "--truth-tasks", "4", "--tiny-tasks", "100", "--repeats", "1", "--rows-tasks",
-                     "0", "--scale-tasks", "300", "--scale-repeats", "1", "--results", str(tmp_path))
+                     "0", "--scale-tasks", "300", "--scale-repeats", "2", "--results", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = Path(done.report_path)
     with opened_report(report) as seen:
@@ -32,5 +32,17 @@ def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -
     assert "At 300 tiny tasks on a scheduler process of its own: " in answer and "bytes per task row" in answer
     record = load_record(done.record_path, ProbeRecord)
     scale = record.at_scale
-    assert scale is not None and set(scale.seconds) == {"none", "memreplay"} and len(scale.held_bytes) == 1
-    assert 0 < scale.held_bytes[0] < 1_000_000 and scale.paired_ratio_range[0] <= scale.paired_ratio_median
+    assert scale is not None and set(scale.seconds) == {"none", "memreplay"} and len(scale.held_bytes) == 2
+    assert 0 < min(scale.held_bytes) <= max(scale.held_bytes) < 1_000_000
+    assert scale.paired_ratio_range[0] <= scale.paired_ratio_median <= scale.paired_ratio_range[1]
+    # both arms on each process, the first alternating: one growth per arm, each a process's first graph
+    assert scale.arms_per_process == 2 and [len(g) for g in scale.growth_bytes.values()] == [1, 1]
+    # the overhead's arms on one cluster: the unprobed runs around each of memreplay's three, then
+    # dask-memusage; none's paired ratios each unprobed run over the one before it
+    overhead = record.overhead
+    assert overhead is not None and overhead.paired_ratios is not None
+    assert len(overhead.seconds["none"]) == 4 and len(overhead.paired_ratios["none"]) == 3
+    assert all(len(overhead.paired_ratios[arm]) == 1 for arm in ("memreplay", "timeline-rss", "timeline",
+                                                                 "dask-memusage"))
+    plain = overhead.seconds["none"]
+    assert overhead.paired_ratios["dask-memusage"][0] == overhead.seconds["dask-memusage"][0] / plain[-1]

@@ -68,7 +68,10 @@ def summarise_accuracy(run: AccuracyRun) -> AccuracySummary:
 
 
 def paired_ratios(overhead: Overhead) -> dict[str, list[float]]:
-    """Per probe, each repeat's time over the no-probe time of the same repeat (the arms of a
-    repeat ran back to back, so drift cancels): the spread behind the median."""
+    """Per arm, each run's time over the unprobed time beside it on the same cluster (as the
+    record keeps them; before, each repeat's over the unprobed run of the same repeat, every arm
+    on a fresh cluster): the spread behind the median."""
+    if overhead.paired_ratios is not None:
+        return overhead.paired_ratios
     baseline = overhead.seconds["none"]
     return {probe: [t / n for t, n in zip(times, baseline)] for probe, times in overhead.seconds.items()}

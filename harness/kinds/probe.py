@@ -34,11 +34,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_results_option(parser)
     parser.add_argument("--truth-tasks", type=int, default=40, help="tasks in the ground-truth graph")
     parser.add_argument("--tiny-tasks", type=int, default=10_000, help="tasks in the overhead graph")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the overhead graph")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="repeats of the overhead graph, each a fresh cluster running every arm")
     parser.add_argument("--rows-tasks", type=int, default=100_000, help="tasks in the every-row check (0: skip)")
     parser.add_argument("--scale-tasks", type=int, default=100_000,
                         help="tasks in the at-scale arm, on a scheduler process of its own (0: skip)")
-    parser.add_argument("--scale-repeats", type=int, default=2, help="interleaved repeats of the at-scale arm")
+    parser.add_argument("--scale-repeats", type=int, default=2,
+                        help="repeats of the at-scale arm, each a fresh process running both arms (at least 2)")
 
 
 def _call(args: argparse.Namespace) -> Said:
@@ -95,7 +97,13 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
         o = record.overhead
         spread = paired_ratios(o)
         sections.append(Section("Probe overhead", [
-            Text(f"{o.tasks:,} tiny tasks, 2 workers × 1 thread, {o.repeats} interleaved repeats."),
+            Text(f"{o.tasks:,} tiny tasks, 2 workers × 1 thread, {o.repeats} repeats. " + (
+                "Each repeat is one fresh cluster running every arm, each between two unprobed runs "
+                "(dask-memusage, which cannot be removed, last, after one); a paired ratio is an arm's time "
+                "over the unprobed runs beside it, and none's is each unprobed run over the one before it: "
+                "the noise floor." if o.paired_ratios is not None else
+                "Every arm on a fresh cluster of its own, interleaved; a paired ratio is an arm's time over "
+                "the unprobed run of the same repeat.")),
             Table(("probe", "median s", "ratio of medians", "median of paired ratios", "min", "max"),
                   [(probe, f"{o.median_seconds[probe]:.3f}", f"{o.overhead_ratio[probe]:.3f}",
                     f"{o.paired_ratio_median[probe]:.3f}", f"{min(spread[probe]):.3f}", f"{max(spread[probe]):.3f}")
@@ -106,8 +114,13 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
                  " ".join(signed_bytes(g) for g in scale.growth_bytes[arm])) for arm in scale.seconds]
         sections.append(Section("Probe overhead at scale", [
             Text(f"{scale.tasks:,} tiny tasks, a dask scheduler process and 2 workers × 1 thread, {scale.repeats} "
-                 "interleaved repeats; memreplay: the per-task rows and the memory timeline, as a case installs "
-                 "them. Growth: the scheduler's RSS once the graph is forgotten, less its RSS before it."),
+                 "repeats; memreplay: the per-task rows and the memory timeline, as a case installs them. " + (
+                     "Each repeat is one fresh process running both arms, the first alternating; growth, the "
+                     "scheduler's RSS once the graph is forgotten less its RSS before it, is the first arm's "
+                     "(a second graph reuses what the allocator kept of the first)."
+                     if scale.arms_per_process == 2 else
+                     "Each arm on a fresh process of its own. Growth: the scheduler's RSS once the graph is "
+                     "forgotten, less its RSS before it.")),
             Table(("arm", "seconds", "scheduler growth"), rows, numeric=(1, 2)),
             Items([f"Paired ratio: median {scale.paired_ratio_median:.3f} (from {scale.paired_ratio_range[0]:.3f} to "
                    f"{scale.paired_ratio_range[1]:.3f}).",

@@ -24,14 +24,15 @@ class TimelineProbe:
     name = "timeline"
     csv_name = "timeline.csv"
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, interval_s: float = 0.05, memory_manager: bool = True) -> None:
         self.interval_s = interval_s
+        self.memory_manager = memory_manager  # False: RSS only (the probe benchmark's baseline of this)
         self._client: Any = None
 
     def start(self, client: Any, context: ProbeContext) -> None:
         self._client, self._case_dir = client, context.case_dir
         self._started = time.time()
-        client.run_on_scheduler(install_timeline, interval_s=self.interval_s)
+        client.run_on_scheduler(install_timeline, interval_s=self.interval_s, memory_manager=self.memory_manager)
 
     def stop(self, outcome: str) -> Timeline:
         assert self._client is not None, "stop() before start()"

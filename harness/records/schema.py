@@ -55,8 +55,9 @@ Schema history:
       preset, the bounded logs' part, the held-out graph executed on workers) and
       settings.ladder_sizes and ladder_shapes; a structure's capacity; a probe record's at_scale
       (the probe's overhead and what the collectors keep per task row at 100,000 tasks) and
-      settings.scale_tasks and scale_repeats. Records of schema 3 to 8 are read as they are
-      (they have none of these).
+      settings.scale_tasks and scale_repeats; the probe overhead's arms paired on one cluster
+      (overhead.paired_ratios, at_scale.arms_per_process). Records of schema 3 to 8 are read as
+      they are (they have none of these).
 """
 
 from __future__ import annotations
@@ -662,10 +663,14 @@ class AccuracyRun(_Part, kw_only=True):
 class Overhead(_Part, kw_only=True):
     tasks: int
     repeats: int
-    seconds: dict[str, list[float]]
+    seconds: dict[str, list[float]]  # arm → each run's wall time (each repeat's unprobed runs, for none)
     median_seconds: dict[str, float]
     overhead_ratio: dict[str, float]
     paired_ratio_median: dict[str, float]
+    # arm → each run over the unprobed runs beside it on the same cluster (for none: each over the
+    # one before it, the noise floor). None: a record whose arms each ran on a fresh cluster, paired
+    # repeat by repeat.
+    paired_ratios: dict[str, list[float]] | None = None
 
 
 class ScaleOverhead(_Part, kw_only=True):
@@ -678,10 +683,14 @@ class ScaleOverhead(_Part, kw_only=True):
     seconds: dict[str, list[float]]  # arm (none, memreplay) → each repeat's wall time
     paired_ratio_median: float  # memreplay over none, repeat by repeat
     paired_ratio_range: tuple[float, float]
-    growth_bytes: dict[str, list[int]]  # the scheduler's RSS after the graph was forgotten, less before it
+    # the scheduler's RSS after the graph was forgotten, less before it: each fresh process's first graph
+    growth_bytes: dict[str, list[int]]
     growth_per_row_bytes: float  # (memreplay's median growth − none's) / tasks
     held_bytes: list[int]  # the collectors' own state in the scheduler at the end, deep, per repeat
     held_per_row_bytes: float  # the largest of those / tasks
+    # 2: each repeat one process running both arms, the first alternating (a ratio pairs the arms
+    # of one process); 1: each arm on a fresh process of its own
+    arms_per_process: int = 1
 
 
 class RowsCheck(_Part, kw_only=True):

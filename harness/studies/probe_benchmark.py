@@ -3,12 +3,13 @@
 
 (a) A ground-truth graph: tasks that each allocate and touch a known number of MiB for a known
     time; every probe's rows are compared with the truth.
-(b) A graph of many tiny tasks, run with no probe, with dask-memusage and with memreplay's
-    probe, interleaved and repeated; medians and ratios of wall time.
+(b) A graph of many tiny tasks, run with no probe, with memreplay's probe, with the memory
+    timeline and with dask-memusage, every arm on one cluster between unprobed runs, repeated on
+    fresh clusters; medians and ratios of wall time.
 (c) Many tiny tasks with memreplay's probe: does every task get a row?
 (d) At scale: 100,000 tiny tasks on a scheduler process of its own, without a probe and with the
-    collectors a case installs, interleaved: the wall-time ratio, and the scheduler's growth and
-    the collectors' own state per task row once the graph is gone.
+    collectors a case installs, both arms on each process: the wall-time ratio, and the
+    scheduler's growth and the collectors' own state per task row once the graph is gone.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from memreplay.compat import held_task_count, live_clients, scheduler_plugin
 from memreplay.errors import UserError
 from memreplay.execute.cluster import local_cluster
 from memreplay.plan.cluster_config import ClusterConfig
-from memreplay.probes.task_memory import install_collector
-from memreplay.probes.timeline_collector import install_timeline
+from memreplay.probes.base import Probe, ProbeContext
+from memreplay.probes.task_memory import TaskMemoryProbe, install_collector
+from memreplay.probes.timeline import TimelineProbe
 from memreplay.records.schema import (
     AccuracyRun,
     Overhead,
@@ -94,29 +96,31 @@ def install_dask_memusage(scheduler: Any, path: Path) -> None:
         dask_memusage.install(scheduler, str(path))
 
 
-PROBES: dict[str, Callable[[Any, Path], Any] | None] = {
-    "none": None,
+PROBES: dict[str, Callable[[Any, Path], Any]] = {  # the accuracy study's: installed on a fresh cluster
     "dask-memusage": install_dask_memusage,
     "memreplay": install_collector,
 }
 
 
-def _timeline(memory_manager: bool) -> Callable[[Any, Path], None]:
-    """The memory timeline on an in-process scheduler: RSS samples only, or with the memory
-    manager's figures on every sample (what a case runs to see spilling and pausing)."""
-    def install(scheduler: Any, path: Path) -> None:
-        from distributed.utils import sync
-
-        sync(scheduler.loop, install_timeline, scheduler, 0.05, memory_manager)
-
-    return install
+# The overhead benchmark's arms. memreplay's three are started and stopped as a case does on a
+# running cluster, so one cluster runs them all; the timeline's two arms' ratio is what seeing
+# spilling and pausing costs. dask-memusage cannot be removed: it runs last.
+REMOVABLE_ARMS = ("memreplay", "timeline-rss", "timeline")
+OVERHEAD_ARMS = ("none", *REMOVABLE_ARMS, "dask-memusage")
 
 
-# The overhead benchmark also times the timeline with and without the memory manager's figures:
-# their ratio is what seeing spilling and pausing costs.
-OVERHEAD_ARMS: dict[str, Callable[[Any, Path], Any] | None] = {
-    **PROBES, "timeline-rss": _timeline(memory_manager=False), "timeline": _timeline(memory_manager=True),
-}
+def _started(arm: str, client: Any, case_dir: Path) -> list[Probe]:
+    """memreplay's probes of ``arm`` (the per-task rows, the timeline, or both: "case"),
+    started on ``client``'s running cluster, writing into ``case_dir``."""
+    probes: list[Probe] = []
+    if arm in ("memreplay", "case"):
+        probes.append(TaskMemoryProbe())
+    if arm in ("timeline-rss", "timeline", "case"):
+        probes.append(TimelineProbe(memory_manager=arm != "timeline-rss"))
+    case_dir.mkdir(parents=True, exist_ok=True)
+    for probe in probes:
+        probe.start(client, ProbeContext(case_dir=case_dir))
+    return probes
 
 
 def _cluster(workers: int, threads: int) -> Any:
@@ -166,30 +170,48 @@ def _tiny(i: int) -> int:
     return i + 1
 
 
+def _timed(client: Any, tasks: int, label: str) -> float:
+    """Seconds to compute ``tasks`` tiny tasks, after the same settle time in every arm
+    (dask-memusage connects its own client)."""
+    time.sleep(1.0)
+    started = time.perf_counter()
+    client.gather(client.map(_tiny, range(tasks), key=[f"{label}-{i}" for i in range(tasks)]))
+    return time.perf_counter() - started
+
+
 def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> Overhead:
-    """Wall time of ``tasks`` tiny tasks on 2 single-threaded workers, per probe, interleaved."""
-    times: dict[str, list[float]] = {probe: [] for probe in OVERHEAD_ARMS}
+    """Wall time of ``tasks`` tiny tasks on 2 single-threaded workers, per arm. Each repeat is one
+    fresh cluster that runs every arm, each between two unprobed runs (dask-memusage, last, after
+    one), memreplay's arms in a rotating order. An arm's ratio is to the unprobed runs beside it:
+    from one fresh cluster to the next the same graph's time varies by about ±10 %."""
+    times: dict[str, list[float]] = {arm: [] for arm in OVERHEAD_ARMS}
+    paired: dict[str, list[float]] = {arm: [] for arm in OVERHEAD_ARMS}
     for repeat in range(repeats):
-        for probe, install in OVERHEAD_ARMS.items():
-            with _cluster(2, 1) as (cluster, client):
-                if install is not None:
-                    install(cluster.scheduler, directory / f"overhead-{probe}-{repeat}.csv")
-                # every arm alike, "none" too: the same settle time (dask-memusage connects its own
-                # client), the same warm-up, then only the compute is timed
-                time.sleep(1.0)
-                client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
-                started = time.perf_counter()
-                client.gather(client.map(_tiny, range(tasks), key=[f"tiny-{i}" for i in range(tasks)]))
-                times[probe].append(time.perf_counter() - started)
+        turn = repeat % len(REMOVABLE_ARMS)
+        with _cluster(2, 1) as (cluster, client):
+            client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
+            unprobed = [_timed(client, tasks, f"none-{repeat}-0")]
+            for arm in REMOVABLE_ARMS[turn:] + REMOVABLE_ARMS[:turn]:
+                probes = _started(arm, client, directory / f"overhead-{arm}-{repeat}")
+                took = _timed(client, tasks, f"{arm}-{repeat}")
+                for probe in probes:
+                    probe.stop("ok")
+                unprobed.append(_timed(client, tasks, f"none-{repeat}-{len(unprobed)}"))
+                times[arm].append(took)
+                paired[arm].append(took / statistics.mean(unprobed[-2:]))
+            install_dask_memusage(cluster.scheduler, directory / f"overhead-dask-memusage-{repeat}.csv")
+            took = _timed(client, tasks, f"dask-memusage-{repeat}")
+            times["dask-memusage"].append(took)
+            paired["dask-memusage"].append(took / unprobed[-1])
+            times["none"] += unprobed
+            paired["none"] += [later / earlier for earlier, later in zip(unprobed, unprobed[1:])]
     baseline = statistics.median(times["none"])
     return Overhead(
         tasks=tasks, repeats=repeats, seconds=times,
-        median_seconds={probe: statistics.median(values) for probe, values in times.items()},
-        overhead_ratio={probe: statistics.median(values) / baseline for probe, values in times.items()},
-        # each repeat ran every probe back to back: the median of per-repeat ratios cancels drift
-        paired_ratio_median={
-            probe: statistics.median(t / n for t, n in zip(values, times["none"])) for probe, values in times.items()
-        },
+        median_seconds={arm: statistics.median(values) for arm, values in times.items()},
+        overhead_ratio={arm: statistics.median(values) / baseline for arm, values in times.items()},
+        paired_ratio_median={arm: statistics.median(values) for arm, values in paired.items()},
+        paired_ratios=paired,
     )
 
 
@@ -209,50 +231,46 @@ def _forgotten(dask_scheduler: Any) -> bool:
 
 def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) -> ScaleOverhead:
     """``tasks`` tiny tasks on 2 single-threaded workers of a ``dask scheduler`` process, without
-    a probe and with the per-task rows and the timeline, interleaved; the scheduler's RSS before
-    the graph and after it is forgotten."""
+    a probe and with the per-task rows and the timeline as a case installs them. Each repeat is
+    one fresh process running both arms, the first of them alternating: the wall-time ratio pairs
+    the arms of one process. The scheduler's growth (its RSS once the graph is forgotten, less
+    before it) is the first arm's: a second graph reuses what the allocator kept of the first."""
     from memreplay.plan.distributed_config import SchedulerPreset
-    from memreplay.probes.task_memory import finish_case, install_for_case
-    from memreplay.probes.timeline_collector import finish_timeline, install_timeline
     from memreplay.studies.scheduler import scheduler_processes
 
+    if repeats < 2:
+        raise ValueError("the at-scale arm needs 2 repeats: the scheduler's growth is each process's first arm's")
     preset = SchedulerPreset(name="installed", source="the installed distributed", settings={})
     seconds: dict[str, list[float]] = {"none": [], "memreplay": []}
     growth: dict[str, list[int]] = {"none": [], "memreplay": []}
     held: list[int] = []
     for repeat in range(repeats):
-        for arm in ("none", "memreplay") if repeat % 2 == 0 else ("memreplay", "none"):  # neither always first
-            with scheduler_processes(preset, workers=2) as (client, pid):
-                scheduler = psutil.Process(pid)
-                if arm == "memreplay":
-                    client.run_on_scheduler(install_for_case, csv_path=str(directory / f"scale-{repeat}.csv"),
-                                            method="auto", input_hints=[])
-                    client.run_on_scheduler(install_timeline, interval_s=0.05)
-                time.sleep(1.0)
-                client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
+        arms = ("none", "memreplay") if repeat % 2 == 0 else ("memreplay", "none")
+        with scheduler_processes(preset, workers=2) as (client, pid):
+            scheduler = psutil.Process(pid)
+            client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
+            for arm in arms:
+                probes = _started("case", client, directory / f"scale-{repeat}") if arm == "memreplay" else []
                 client.run_on_scheduler(_forgotten)
                 before = scheduler.memory_info().rss
-                started = time.perf_counter()
-                futures = client.map(_tiny, range(tasks), key=[f"scale-{i}" for i in range(tasks)])
-                client.gather(futures)
-                seconds[arm].append(time.perf_counter() - started)
-                del futures
+                seconds[arm].append(_timed(client, tasks, f"scale-{arm}"))
                 deadline = time.monotonic() + 300
                 while not client.run_on_scheduler(_forgotten):
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"the scheduler still held tasks 300 s after the {arm} arm's graph")
                     time.sleep(0.1)
-                growth[arm].append(scheduler.memory_info().rss - before)
-                if arm == "memreplay":
+                if arm == arms[0]:
+                    growth[arm].append(scheduler.memory_info().rss - before)
+                if probes:
                     held.append(client.run_on_scheduler(_collectors_held))
-                    client.run_on_scheduler(finish_timeline)
-                    client.run_on_scheduler(finish_case, state="unfinished", hand_back=False)
+                    for probe in probes:
+                        probe.stop("ok")
     ratios = [probed / plain for probed, plain in zip(seconds["memreplay"], seconds["none"])]
     return ScaleOverhead(
         tasks=tasks, repeats=repeats, seconds=seconds, paired_ratio_median=statistics.median(ratios),
         paired_ratio_range=(min(ratios), max(ratios)), growth_bytes=growth,
         growth_per_row_bytes=(statistics.median(growth["memreplay"]) - statistics.median(growth["none"])) / tasks,
-        held_bytes=held, held_per_row_bytes=max(held) / tasks)
+        held_bytes=held, held_per_row_bytes=max(held) / tasks, arms_per_process=2)
 
 
 def check_rows(directory: Path, tasks: int = 100_000) -> RowsCheck:
@@ -278,7 +296,7 @@ def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 
                         "pip install 'memreplay[comparison]' (nox -s bench-probe does)")
     for name, value, least in (("--truth-tasks", truth_tasks, 1), ("--tiny-tasks", tiny_tasks, 1),
                                ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0),
-                               ("--scale-tasks", scale_tasks, 0), ("--scale-repeats", scale_repeats, 1)):
+                               ("--scale-tasks", scale_tasks, 0), ("--scale-repeats", scale_repeats, 2)):
         if value < least:
             raise UserError(f"{name}: must be at least {least}, got {value}")
     settings = ProbeAccuracySettings(truth_tasks=truth_tasks, tiny_tasks=tiny_tasks, repeats=repeats,

@@ -39,7 +39,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                              "a model per shape and preset, the largest graph held out, then run on workers")
     parser.add_argument("--sizes", type=int, nargs="+", metavar="TASKS",
                         help="the ladder's graph sizes in tasks, at least 4, the largest held out "
-                             "(default 5000 10000 15000 20000 25000 30000 40000; --quick 1000 2000 4000 8000)")
+                             "(default 10000 20000 30000 40000 50000 60000; --quick 1000 2000 4000 8000)")
     parser.add_argument("--shapes", nargs="+", metavar="SHAPE",
                         help="the ladder's graph shapes (default all: independent tree shuffle)")
     add_results_option(parser)

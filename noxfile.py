@@ -157,7 +157,7 @@ def bench_scheduler(session: nox.Session, distributed: str) -> None:
 def bench_scheduler_ladder(session: nox.Session) -> None:
     """`memreplay scheduler --ladder`: the scheduler's memory for graphs of 10,000 to 60,000 tasks in
     three shapes under the default and trimmed presets, the largest held out and then run on
-    workers (about 35 minutes on 2 cores; `-- --quick` 1,000 to 8,000 tasks)."""
+    workers (about 22 minutes on 2 cores; `-- --quick` 1,000 to 8,000 tasks)."""
     session.install(".")
     session.run("memreplay", "scheduler", "--ladder", *session.posargs)
 

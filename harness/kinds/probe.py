@@ -104,7 +104,7 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
                 "the noise floor." if o.paired_ratios is not None else
                 "Every arm on a fresh cluster of its own, interleaved; a paired ratio is an arm's time over "
                 "the unprobed run of the same repeat.")),
-            Table(("probe", "median s", "ratio of medians", "median of paired ratios", "min", "max"),
+            Table(("arm", "median s", "ratio of medians", "median of paired ratios", "min", "max"),
                   [(probe, f"{o.median_seconds[probe]:.3f}", f"{o.overhead_ratio[probe]:.3f}",
                     f"{o.paired_ratio_median[probe]:.3f}", f"{min(spread[probe]):.3f}", f"{max(spread[probe]):.3f}")
                    for probe in o.median_seconds], numeric=(1, 2, 3, 4, 5))]))
@@ -127,7 +127,7 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
                    f"The collectors' own state at the end: {', '.join(format_bytes(b) for b in scale.held_bytes)} "
                    f"({scale.held_per_row_bytes:.1f} bytes per task row at most).",
                    f"The scheduler grew {scale.growth_per_row_bytes:+.1f} bytes per task row more with them than "
-                   "without (medians; RSS, so allocator noise included)."])]))
+                   "without (medians of each process's first graph; RSS, so allocator noise included)."])]))
     sections.append(environment_section(record.environment, [
         ("truth tasks", record.settings.truth_tasks), ("tiny tasks", record.settings.tiny_tasks),
         ("repeats", record.settings.repeats), ("rows tasks", record.settings.rows_tasks),

@@ -102,21 +102,20 @@ PROBES: dict[str, Callable[[Any, Path], Any]] = {  # the accuracy study's: insta
 }
 
 
-# The overhead benchmark's arms. memreplay's three are started and stopped as a case does on a
-# running cluster, so one cluster runs them all; the timeline's two arms' ratio is what seeing
-# spilling and pausing costs. dask-memusage cannot be removed: it runs last.
-REMOVABLE_ARMS = ("memreplay", "timeline-rss", "timeline")
+# The overhead benchmark's arms: memreplay's, each the probes it starts, started and stopped as a
+# case does on a running cluster, so one cluster runs them all; the timeline's two arms' ratio is
+# what seeing spilling and pausing costs. dask-memusage cannot be removed: it runs last.
+ARM_PROBES: dict[str, Callable[[], list[Probe]]] = {
+    "memreplay": lambda: [TaskMemoryProbe()],
+    "timeline-rss": lambda: [TimelineProbe(memory_manager=False)],
+    "timeline": lambda: [TimelineProbe()],
+}
+REMOVABLE_ARMS = tuple(ARM_PROBES)
 OVERHEAD_ARMS = ("none", *REMOVABLE_ARMS, "dask-memusage")
 
 
-def _started(arm: str, client: Any, case_dir: Path) -> list[Probe]:
-    """memreplay's probes of ``arm`` (the per-task rows, the timeline, or both: "case"),
-    started on ``client``'s running cluster, writing into ``case_dir``."""
-    probes: list[Probe] = []
-    if arm in ("memreplay", "case"):
-        probes.append(TaskMemoryProbe())
-    if arm in ("timeline-rss", "timeline", "case"):
-        probes.append(TimelineProbe(memory_manager=arm != "timeline-rss"))
+def _started(probes: list[Probe], client: Any, case_dir: Path) -> list[Probe]:
+    """``probes`` started on ``client``'s running cluster, writing into ``case_dir``."""
     case_dir.mkdir(parents=True, exist_ok=True)
     for probe in probes:
         probe.start(client, ProbeContext(case_dir=case_dir))
@@ -170,6 +169,10 @@ def _tiny(i: int) -> int:
     return i + 1
 
 
+def _warm(client: Any) -> None:
+    client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
+
+
 def _timed(client: Any, tasks: int, label: str) -> float:
     """Seconds to compute ``tasks`` tiny tasks, after the same settle time in every arm
     (dask-memusage connects its own client)."""
@@ -189,10 +192,10 @@ def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> 
     for repeat in range(repeats):
         turn = repeat % len(REMOVABLE_ARMS)
         with _cluster(2, 1) as (cluster, client):
-            client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
+            _warm(client)
             unprobed = [_timed(client, tasks, f"none-{repeat}-0")]
             for arm in REMOVABLE_ARMS[turn:] + REMOVABLE_ARMS[:turn]:
-                probes = _started(arm, client, directory / f"overhead-{arm}-{repeat}")
+                probes = _started(ARM_PROBES[arm](), client, directory / f"overhead-{arm}-{repeat}")
                 took = _timed(client, tasks, f"{arm}-{repeat}")
                 for probe in probes:
                     probe.stop("ok")
@@ -248,9 +251,10 @@ def compare_at_scale(directory: Path, tasks: int = 100_000, repeats: int = 2) ->
         arms = ("none", "memreplay") if repeat % 2 == 0 else ("memreplay", "none")
         with scheduler_processes(preset, workers=2) as (client, pid):
             scheduler = psutil.Process(pid)
-            client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
-            for arm in arms:
-                probes = _started("case", client, directory / f"scale-{repeat}") if arm == "memreplay" else []
+            _warm(client)
+            for arm in arms:  # memreplay: the per-task rows and the timeline, as a case installs them
+                probes = ([] if arm == "none" else
+                          _started([TaskMemoryProbe(), TimelineProbe()], client, directory / f"scale-{repeat}"))
                 client.run_on_scheduler(_forgotten)
                 before = scheduler.memory_info().rss
                 seconds[arm].append(_timed(client, tasks, f"scale-{arm}"))

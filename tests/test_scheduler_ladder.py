@@ -107,6 +107,14 @@ def test_the_fit_recovers_the_bytes_per_task_and_predicts_the_held_out_graph() -
     assert models["shuffle"].intercept_bytes == pytest.approx(400 * KIB, abs=KIB)
 
 
+def test_a_point_is_the_live_rss_where_measured_and_the_rss_as_it_sits_in_older_records() -> None:
+    point = _point("default", "tree", 10_000, 3_500)
+    assert point.rss_live_bytes is None  # an older schema-9 record, or no malloc_trim
+    assert point.graph_bytes == point.rss_held_bytes - point.rss_before_bytes - point.logs_bytes
+    live = msgspec.structs.replace(point, rss_live_bytes=point.rss_held_bytes - 5_000_000)
+    assert live.graph_bytes == point.graph_bytes - 5_000_000
+
+
 def _scenario(transitions: int, structures: dict[str, StructureSize]) -> SchedulerScenario:
     return SchedulerScenario(label="default", preset={}, tasks=transitions // 5, load_s=1.0, idle_s=0.0,
                              rss_start_bytes=1, rss_end_bytes=1, rss_timeline=[], structures=structures,
@@ -164,6 +172,9 @@ def test_a_graph_held_by_a_scheduler_with_no_workers_and_one_run_on_workers() ->
     preset = load_preset(DEFAULT)
     point = hold_graph(preset, "default", "independent", 2_000)
     assert point.tasks == 2_000 and point.rss_held_bytes > point.rss_before_bytes
+    # glibc here: the live reading is taken, at most the RSS as it sits, and is what is fitted
+    assert point.rss_live_bytes is not None and point.rss_before_bytes < point.rss_live_bytes <= point.rss_held_bytes
+    assert point.graph_bytes == point.rss_live_bytes - point.rss_before_bytes - point.logs_bytes
     # a held task costs the scheduler kilobytes (3 KB on distributed 2026.8), not bytes nor megabytes
     assert 1_000 < point.graph_bytes / point.tasks < 20_000, point
     run = execute_graph(preset, "tree", 400)

@@ -148,7 +148,8 @@ def ladder_sections(ladder: SchedulerLadder) -> list[Section]:
               _percent(m.heldout.error_percent), _per_task(m.running_bytes_per_task),
               "-" if m.transitions_per_task is None else f"{m.transitions_per_task:.2f}") for m in ladder.models],
             caption="What a graph adds to a fresh scheduler with no workers (its RSS with the graph held, less its "
-                    "bounded logs), fitted per task on the smaller graphs and the largest predicted; running adds: "
+                    "bounded logs; each RSS read once the heap's free pages were handed back), fitted per task on "
+                    "the smaller graphs and the largest predicted; running adds: "
                     "per task, what the second-largest graph added beyond that while it ran on workers",
             numeric=(2, 3, 4, 5, 6, 7, 8),
             row_styles=["" if m.heldout.error_percent is not None and abs(m.heldout.error_percent) <= GOAL_PERCENT

@@ -56,8 +56,9 @@ Schema history:
       settings.ladder_sizes and ladder_shapes; a structure's capacity; a probe record's at_scale
       (the probe's overhead and what the collectors keep per task row at 100,000 tasks) and
       settings.scale_tasks and scale_repeats; the probe overhead's arms paired on one cluster
-      (overhead.paired_ratios, at_scale.arms_per_process). Records of schema 3 to 8 are read as
-      they are (they have none of these).
+      (overhead.paired_ratios, at_scale.arms_per_process); a ladder point's rss_live_bytes (the
+      graph's bytes read once the heap's free pages were handed back). Records of schema 3 to 8
+      are read as they are (they have none of these).
 """
 
 from __future__ import annotations
@@ -567,15 +568,20 @@ class GraphPoint(_Part, kw_only=True):
     shape: str  # independent, tree, shuffle
     tasks: int
     edges: int  # dependencies between its tasks
-    rss_before_bytes: Bytes  # the scheduler's RSS before the graph was submitted
-    rss_held_bytes: Bytes  # its RSS with the graph held
+    rss_before_bytes: Bytes  # the scheduler's RSS before the graph was submitted (its free pages handed back)
+    rss_held_bytes: Bytes  # its RSS with the graph held, as it sits
     logs_bytes: Bytes  # deep size of its bounded logs with the graph held
     submit_s: Seconds
+    # its RSS with the graph held once the C library handed its free pages back (malloc_trim):
+    # what is live; None in older schema-9 records or where the C library has no malloc_trim
+    rss_live_bytes: Bytes | None = None
 
     @property
     def graph_bytes(self) -> int:
-        """What the graph itself holds: the RSS it added, less what the logs hold."""
-        return self.rss_held_bytes - self.rss_before_bytes - self.logs_bytes
+        """What the graph itself holds: the RSS it added (live, where measured), less what the
+        logs hold."""
+        with_graph = self.rss_held_bytes if self.rss_live_bytes is None else self.rss_live_bytes
+        return with_graph - self.rss_before_bytes - self.logs_bytes
 
 
 class HeldOutTasks(_Part, kw_only=True):

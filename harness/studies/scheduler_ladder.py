@@ -3,7 +3,10 @@ growing size, in three shapes, under each scheduler preset.
 
 A scheduler with no workers holds a submitted graph without running it, so each graph is
 measured in a fresh ``dask scheduler`` process with none: its RSS before and with the graph
-held, less what its bounded logs hold then, is what the graph holds. A line per shape and
+held, each read once the C library has handed its free pages back to the OS (glibc's
+``malloc_trim``), less what its bounded logs hold then, is what the graph holds. Without that,
+what submitting left free in the heap (300 to 750 B a task, by how the heap happened to fall)
+made one graph's bytes per task move by ±10 % from one size to the next. A line per shape and
 preset is fitted on the task counts, the largest held out and predicted. What the logs hold once
 tasks run comes from the study's executed scenarios (bytes per entry), bounded by each log's
 length. What running adds per task (results and their workers kept) comes from the
@@ -13,6 +16,8 @@ on workers under each preset, and the scheduler's peak RSS there is set against 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import math
 import sys
@@ -152,12 +157,25 @@ def _collect(dask_scheduler: Any) -> None:
     gc.collect()
 
 
+def _release(dask_scheduler: Any) -> bool:
+    """Garbage collected, then the C library's free pages handed back to the OS, so that the RSS
+    read next is what is live; False where the C library has no ``malloc_trim`` (not glibc)."""
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return False
+    trim(0)
+    return True
+
+
 def hold_graph(preset: SchedulerPreset, label: str, shape: str, size: int) -> GraphPoint:
-    """A fresh scheduler with no workers, holding one graph: its RSS before and with it."""
+    """A fresh scheduler with no workers, holding one graph: its RSS before and with it (as it
+    sits, and live: its free pages handed back)."""
     graph = build_graph(shape, size)
     with scheduler_processes(preset, workers=0) as (client, pid):
         scheduler = psutil.Process(pid)
-        client.run_on_scheduler(_collect)
+        client.run_on_scheduler(_release)
         time.sleep(SETTLE_S)
         before = scheduler.memory_info().rss
         started = time.monotonic()
@@ -173,9 +191,12 @@ def hold_graph(preset: SchedulerPreset, label: str, shape: str, size: int) -> Gr
         time.sleep(SETTLE_S)
         held = scheduler.memory_info().rss
         logs = client.run_on_scheduler(measure_structures)["structures"]
+        released = client.run_on_scheduler(_release)
+        time.sleep(SETTLE_S)
+        live = scheduler.memory_info().rss if released else None
         del futures
     return GraphPoint(preset=label, shape=shape, tasks=len(graph.tasks), edges=graph.edges,
-                      rss_before_bytes=before, rss_held_bytes=held,
+                      rss_before_bytes=before, rss_held_bytes=held, rss_live_bytes=live,
                       logs_bytes=sum(size["bytes"] for size in logs.values()), submit_s=submit_s)
 
 

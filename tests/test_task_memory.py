@@ -190,6 +190,32 @@ def test_each_meter_reads_rss_alone_as_its_full_read_does(method: str) -> None:
 
 
 @needs_clear_refs
+def test_a_reset_returns_the_rss_it_starts_from_above_and_below_the_older_peak() -> None:
+    """A task's start reads its baseline from the reset: getrusage right after it where that is
+    the RSS now (above the older peak's bound), statm where it may be the older peak."""
+    from memreplay.probes.clear_refs import ClearRefsMeter
+
+    def touched(mib: int) -> bytearray:
+        held = bytearray(mib * MIB)
+        held[::4096] = b"x" * len(held[::4096])
+        return held
+
+    meter = ClearRefsMeter()
+    try:
+        high = touched(160)
+        meter.reset()  # the first reset: the bound is the RSS now, 160 MiB up
+        del high
+        below = meter.reset()  # 160 MiB below the bound: ru_maxrss would be the older peak
+        assert abs(below - meter.rss()) < 4 * MIB
+        higher = touched(320)
+        above = meter.reset()  # above the bound: ru_maxrss right after the reset is the RSS now
+        assert abs(above - meter.rss()) < 4 * MIB and above - below > 300 * MIB
+        del higher
+    finally:
+        meter.close()
+
+
+@needs_clear_refs
 def test_the_exact_peak_counts_memory_another_thread_touched_and_freed() -> None:
     """The fast path reads ``getrusage`` of the calling thread: its peak must still be the whole
     process's (a task runs in an executor thread; its boundaries are read on the event loop's)."""

@@ -41,9 +41,10 @@ class SamplingMeter:
             self._peak = max(self._peak, rss)
             return rss, self._peak
 
-    def reset(self) -> None:
+    def reset(self) -> int:
         with self._lock:
             self._peak = self.rss()
+            return self._peak
 
     def close(self) -> None:
         self._sampler.stop()

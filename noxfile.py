@@ -95,8 +95,12 @@ def _ensure_debian_packages(session: nox.Session, slurm: bool = False) -> None:
             session.error("the browser test needs Debian's chromium: sudo apt-get install -y chromium")
         session.warn(f"tests/test_slurm.py will skip: it needs Debian's {' and '.join(missing)}, installed as root")
         return
-    session.run("apt-get", "update", "-qq", external=True)
-    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, external=True,
+    # Two sessions at once (two checkouts' tests on one machine) would both take apt's lock and
+    # one would fail ("Unable to lock directory /var/lib/apt/lists/"): ours wait for each other
+    # on a lock of their own, and for any other apt user up to the lock timeout.
+    apt = ["flock", "/var/lock/memreplay-apt", "apt-get", "-o", "DPkg::Lock::Timeout=600"]
+    session.run(*apt, "update", "-qq", external=True)
+    session.run(*apt, "install", "-y", "-qq", "--no-install-recommends", *missing, external=True,
                 env={"DEBIAN_FRONTEND": "noninteractive"})
 
 

@@ -20,8 +20,12 @@ class PeakMeter(Protocol):
         """Current RSS alone: where no peak is needed, cheaper than :meth:`read`."""
         ...
 
-    def reset(self) -> int:
-        """Start a new peak interval at the current RSS, and return that RSS."""
+    def reset(self) -> None:
+        """Start a new peak interval at the current RSS."""
+        ...
+
+    def reset_from_rss(self) -> int:
+        """:meth:`reset`, and return the RSS the new interval starts from (a task's baseline)."""
         ...
 
     def close(self) -> None: ...

@@ -205,10 +205,10 @@ def test_a_reset_returns_the_rss_it_starts_from_above_and_below_the_older_peak()
         high = touched(160)
         meter.reset()  # the first reset: the bound is the RSS now, 160 MiB up
         del high
-        below = meter.reset_from_rss()  # 160 MiB below the bound: ru_maxrss would be the older peak
+        below = meter.reset()  # 160 MiB below the bound: ru_maxrss would be the older peak
         assert abs(below - meter.rss()) < 4 * MIB
         higher = touched(320)
-        above = meter.reset_from_rss()  # above the bound: ru_maxrss right after the reset is the RSS now
+        above = meter.reset()  # above the bound: ru_maxrss right after the reset is the RSS now
         assert abs(above - meter.rss()) < 4 * MIB and above - below > 300 * MIB
         del higher
     finally:

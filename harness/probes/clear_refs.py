@@ -75,15 +75,12 @@ class ClearRefsMeter:
     def rss(self) -> int:
         return int(os.pread(self._statm, 256, 0).split(b" ", 2)[1]) * _PAGE
 
-    def reset(self) -> None:
+    def reset(self) -> int:
         os.write(self._clear, b"5")
-        if not self._bound_from_reset:
-            self._older_peak_bound = min(self._older_peak_bound, _lifetime_peak())
-            self._bound_from_reset = True
-
-    def reset_from_rss(self) -> int:
-        self.reset()
         peak = _lifetime_peak()  # right after the reset: the RSS now, unless the older peak is above it
+        if not self._bound_from_reset:
+            self._older_peak_bound = min(self._older_peak_bound, peak)
+            self._bound_from_reset = True
         # getrusage, not statm: in a busy worker a boundary's procfs read cost about 5 µs, twice this
         return peak if peak > self._older_peak_bound else self.rss()
 

@@ -20,12 +20,8 @@ class PeakMeter(Protocol):
         """Current RSS alone: where no peak is needed, cheaper than :meth:`read`."""
         ...
 
-    def reset(self) -> None:
-        """Start a new peak interval at the current RSS."""
-        ...
-
-    def reset_from_rss(self) -> int:
-        """:meth:`reset`, and return the RSS the new interval starts from (a task's baseline)."""
+    def reset(self) -> int:
+        """Start a new peak interval at the current RSS, and return that RSS."""
         ...
 
     def close(self) -> None: ...

@@ -41,10 +41,7 @@ class SamplingMeter:
             self._peak = max(self._peak, rss)
             return rss, self._peak
 
-    def reset(self) -> None:
-        self.reset_from_rss()
-
-    def reset_from_rss(self) -> int:
+    def reset(self) -> int:
         with self._lock:
             self._peak = self.rss()
             return self._peak

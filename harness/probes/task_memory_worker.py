@@ -109,7 +109,7 @@ class TaskMemoryWorkerPlugin(WorkerPlugin):
             for task in running.values():
                 task.concurrent = max(task.concurrent, concurrent)
         else:  # one thread, the usual case: no peak to fold, the RSS the reset starts from
-            rss = lowest = self._meter.reset_from_rss()
+            rss = lowest = self._meter.reset()
             concurrent = 1
         state = self._tasks.get(key)
         input_bytes = (sum(max(dep.nbytes or 0, 0) for dep in state.dependencies)

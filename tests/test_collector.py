@@ -65,3 +65,19 @@ def test_a_task_whose_worker_died_gets_its_row_from_its_start_message(tmp_path: 
     assert (died.state, died.method, died.peak_bytes, died.baseline_bytes) == ("worker-died", "nanny", 900 * 2**20,
                                                                                80 * 2**20)
     assert collector.held_bytes() < 2_000
+
+
+def test_rows_keep_their_order_when_a_worker_dies_before_the_flush(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.csv"
+
+    async def scheduler() -> list[str]:
+        collector = TaskMemoryCollector(path)
+        collector.handle_start("tcp://127.0.0.1:1", key="('big', 3)", name="big", start=1.0, baseline=80 * 2**20)
+        for i in range(3):  # kept for the flush, not written as they come
+            collector.handle_stop("tcp://127.0.0.1:1", _row(f"small-{i}"))
+        assert collector.held_bytes() > 0 and collector._stops
+        collector.remove_worker(scheduler=None, worker="tcp://127.0.0.1:1")  # before the timer fires
+        collector.close_file()
+        return [row.task_key for row in read_task_rows(path)]
+
+    assert asyncio.run(scheduler()) == ["small-0", "small-1", "small-2", "('big', 3)"]

@@ -48,15 +48,20 @@ def test_one_task_boundary(benchmark: Any) -> None:
 
 
 def test_one_csv_row_written(benchmark: Any, tmp_path: Path) -> None:
-    """A stop message handled by the collector in the scheduler: one row of tasks.csv."""
+    """A stop message handled by the collector in the scheduler and its row written, as the flush
+    writes it (into the file's buffer): one row of tasks.csv."""
     collector = TaskMemoryCollector(tmp_path / "tasks.csv")
     stop = {"key": "('tiny-abc', 0)", "name": "tiny-abc", "index": 0, "start": 1.0, "stop": 1.002,
             "baseline": 80 * 2**20, "peak": 90 * 2**20, "increase": 10 * 2**20, "input_bytes": 1000,
             "output_bytes": 28, "concurrent": 1, "arrived": 0, "method": "clear_refs", "state": "memory"}
     row = [stop[field] for field in STOP_FIELDS]
 
+    def handled_and_written() -> None:
+        collector.handle_stop("tcp://127.0.0.1:1", row)
+        collector._write_stops()
+
     async def on_the_event_loop() -> None:  # as in the scheduler: the buffer flushed by a timer
-        benchmark(collector.handle_stop, "tcp://127.0.0.1:1", row)
+        benchmark(handled_and_written)
 
     asyncio.run(on_the_event_loop())
     collector.close_file()

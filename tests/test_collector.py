@@ -72,12 +72,26 @@ def test_rows_keep_their_order_when_a_worker_dies_before_the_flush(tmp_path: Pat
 
     async def scheduler() -> list[str]:
         collector = TaskMemoryCollector(path)
+        empty = collector.held_bytes()
         collector.handle_start("tcp://127.0.0.1:1", key="('big', 3)", name="big", start=1.0, baseline=80 * 2**20)
         for i in range(3):  # kept for the flush, not written as they come
             collector.handle_stop("tcp://127.0.0.1:1", _row(f"small-{i}"))
-        assert collector.held_bytes() > 0 and collector._stops
+        assert collector.held_bytes() > empty + 3 * 100 and len(read_task_rows(path)) == 0
         collector.remove_worker(scheduler=None, worker="tcp://127.0.0.1:1")  # before the timer fires
         collector.close_file()
         return [row.task_key for row in read_task_rows(path)]
 
     assert asyncio.run(scheduler()) == ["small-0", "small-1", "small-2", "('big', 3)"]
+
+
+def test_a_malformed_stop_message_loses_its_own_row_only(tmp_path: Path) -> None:
+    collector = TaskMemoryCollector(tmp_path / "tasks.csv")
+
+    async def scheduler() -> None:
+        collector.handle_stop("tcp://127.0.0.1:1", _row("small-0"))
+        collector.handle_stop("tcp://127.0.0.1:1", ["small-1", "small"])  # two fields, not STOP_FIELDS
+        collector.handle_stop("tcp://127.0.0.1:1", _row("small-2"))
+        collector.close_file()
+
+    asyncio.run(scheduler())
+    assert [row.task_key for row in read_task_rows(tmp_path / "tasks.csv")] == ["small-0", "small-2"]

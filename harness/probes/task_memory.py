@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import os
 import tempfile
 import threading
 from array import array
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,8 @@ from memreplay.records.task_rows import COLUMNS, MIB, read_task_rows
 
 __all__ = ["FLUSH_S", "TaskMemoryCollector", "TaskMemoryProbe", "finish_case", "install_collector", "install_for_case"]
 
+logger = logging.getLogger(__name__)
+
 FLUSH_S = 0.5  # rows reach the file within this: a write per row would cost the scheduler
 
 
@@ -67,7 +71,7 @@ class TaskMemoryCollector(SchedulerPlugin):
         self._writer.writerow(COLUMNS)
         self._file.flush()
         self._flush_timer: asyncio.TimerHandle | None = None  # pending: rows are in the buffer
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the file's: close_file may come from another thread
         self._executing: dict[str, dict[str, dict[str, Any]]] = {}  # worker → key → start message
         self._prefixes: dict[str, str] = {}  # key name → prefix as the user wrote it
         self._known_names: set[str] = set()
@@ -81,7 +85,9 @@ class TaskMemoryCollector(SchedulerPlugin):
         # the last RSS it reported.
         self._worker_states: dict[str, Any] = {}
         self._killed_at: dict[str, int] = {}  # worker → RSS its nanny saw when killing it for memory
-        self._stops: list[tuple[str, list[Any]]] = []  # (worker, row) of the stops received since the flush
+        # (worker, row) of the stops received since the flush: appended on the event loop, taken
+        # from the left by whichever thread writes them
+        self._stops: deque[tuple[str, list[Any]]] = deque()
 
     @property
     def input_hints(self) -> Sequence[int]:
@@ -89,6 +95,7 @@ class TaskMemoryCollector(SchedulerPlugin):
 
     @input_hints.setter
     def input_hints(self, hints: Sequence[int]) -> None:
+        self._write_stops()  # the rows received so far, with the hints they came under
         self._input_hints = array("q", hints)
 
     # --- scheduler hooks -------------------------------------------------------------------
@@ -98,6 +105,7 @@ class TaskMemoryCollector(SchedulerPlugin):
         and the output key name is itself a key of the graph. Only the names of a collection's
         tuple keys, which many tasks share, are kept: a string key (a future's, a delayed's) is a
         name of its own, and keeping those would hold something for every task."""
+        self._write_stops()  # before this graph's marks: a key run again is a row of its own
         self._aliases |= alias_keys(scheduler, tasks)  # one look-up of distributed's internals per graph
         data = data_keys(scheduler, tasks)  # dask before 2024.12: a bag's partitions, not fused into its map
         if data:  # they run no code; the task over them reads the partition's input, as a fused one does
@@ -146,7 +154,7 @@ class TaskMemoryCollector(SchedulerPlugin):
     def handle_stop(self, worker: str, row: list[Any]) -> None:
         # Called once per task of the whole graph, between the scheduler's own work, where its code
         # runs with cold caches: the row is written at the flush, in a loop with the others (a row
-        # cost about 30 µs of the scheduler's CPU written as its message came, 12 µs in that loop).
+        # cost about 30 µs of the scheduler's CPU written as its message came, 16 µs so).
         running = self._executing.get(worker)
         if running:
             running.pop(row[0], None)
@@ -156,14 +164,18 @@ class TaskMemoryCollector(SchedulerPlugin):
     def _write_stops(self) -> None:
         """Write the rows of the stop messages received since the last flush, in order."""
         with self._lock:
-            stops, self._stops = self._stops, []
-            hints = self._input_hints
-            for worker, (key, name, index, start, stop, baseline, peak, increase, input_bytes, output_bytes,
-                         concurrent, arrived, method, state) in stops:  # STOP_FIELDS
-                if index is not None and (not input_bytes or key in self._fed_by_data):
-                    input_bytes = hints[index] if 0 <= index < len(hints) else input_bytes
-                self._write(worker, key, name, start, stop, baseline, peak, increase, input_bytes, output_bytes,
-                            concurrent, arrived, method, state)
+            stops, hints = self._stops, self._input_hints
+            while stops:
+                worker, row = stops.popleft()
+                try:
+                    (key, name, index, start, stop, baseline, peak, increase, input_bytes, output_bytes, concurrent,
+                     arrived, method, state) = row  # STOP_FIELDS
+                    if index is not None and (not input_bytes or key in self._fed_by_data):
+                        input_bytes = hints[index] if 0 <= index < len(hints) else input_bytes
+                    self._write(worker, key, name, start, stop, baseline, peak, increase, input_bytes, output_bytes,
+                                concurrent, arrived, method, state)
+                except Exception:  # one malformed message loses its own row, not the others'
+                    logger.exception("memreplay: a stop message from %s could not be written: %r", worker, row)
 
     def _write_started(self, worker: str, start: dict[str, Any], peak: int | None, method: str, state: str) -> None:
         """The row of a task whose stop never came: what its start message said, and a peak."""
@@ -201,14 +213,15 @@ class TaskMemoryCollector(SchedulerPlugin):
     def _flush_soon(self) -> None:
         if self._flush_timer is None:
             try:  # on the scheduler's event loop, as its stream handlers and hooks are
-                self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_S, self._flush)
+                self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
             except RuntimeError:  # no loop running (called from another thread): now
-                self._flush()
+                self.flush()
 
-    def _flush(self) -> None:
-        self._flush_timer = None
-        self._write_stops()
+    def flush(self) -> None:
+        """Write the rows received so far and hand them to the file (the timer's, or on demand)."""
         with self._lock:
+            self._flush_timer = None
+            self._write_stops()
             if not self._file.closed:
                 self._file.flush()
 
@@ -239,13 +252,15 @@ class TaskMemoryCollector(SchedulerPlugin):
         return self._prefixes.get(name) or key_split(name)
 
     def close_file(self) -> None:
-        self._write_stops()
         with self._lock:
-            if self._flush_timer is not None:
-                self._flush_timer.cancel()
-                self._flush_timer = None
-            if not self._file.closed:
-                self._file.close()
+            try:
+                self._write_stops()
+            finally:
+                if self._flush_timer is not None:
+                    self._flush_timer.cancel()
+                    self._flush_timer = None
+                if not self._file.closed:
+                    self._file.close()
 
 
 def _mb(value: int | None) -> str:

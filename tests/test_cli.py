@@ -187,6 +187,8 @@ def test_recommend_refuses_a_record_of_another_kind(cli, tmp_path: Path) -> None
         (["run", "wordcount-naive", "--no-processes", "--memory-limit", "1GiB"], ["not enforced with --no-processes"]),
         (["probe", "--repeats", "0"], ["--repeats: must be at least 1"]),
         (["probe", "--truth-tasks", "-4"], ["--truth-tasks: must be at least 1"]),
+        (["probe", "--blocks", "0"], ["--blocks: must be at least 1"]),
+        (["probe", "--tiny-tasks", "3", "--blocks", "4"], ["--blocks: 4 blocks of 3 tiny tasks leave some empty"]),
         (["corpora", "--scale", "-1"], ["scale"]),
         (["recommend", "nowhere", "--cores", "4", "--memory", "8GiB"], ["cannot read run record", "No such file"]),
         (["recommend", ".", "--cores", "4", "--memory", "plenty"], ["--memory: 'plenty' is not a size"]),

@@ -10,6 +10,7 @@ import pytest
 
 from memreplay.records.schema import ProbeRecord
 from memreplay.records.store import load_record
+from memreplay.records.task_rows import read_task_rows
 from tests.helpers.browser import PLOTS_DRAWN, opened_report
 from tests.helpers.cli import memreplay, needs_clear_refs
 
@@ -18,8 +19,8 @@ pytestmark = needs_clear_refs
 
 @pytest.mark.slow
 def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -> None:
-    done = memreplay("probe", "--truth-tasks", "4", "--tiny-tasks", "100", "--repeats", "1", "--rows-tasks",
-                     "0", "--scale-tasks", "300", "--scale-repeats", "2", "--results", str(tmp_path))
+    done = memreplay("probe", "--truth-tasks", "4", "--tiny-tasks", "100", "--repeats", "1", "--blocks", "2",
+                     "--rows-tasks", "0", "--scale-tasks", "300", "--scale-repeats", "2", "--results", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = Path(done.report_path)
     with opened_report(report) as seen:
@@ -37,12 +38,17 @@ def test_the_probe_accuracy_study_writes_a_report_that_renders(tmp_path: Path) -
     assert scale.paired_ratio_range[0] <= scale.paired_ratio_median <= scale.paired_ratio_range[1]
     # both arms on each process, the first alternating: one growth per arm, each a process's first graph
     assert scale.arms_per_process == 2 and [len(g) for g in scale.growth_bytes.values()] == [1, 1]
-    # the overhead's arms on one cluster: the unprobed runs around each of memreplay's three, then
-    # dask-memusage; none's paired ratios each unprobed run over the one before it
+    # the overhead's arms on one cluster, in rounds of one block of every arm (the unprobed arm twice),
+    # then dask-memusage over an unprobed run; none's paired ratio its second series over its first
     overhead = record.overhead
-    assert overhead is not None and overhead.paired_ratios is not None
-    assert len(overhead.seconds["none"]) == 4 and len(overhead.paired_ratios["none"]) == 3
+    assert overhead is not None and overhead.paired_ratios is not None and overhead.blocks == 2
+    assert len(overhead.seconds["none"]) == 2 and len(overhead.paired_ratios["none"]) == 1
+    assert overhead.paired_ratios["none"][0] == overhead.seconds["none"][1] / overhead.seconds["none"][0]
     assert all(len(overhead.paired_ratios[arm]) == 1 for arm in ("memreplay", "timeline-rss", "timeline",
                                                                  "dask-memusage"))
-    plain = overhead.seconds["none"]
-    assert overhead.paired_ratios["dask-memusage"][0] == overhead.seconds["dask-memusage"][0] / plain[-1]
+    plain = sum(overhead.seconds["none"]) / 2
+    assert overhead.paired_ratios["memreplay"][0] == pytest.approx(overhead.seconds["memreplay"][0] / plain)
+    # each block of each arm wrote its own rows: 2 blocks of 50 tasks
+    run = Path(done.record_path)
+    blocks = sorted((run if run.is_dir() else run.parent).glob("cases/csv/overhead-memreplay-0-*/tasks.csv"))
+    assert [len(read_task_rows(path)) for path in blocks] == [50, 50]

@@ -41,13 +41,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                         help="tasks in the at-scale arm, on a scheduler process of its own (0: skip)")
     parser.add_argument("--scale-repeats", type=int, default=2,
                         help="repeats of the at-scale arm, each a fresh process running both arms (at least 2)")
+    parser.add_argument("--blocks", type=int, default=5,
+                        help="rounds the overhead graph's tasks run in, one block of every arm per round")
 
 
 def _call(args: argparse.Namespace) -> Said:
     from memreplay.studies.probe_benchmark import run_probe_benchmark
 
     run = run_probe_benchmark(prepare_results_directory(args.results), args.truth_tasks, args.tiny_tasks,
-                              args.repeats, args.rows_tasks, args.scale_tasks, args.scale_repeats)
+                              args.repeats, args.rows_tasks, args.scale_tasks, args.scale_repeats, args.blocks)
     return record_said(KIND, run, text_file="comparison.txt")
 
 
@@ -98,6 +100,12 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
         spread = paired_ratios(o)
         sections.append(Section("Probe overhead", [
             Text(f"{o.tasks:,} tiny tasks, 2 workers × 1 thread, {o.repeats} repeats. " + (
+                f"Each repeat is one fresh cluster; every arm's tasks run in {o.blocks} blocks, one per round, "
+                "and every round runs one block of every arm in an order rotating from round to round "
+                "(the unprobed arm twice, none and none-again); a paired ratio is an arm's total over the "
+                "unprobed total of its repeat, and none's, none-again's over none's, is the noise floor. "
+                "dask-memusage, which cannot be removed, runs last, over an unprobed run just before it."
+                if o.blocks > 1 else
                 "Each repeat is one fresh cluster running every arm, each between two unprobed runs "
                 "(dask-memusage, which cannot be removed, last, after one); a paired ratio is an arm's time "
                 "over the unprobed runs beside it, and none's is each unprobed run over the one before it: "
@@ -132,7 +140,7 @@ def _sections(run: Path, record: ProbeRecord, context: ReportContext) -> list[Se
         ("truth tasks", record.settings.truth_tasks), ("tiny tasks", record.settings.tiny_tasks),
         ("repeats", record.settings.repeats), ("rows tasks", record.settings.rows_tasks),
         ("scale tasks", record.settings.scale_tasks or "not run"),
-        ("scale repeats", record.settings.scale_repeats or "-")]))
+        ("scale repeats", record.settings.scale_repeats or "-"), ("overhead rounds", record.settings.blocks)]))
     return sections
 
 

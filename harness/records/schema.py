@@ -670,6 +670,8 @@ class Overhead(_Part, kw_only=True):
     tasks: int
     repeats: int
     seconds: dict[str, list[float]]  # arm → each run's wall time (each repeat's unprobed runs, for none)
+    # each arm's tasks in a repeat ran in this many blocks, one per round of every arm (1: at once,
+    # as before schema 9's rounds): seconds are then each repeat's totals
     median_seconds: dict[str, float]
     overhead_ratio: dict[str, float]
     paired_ratio_median: dict[str, float]
@@ -677,6 +679,7 @@ class Overhead(_Part, kw_only=True):
     # one before it, the noise floor). None: a record whose arms each ran on a fresh cluster, paired
     # repeat by repeat.
     paired_ratios: dict[str, list[float]] | None = None
+    blocks: int = 1
 
 
 class ScaleOverhead(_Part, kw_only=True):
@@ -713,6 +716,7 @@ class ProbeAccuracySettings(_Part, kw_only=True):
     rows_tasks: int
     scale_tasks: int = 0  # the at-scale arm's tasks (0: not run, as before schema 9)
     scale_repeats: int = 0
+    blocks: int = 1  # rounds of the overhead arms (1: each arm's tasks at once, as before)
 
 
 class SizeSettings(_Part, kw_only=True):

@@ -173,44 +173,63 @@ def _warm(client: Any) -> None:
     client.gather(client.map(_tiny, range(100), key=[f"warm-{i}" for i in range(100)]))
 
 
-def _timed(client: Any, tasks: int, label: str) -> float:
-    """Seconds to compute ``tasks`` tiny tasks, after the same settle time in every arm
-    (dask-memusage connects its own client)."""
+def _timed(client: Any, tasks: int, label: str, first: int = 0) -> float:
+    """Seconds to compute ``tasks`` tiny tasks (keys from ``first``), after the same settle time in
+    every arm (dask-memusage connects its own client)."""
     time.sleep(1.0)
+    numbers = range(first, first + tasks)
     started = time.perf_counter()
-    client.gather(client.map(_tiny, range(tasks), key=[f"{label}-{i}" for i in range(tasks)]))
+    client.gather(client.map(_tiny, numbers, key=[f"{label}-{i}" for i in numbers]))
     return time.perf_counter() - started
 
 
-def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5) -> Overhead:
+# A round runs one block of every arm; the unprobed arm twice (none, none-again: their ratio is
+# the noise floor), apart, so that each probed arm has an unprobed one near it in every order.
+_ROUND = ("none", "memreplay", "timeline-rss", "none-again", "timeline")
+
+
+def compare_overhead(directory: Path, tasks: int = 10_000, repeats: int = 5, blocks: int = 5) -> Overhead:
     """Wall time of ``tasks`` tiny tasks on 2 single-threaded workers, per arm. Each repeat is one
-    fresh cluster that runs every arm, each between two unprobed runs (dask-memusage, last, after
-    one), memreplay's arms in a rotating order. An arm's ratio is to the unprobed runs beside it:
-    from one fresh cluster to the next the same graph's time varies by about ±10 %."""
+    fresh cluster. An arm's ``tasks`` run in ``blocks`` blocks, one in each round, and every round
+    runs one block of every arm (memreplay's started and stopped as a case does), in an order that
+    rotates from round to round: on a machine whose speed drifts from one minute to the next, each
+    arm's total meets the same spells as the others'. An arm's paired ratio is its total over the
+    unprobed total of the same repeat; none's, its second series over its first, is the noise
+    floor. dask-memusage, which cannot be removed, runs last, its ``tasks`` at once, over an
+    unprobed run of as many just before it."""
+    if blocks < 1 or tasks < blocks:
+        raise ValueError(f"{tasks} tasks cannot run in {blocks} blocks")
+    sizes = [tasks // blocks + (1 if block < tasks % blocks else 0) for block in range(blocks)]
     times: dict[str, list[float]] = {arm: [] for arm in OVERHEAD_ARMS}
     paired: dict[str, list[float]] = {arm: [] for arm in OVERHEAD_ARMS}
     for repeat in range(repeats):
-        turn = repeat % len(REMOVABLE_ARMS)
+        total = dict.fromkeys(_ROUND, 0.0)
         with _cluster(2, 1) as (cluster, client):
             _warm(client)
-            unprobed = [_timed(client, tasks, f"none-{repeat}-0")]
-            for arm in REMOVABLE_ARMS[turn:] + REMOVABLE_ARMS[:turn]:
-                probes = _started(ARM_PROBES[arm](), client, directory / f"overhead-{arm}-{repeat}")
-                took = _timed(client, tasks, f"{arm}-{repeat}")
-                for probe in probes:
-                    probe.stop("ok")
-                unprobed.append(_timed(client, tasks, f"none-{repeat}-{len(unprobed)}"))
-                times[arm].append(took)
-                paired[arm].append(took / statistics.mean(unprobed[-2:]))
+            first = 0
+            for block, size in enumerate(sizes):
+                turn = (repeat + block) % len(_ROUND)
+                for arm in _ROUND[turn:] + _ROUND[:turn]:
+                    probes = ([] if arm.startswith("none") else
+                              _started(ARM_PROBES[arm](), client, directory / f"overhead-{arm}-{repeat}-{block}"))
+                    total[arm] += _timed(client, size, f"{arm}-{repeat}", first)
+                    for probe in probes:
+                        probe.stop("ok")
+                first += size
+            unprobed = _timed(client, tasks, f"none-{repeat}-last")
             install_dask_memusage(cluster.scheduler, directory / f"overhead-dask-memusage-{repeat}.csv")
             took = _timed(client, tasks, f"dask-memusage-{repeat}")
-            times["dask-memusage"].append(took)
-            paired["dask-memusage"].append(took / unprobed[-1])
-            times["none"] += unprobed
-            paired["none"] += [later / earlier for earlier, later in zip(unprobed, unprobed[1:])]
+        plain = (total["none"] + total["none-again"]) / 2
+        for arm in REMOVABLE_ARMS:
+            times[arm].append(total[arm])
+            paired[arm].append(total[arm] / plain)
+        times["none"] += [total["none"], total["none-again"]]
+        paired["none"].append(total["none-again"] / total["none"])
+        times["dask-memusage"].append(took)
+        paired["dask-memusage"].append(took / unprobed)
     baseline = statistics.median(times["none"])
     return Overhead(
-        tasks=tasks, repeats=repeats, seconds=times,
+        tasks=tasks, repeats=repeats, blocks=blocks, seconds=times,
         median_seconds={arm: statistics.median(values) for arm, values in times.items()},
         overhead_ratio={arm: statistics.median(values) / baseline for arm, values in times.items()},
         paired_ratio_median={arm: statistics.median(values) for arm, values in paired.items()},
@@ -222,6 +241,7 @@ def _collectors_held(dask_scheduler: Any) -> int:
     from memreplay.probes.task_memory_worker import PLUGIN_NAME as TASKS
     from memreplay.probes.timeline_collector import PLUGIN_NAME as TIMELINE
 
+    scheduler_plugin(dask_scheduler, TASKS).flush()  # what it keeps, not the last half second's rows on their way
     return sum(scheduler_plugin(dask_scheduler, name).held_bytes() for name in (TASKS, TIMELINE))
 
 
@@ -292,7 +312,7 @@ def check_rows(directory: Path, tasks: int = 100_000) -> RowsCheck:
 
 def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 10_000, repeats: int = 5,
                         rows_tasks: int = 100_000, scale_tasks: int = 100_000,
-                        scale_repeats: int = 2) -> RunDirectory[ProbeRecord]:
+                        scale_repeats: int = 2, blocks: int = 5) -> RunDirectory[ProbeRecord]:
     """The four stages, the record saved after each, so a stage already measured survives a
     later failure."""
     if importlib.util.find_spec("dask_memusage") is None:
@@ -300,20 +320,25 @@ def run_probe_benchmark(results: Path, truth_tasks: int = 40, tiny_tasks: int = 
                         "pip install 'memreplay[comparison]' (nox -s bench-probe does)")
     for name, value, least in (("--truth-tasks", truth_tasks, 1), ("--tiny-tasks", tiny_tasks, 1),
                                ("--repeats", repeats, 1), ("--rows-tasks", rows_tasks, 0),
-                               ("--scale-tasks", scale_tasks, 0), ("--scale-repeats", scale_repeats, 2)):
+                               ("--scale-tasks", scale_tasks, 0), ("--scale-repeats", scale_repeats, 2),
+                               ("--blocks", blocks, 1)):
         if value < least:
             raise UserError(f"{name}: must be at least {least}, got {value}")
+    if blocks > tiny_tasks:
+        raise UserError(f"--blocks: {blocks} blocks of {tiny_tasks:,} tiny tasks leave some empty "
+                        "(at most --tiny-tasks)")
     settings = ProbeAccuracySettings(truth_tasks=truth_tasks, tiny_tasks=tiny_tasks, repeats=repeats,
-                                     rows_tasks=rows_tasks, scale_tasks=scale_tasks, scale_repeats=scale_repeats)
+                                     rows_tasks=rows_tasks, scale_tasks=scale_tasks, scale_repeats=scale_repeats,
+                                     blocks=blocks)
     run = RunDirectory.create(results, "probe", ProbeRecord(settings=settings, **new_record_fields()))
     directory = run.case_directory("csv")
     with dask_memusage_quieted():
         print("ground-truth graph: dask-memusage and memreplay, threads 1 and 2 ...", file=sys.stderr)
         run.record.accuracy = compare_accuracy(directory, count=truth_tasks)
         run.save()
-        print(f"overhead: {tiny_tasks:,} tiny tasks x {repeats} repeats x {len(OVERHEAD_ARMS)} arms ...",
-              file=sys.stderr)
-        run.record.overhead = compare_overhead(directory, tasks=tiny_tasks, repeats=repeats)
+        print(f"overhead: {tiny_tasks:,} tiny tasks x {repeats} repeats x {len(OVERHEAD_ARMS)} arms, "
+              f"in {blocks} rounds ...", file=sys.stderr)
+        run.record.overhead = compare_overhead(directory, tasks=tiny_tasks, repeats=repeats, blocks=blocks)
         run.save()
     if rows_tasks:
         print(f"rows: {rows_tasks:,} tiny tasks with memreplay's probe ...", file=sys.stderr)
